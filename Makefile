@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make demo` (set-up + the main job end to end) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export TICKWH_HOME ?= $(CURDIR)/var
+export DAGSTER_HOME ?= $(TICKWH_HOME)/dagster_home
+DEMO_ARGS ?= --start 2024-01-01 --days 3 --trades-per-day 200000
+DOCS_PORT ?= 8580
+
+.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q uv==0.13.8
+
+# The lock pins every transitive version that was tested; pyproject names the direct ones.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/uv pip install --python $(BIN)/python -q -c requirements.lock -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME)
+	@ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: install dagster-home
+	$(BIN)/python -m orchestration.demo $(DEMO_ARGS)
+
+test: install dagster-home
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+ui: install dagster-home
+	$(BIN)/dagster dev -w workspace.yaml
+
+docs: install
+	$(BIN)/python -m orchestration.docs
+
+docs-serve: docs
+	$(BIN)/python -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory $(TICKWH_HOME)/docs
+
+lint: install
+	$(BIN)/ruff check ingest orchestration tests bench
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(TICKWH_HOME) dbt_project/target dbt_project/logs

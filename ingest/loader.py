@@ -1,0 +1,444 @@
+"""Load one UTC day of landing files into the warm warehouse, replacing that day atomically.
+
+Every row of every file ends in exactly one place: the raw table, or `raw.quarantine` with
+the rule it broke and its file and line. The swap (delete the day, insert the new rows,
+replace the day's quarantine) is one DuckDB transaction, so a crash or a bad file leaves the
+previous state of the day as it was.
+
+Fast path: a typed `read_csv` per file with DuckDB's reject store. Line numbers for rows that
+parsed but broke a rule cost a second, numbered read; it only happens on a day that has such rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ingest.names import InvalidNameError, validate_exchange, validate_symbol
+from ingest.tardis import (
+    TRADES_COLUMNS,
+    LandingFile,
+    LandingFileError,
+    check_gzip_complete,
+    find_landing_files,
+    read_header,
+    snapshot_columns,
+    snapshot_depth,
+)
+from ingest.warehouse import ensure_raw_schema
+
+log = logging.getLogger(__name__)
+
+# Tolerance for exchange clocks running ahead of ours before a timestamp counts as future.
+FUTURE_SLACK_US = 5 * 60 * 1_000_000
+
+
+class NoLandingFilesError(LandingFileError):
+    """The day has no file of the dataset at all (an empty day still needs a header-only file)."""
+
+
+@dataclass
+class LoadReport:
+    dataset: str
+    day: dt.date
+    files: list[str]
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_replaced: int = 0
+    quarantine_by_rule: dict[str, int] = field(default_factory=dict)
+    rows_by_symbol: dict[str, int] = field(default_factory=dict)
+    min_ts: dt.datetime | None = None
+    max_ts: dt.datetime | None = None
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)
+    used_line_numbering: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    name: str
+    family: str
+    table: str
+    date_column: str
+    required: Callable[[list[str]], list[str]]
+    csv_types: Callable[[list[str]], dict[str, str]]
+    staged_select: Callable[[list[str]], str]
+    rule_case: str
+    raw_line_expr: str
+    insert_select: str
+    dup_key: str | None
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _trades_types(header: list[str]) -> dict[str, str]:
+    types = {
+        "timestamp": "BIGINT",
+        "local_timestamp": "BIGINT",
+        "price": "DECIMAL(18,8)",
+        "amount": "DECIMAL(18,8)",
+    }
+    return {name: types.get(name, "VARCHAR") for name in header}
+
+
+def _trades_select(header: list[str]) -> str:
+    return (
+        "exchange, symbol, timestamp AS ts_us, local_timestamp AS local_us, id AS trade_id, "
+        "lower(side) AS side, price, amount"
+    )
+
+
+def _snap_required(header: list[str]) -> list[str]:
+    return snapshot_columns(1)
+
+
+def _snap_types(header: list[str]) -> dict[str, str]:
+    fixed = {"exchange": "VARCHAR", "symbol": "VARCHAR", "timestamp": "BIGINT", "local_timestamp": "BIGINT"}
+    depth = snapshot_depth(header)
+    levels = set(snapshot_columns(depth)[4:])
+    return {n: fixed.get(n, "DOUBLE" if n in levels else "VARCHAR") for n in header}
+
+
+def _snap_select(header: list[str]) -> str:
+    depth = snapshot_depth(header)
+
+    def lst(side: str, what: str) -> str:
+        return "[" + ", ".join(_q(f"{side}[{i}].{what}") for i in range(depth)) + "]"
+
+    return (
+        f"exchange, symbol, timestamp AS ts_us, local_timestamp AS local_us, {depth} AS depth, "
+        f"{lst('bids', 'price')} AS bid_prices, {lst('bids', 'amount')} AS bid_amounts, "
+        f"{lst('asks', 'price')} AS ask_prices, {lst('asks', 'amount')} AS ask_amounts"
+    )
+
+
+# $1 day start (us), $2 day end (us), $3 now (us). Names that fail validation sit in _bad_names.
+_COMMON_RULES = """
+    WHEN ts_us < $1 OR ts_us >= $2 THEN 'wrong_day'
+    WHEN ts_us > $3 THEN 'future_timestamp'
+"""
+
+TRADES = _Dataset(
+    name="trades",
+    family="trades",
+    table="raw.trades",
+    date_column="trade_date",
+    required=lambda header: list(TRADES_COLUMNS),
+    csv_types=_trades_types,
+    staged_select=_trades_select,
+    rule_case=f"""CASE
+    WHEN exchange IS NULL OR symbol IS NULL OR ts_us IS NULL OR trade_id IS NULL OR side IS NULL
+         OR price IS NULL OR amount IS NULL THEN 'missing_field'
+    WHEN exchange || '|' || symbol IN (SELECT k FROM _bad_names) THEN 'invalid_name'
+    WHEN side NOT IN ('buy', 'sell', 'unknown') THEN 'invalid_side'
+    WHEN price <= 0 THEN 'non_positive_price'
+    WHEN amount <= 0 THEN 'non_positive_amount'
+    {_COMMON_RULES}
+    END""",
+    raw_line_expr="concat_ws(',', exchange, symbol, ts_us, local_us, trade_id, side, price, amount)",
+    insert_select="""$1::DATE, exchange, symbol, make_timestamp(ts_us), make_timestamp(local_us), trade_id,
+        TRY_CAST(trade_id AS BIGINT), side, price, amount, source_file""",
+    dup_key="exchange, symbol, trade_id",
+)
+
+BOOK_SNAPSHOTS = _Dataset(
+    name="book_snapshots",
+    family="book_snapshot",
+    table="raw.book_snapshots",
+    date_column="snapshot_date",
+    required=_snap_required,
+    csv_types=_snap_types,
+    staged_select=_snap_select,
+    rule_case=f"""CASE
+    WHEN exchange IS NULL OR symbol IS NULL OR ts_us IS NULL OR bid_prices[1] IS NULL OR ask_prices[1] IS NULL
+         OR bid_amounts[1] IS NULL OR ask_amounts[1] IS NULL THEN 'missing_field'
+    WHEN exchange || '|' || symbol IN (SELECT k FROM _bad_names) THEN 'invalid_name'
+    WHEN NOT (isfinite(bid_prices[1]) AND isfinite(ask_prices[1]) AND isfinite(bid_amounts[1])
+              AND isfinite(ask_amounts[1])) THEN 'non_finite_value'
+    WHEN bid_prices[1] <= 0 OR ask_prices[1] <= 0 THEN 'non_positive_price'
+    WHEN bid_amounts[1] <= 0 OR ask_amounts[1] <= 0 THEN 'non_positive_amount'
+    {_COMMON_RULES}
+    END""",
+    raw_line_expr=(
+        "concat_ws(',', exchange, symbol, ts_us, local_us, ask_prices[1], ask_amounts[1], "
+        "bid_prices[1], bid_amounts[1])"
+    ),
+    insert_select="""$1::DATE, exchange, symbol, make_timestamp(ts_us), make_timestamp(local_us), depth,
+        bid_prices[1], bid_amounts[1], ask_prices[1], ask_amounts[1],
+        bid_prices, bid_amounts, ask_prices, ask_amounts, source_file""",
+    dup_key=None,
+)
+
+_REASONS = {
+    "missing_field": "a required field is empty",
+    "invalid_name": "exchange or symbol is not a valid name",
+    "invalid_side": "side is not buy, sell or unknown",
+    "non_positive_price": "price is not > 0",
+    "non_positive_amount": "amount is not > 0",
+    "non_finite_value": "a price or amount is NaN or infinite",
+    "wrong_day": "timestamp is outside the partition's UTC day",
+    "future_timestamp": "timestamp is in the future",
+}
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_catalog = 'temp' AND table_name = ?", [name]
+    ).fetchone()
+    if row:
+        con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}")
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _day_bounds_us(day: dt.date) -> tuple[int, int]:
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    us = int(start.timestamp()) * 1_000_000
+    return us, us + 86_400 * 1_000_000
+
+
+class _GzipCheck(threading.Thread):
+    """Runs the gzip integrity check beside DuckDB's read; zlib releases the GIL."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.error: LandingFileError | None = None
+
+    def run(self) -> None:
+        try:
+            check_gzip_complete(self.path)
+        except LandingFileError as exc:
+            self.error = exc
+
+
+def _read_file(
+    con: duckdb.DuckDBPyConnection, ds: _Dataset, lf: LandingFile, index: int, header: list[str], numbered: bool
+) -> None:
+    types = ds.csv_types(header)
+    columns = "{" + ", ".join(f"'{n}': '{t}'" for n, t in types.items()) + "}"
+    rejects = f"_rej_{index}"
+    numbering = "row_number() OVER () AS _rn," if numbered else "NULL::BIGINT AS _rn,"
+    # DuckDB appends to an existing reject store; start each read from an empty one.
+    con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {rejects}_scan")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _stage_{index} AS
+        SELECT {numbering} {ds.staged_select(header)}, $2 AS source_file
+        FROM read_csv($1, header = true, columns = {columns}, auto_detect = false, delim = ',',
+                      quote = '"', escape = '"', store_rejects = true,
+                      rejects_table = '{rejects}', rejects_scan = '{rejects}_scan')""",
+        [str(lf.path), lf.path.name],
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _rejlines_{index} AS
+        SELECT line, first(error_type ORDER BY column_idx) AS error_type,
+               first(error_message ORDER BY column_idx) AS error_message, first(csv_line) AS csv_line
+        FROM {rejects} GROUP BY line"""
+    )
+    if numbered:
+        # Good row k sits on line k + 1 plus the rejected lines before it; g is the number of good
+        # rows that precede each rejected line.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _rejg_{index} AS
+            SELECT line - 2 - (row_number() OVER (ORDER BY line) - 1) AS g FROM _rejlines_{index}"""
+        )
+        con.execute(
+            f"""UPDATE _stage_{index} SET _rn = _rn + 1 + (SELECT count(*) FROM _rejg_{index} r WHERE r.g < _rn)"""
+        )
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, ds: _Dataset, files: list[LandingFile], numbered: bool, report: LoadReport
+) -> None:
+    checks = []
+    for i, lf in enumerate(files):
+        header = read_header(lf.path)
+        missing = [c for c in ds.required(header) if c not in header]
+        if missing:
+            raise LandingFileError(f"{lf.path}: missing required columns {missing}")
+        expected = set(ds.required(header)) if ds is TRADES else set(snapshot_columns(snapshot_depth(header)))
+        extra = [c for c in header if c not in expected]
+        if extra:
+            report.extra_columns[lf.path.name] = extra
+        check = _GzipCheck(lf.path)
+        if not numbered:
+            check.start()
+            checks.append(check)
+        t0 = time.perf_counter()
+        _read_file(con, ds, lf, i, header, numbered)
+        log.info("read %s in %.2fs%s", lf.path.name, time.perf_counter() - t0, " (numbered)" if numbered else "")
+    for check in checks:
+        check.join()
+        if check.error:
+            raise check.error
+    union = " UNION ALL ".join(f"SELECT * FROM _stage_{i}" for i in range(len(files)))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _staged AS {union}")
+
+
+def _flag_rules(
+    con: duckdb.DuckDBPyConnection, ds: _Dataset, day: dt.date, now_us: int, materialize: bool
+) -> tuple[int, int]:
+    names = con.execute("SELECT DISTINCT exchange, symbol FROM _staged WHERE exchange IS NOT NULL").fetchall()
+    bad = []
+    for exchange, symbol in names:
+        try:
+            validate_exchange(exchange)
+            validate_symbol(symbol or "")
+        except InvalidNameError:
+            bad.append(f"{exchange}|{symbol}")
+    con.execute("CREATE OR REPLACE TEMP TABLE _bad_names (k VARCHAR)")
+    if bad:
+        con.executemany("INSERT INTO _bad_names VALUES (?)", [[k] for k in bad])
+    start, end = _day_bounds_us(day)
+    # On a clean day a view is cheaper than a second copy of the day; views cannot hold parameters.
+    kind = "TABLE" if materialize else "VIEW"
+    rule_case = ds.rule_case.replace("$1", str(start)).replace("$2", str(end)).replace("$3", str(now_us))
+    _drop_temp(con, "_ruled")
+    con.execute(f"CREATE TEMP {kind} _ruled AS SELECT *, {rule_case} AS rule FROM _staged")
+    flagged, dups = con.execute(
+        "SELECT count(*) FILTER (WHERE rule IS NOT NULL), "
+        + (f"count(*) - count(DISTINCT ({ds.dup_key}))" if ds.dup_key else "0")
+        + " FROM _ruled"
+    ).fetchone()
+    return int(flagged), int(dups)
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, ds: _Dataset) -> None:
+    # The first occurrence in (file, line) order is kept; later ones are quarantined.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ruled AS
+        SELECT * REPLACE (CASE WHEN rule IS NULL AND _dup_rank > 1 THEN 'duplicate_trade_id' ELSE rule END AS rule)
+        FROM (
+            SELECT *, row_number() OVER w AS _dup_rank,
+                   first_value(source_file || ':' || _rn) OVER w AS _first_seen
+            FROM _ruled
+            WINDOW w AS (PARTITION BY {ds.dup_key}, rule IS NULL ORDER BY source_file, _rn)
+        )"""
+    )
+
+
+def load_day(
+    con: duckdb.DuckDBPyConnection,
+    landing_root: Path,
+    day: dt.date,
+    dataset: str,
+    *,
+    now: dt.datetime | None = None,
+) -> LoadReport:
+    """Replace one day of `dataset` (`trades` or `book_snapshots`) from the landing files."""
+    ds = {"trades": TRADES, "book_snapshots": BOOK_SNAPSHOTS}[dataset]
+    t_start = time.perf_counter()
+    con.execute("SET enable_progress_bar = false")
+    ensure_raw_schema(con)
+    files = find_landing_files(Path(landing_root), ds.family, day)
+    if not files:
+        raise NoLandingFilesError(
+            f"no {ds.family} files for {day} under {landing_root} "
+            f"(expected <exchange>_{ds.family}..._{day}_<symbols>.csv.gz)"
+        )
+    report = LoadReport(dataset=ds.name, day=day, files=[f.path.name for f in files])
+    now_us = int((now or dt.datetime.now(dt.UTC)).timestamp() * 1_000_000) + FUTURE_SLACK_US
+
+    _stage(con, ds, files, numbered=False, report=report)
+    flagged, dups = _flag_rules(con, ds, day, now_us, materialize=False)
+    if flagged or dups:
+        log.info("%s %s: %d rule violations, %d duplicates; re-reading with line numbers", ds.name, day, flagged, dups)
+        report.used_line_numbering = True
+        _stage(con, ds, files, numbered=True, report=report)
+        _flag_rules(con, ds, day, now_us, materialize=True)
+        if dups:
+            _mark_duplicates(con, ds)
+    has_first_seen = bool(dups)
+
+    rejects = " UNION ALL ".join(
+        f"SELECT '{i}' AS f, line, error_type, error_message, csv_line FROM _rejlines_{i}"
+        for i in range(len(files))
+    )
+    reason_cases = " ".join(f"WHEN '{k}' THEN {_sql_str(v)}" for k, v in _REASONS.items())
+    dup_reason = "'trade id ' || trade_id || ' already seen at ' || _first_seen" if has_first_seen else "NULL"
+    file_names = [f.path.name for f in files]
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        report.rows_replaced = con.execute(
+            f"SELECT count(*) FROM {ds.table} WHERE {ds.date_column} = ?", [day]
+        ).fetchone()[0]
+        con.execute(f"DELETE FROM {ds.table} WHERE {ds.date_column} = ?", [day])
+        con.execute("DELETE FROM raw.quarantine WHERE dataset = ? AND partition_date = ?", [ds.name, day])
+        con.execute(
+            f"INSERT INTO {ds.table} SELECT {ds.insert_select} FROM _ruled WHERE rule IS NULL",
+            [day],
+        )
+        con.execute(
+            f"""INSERT INTO raw.quarantine (dataset, partition_date, source_file, source_line, rule, reason, raw_line)
+            SELECT $1, $2, ($3)[f::INTEGER + 1], line,
+                   CASE WHEN error_type = 'CAST' AND regexp_matches(error_message, '"[+-]?(nan|inf|infinity)"', 'i')
+                        THEN 'non_finite_value'
+                        WHEN error_type = 'CAST' THEN 'unparseable_value'
+                        WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_column_count'
+                        ELSE 'malformed_line' END,
+                   error_message, csv_line
+            FROM ({rejects})""",
+            [ds.name, day, file_names],
+        )
+        con.execute(
+            f"""INSERT INTO raw.quarantine (dataset, partition_date, source_file, source_line, rule, reason, raw_line)
+            SELECT $1, $2, source_file, _rn, rule,
+                   CASE rule {reason_cases} WHEN 'duplicate_trade_id' THEN {dup_reason} END,
+                   {ds.raw_line_expr}
+            FROM _ruled WHERE rule IS NOT NULL""",
+            [ds.name, day],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+    for rule, n in con.execute(
+        "SELECT rule, count(*) FROM raw.quarantine WHERE dataset = ? AND partition_date = ? "
+        "GROUP BY rule ORDER BY rule",
+        [ds.name, day],
+    ).fetchall():
+        report.quarantine_by_rule[rule] = int(n)
+    report.rows_quarantined = sum(report.quarantine_by_rule.values())
+    for symbol, n, lo, hi in con.execute(
+        f"""SELECT symbol, count(*), min(ts), max(ts) FROM {ds.table} WHERE {ds.date_column} = ?
+        GROUP BY symbol ORDER BY symbol""",
+        [day],
+    ).fetchall():
+        report.rows_by_symbol[symbol] = int(n)
+        report.min_ts = lo if report.min_ts is None else min(report.min_ts, lo)
+        report.max_ts = hi if report.max_ts is None else max(report.max_ts, hi)
+    report.rows_loaded = sum(report.rows_by_symbol.values())
+    for i in range(len(files)):
+        con.execute(
+            f"DROP TABLE IF EXISTS _stage_{i}; DROP TABLE IF EXISTS _rejlines_{i}; DROP TABLE IF EXISTS _rejg_{i};"
+            f"DROP TABLE IF EXISTS _rej_{i}; DROP TABLE IF EXISTS _rej_{i}_scan"
+        )
+    for name in ("_ruled", "_staged", "_bad_names"):
+        _drop_temp(con, name)
+    report.seconds = time.perf_counter() - t_start
+    log.info(
+        "%s %s: %d rows loaded, %d quarantined, %d replaced in %.2fs",
+        ds.name, day, report.rows_loaded, report.rows_quarantined, report.rows_replaced, report.seconds,
+    )
+    return report
+
+
+def load_trades(con: duckdb.DuckDBPyConnection, landing_root: Path, day: dt.date, **kw) -> LoadReport:
+    return load_day(con, landing_root, day, "trades", **kw)
+
+
+def load_book_snapshots(con: duckdb.DuckDBPyConnection, landing_root: Path, day: dt.date, **kw) -> LoadReport:
+    return load_day(con, landing_root, day, "book_snapshots", **kw)

@@ -1,0 +1,145 @@
+"""Tardis.dev CSV layouts: file names, headers and the columns each layout must carry.
+
+Both the simulator's files and vendor downloads follow these, so one reader serves both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.names import validate_data_type
+
+TRADES_COLUMNS: tuple[str, ...] = (
+    "exchange",
+    "symbol",
+    "timestamp",
+    "local_timestamp",
+    "id",
+    "side",
+    "price",
+    "amount",
+)
+SNAPSHOT_KEY_COLUMNS: tuple[str, ...] = ("exchange", "symbol", "timestamp", "local_timestamp")
+
+# Header names reach SQL as quoted identifiers, so only this alphabet is accepted.
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9_.\[\]]{1,64}$")
+_FILE_NAME = re.compile(
+    r"^(?P<exchange>[a-z0-9-]+)_(?P<data_type>trades|book_snapshot_\d+|quotes|incremental_book_L2)_"
+    r"(?P<date>\d{4}-\d{2}-\d{2})_(?P<symbols>[A-Za-z0-9._-]+)\.csv(\.gz)?$"
+)
+
+
+class LandingFileError(RuntimeError):
+    """A landing file that cannot be read at all: the whole partition load stops, nothing changes."""
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: Path
+    exchange: str
+    data_type: str
+    day: dt.date
+    symbols: str
+
+    @property
+    def depth(self) -> int | None:
+        m = re.fullmatch(r"book_snapshot_(\d+)", self.data_type)
+        return int(m.group(1)) if m else None
+
+
+def landing_file_name(exchange: str, data_type: str, day: dt.date, symbols: str = "ALL") -> str:
+    return f"{exchange}_{validate_data_type(data_type)}_{day.isoformat()}_{symbols}.csv.gz"
+
+
+def parse_landing_name(path: Path) -> LandingFile | None:
+    m = _FILE_NAME.match(path.name)
+    if not m:
+        return None
+    return LandingFile(
+        path=path,
+        exchange=m["exchange"],
+        data_type=m["data_type"],
+        day=dt.date.fromisoformat(m["date"]),
+        symbols=m["symbols"],
+    )
+
+
+def find_landing_files(root: Path, family: str, day: dt.date) -> list[LandingFile]:
+    """The day's files of one family (`trades` or `book_snapshot`), sorted by name."""
+    found = []
+    for path in sorted(Path(root).glob(f"*_{family}*_{day.isoformat()}_*.csv*")):
+        lf = parse_landing_name(path)
+        if lf is None or lf.day != day:
+            continue
+        if (family == "trades") != (lf.data_type == "trades"):
+            continue
+        found.append(lf)
+    return found
+
+
+def snapshot_columns(depth: int) -> list[str]:
+    cols = list(SNAPSHOT_KEY_COLUMNS)
+    for i in range(depth):
+        cols += [f"asks[{i}].price", f"asks[{i}].amount", f"bids[{i}].price", f"bids[{i}].amount"]
+    return cols
+
+
+def snapshot_depth(header: list[str]) -> int:
+    """Levels present in a book snapshot header (`asks[i].price` for i = 0..N-1)."""
+    depth = 0
+    names = set(header)
+    while f"asks[{depth}].price" in names:
+        depth += 1
+    return depth
+
+
+def read_header(path: Path) -> list[str]:
+    """The header row of a (gzipped) CSV, checked so it is safe to name columns from it."""
+    if not path.exists():
+        raise LandingFileError(f"{path}: file is missing")
+    if path.stat().st_size == 0:
+        raise LandingFileError(f"{path}: file is empty (no header row)")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            first = fh.readline()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise LandingFileError(f"{path}: cannot read header: {exc}") from exc
+    names = first.rstrip("\r\n").split(",")
+    if not first.strip():
+        raise LandingFileError(f"{path}: file is empty (no header row)")
+    bad = [n for n in names if not _HEADER_NAME.match(n)]
+    if bad:
+        raise LandingFileError(f"{path}: unexpected header names {bad[:5]}")
+    if len(set(names)) != len(names):
+        raise LandingFileError(f"{path}: duplicate header names")
+    return names
+
+
+def check_gzip_complete(path: Path, chunk: int = 1 << 20) -> None:
+    """Inflate the whole member and check its CRC trailer.
+
+    DuckDB's CSV reader stops quietly at the end of a truncated gzip stream, so a cut-off
+    download would otherwise load as a short day.
+    """
+    if path.suffix != ".gz":
+        return
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(chunk):
+                inflater.decompress(block)
+                while inflater.eof and inflater.unused_data:
+                    # Concatenated gzip members are valid gzip; keep checking each.
+                    rest = inflater.unused_data
+                    inflater = zlib.decompressobj(wbits=31)
+                    inflater.decompress(rest)
+    except zlib.error as exc:
+        raise LandingFileError(f"{path}: corrupt gzip stream: {exc}") from exc
+    if not inflater.eof:
+        raise LandingFileError(f"{path}: truncated gzip file (stream ends before its trailer)")

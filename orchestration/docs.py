@@ -1,0 +1,52 @@
+"""Build the static documentation sites under $TICKWH_HOME/docs (dbt docs: models, columns, lineage)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestration.settings import DBT_PROJECT_DIR, default_warehouse_path, var_dir
+
+log = logging.getLogger(__name__)
+
+
+def docs_dir() -> Path:
+    return var_dir() / "docs"
+
+
+def dbt_executable() -> str:
+    return str(Path(sys.executable).parent / "dbt")
+
+
+def build_dbt_docs() -> Path:
+    """`dbt docs generate` into docs/dbt; returns the index.html path."""
+    out = docs_dir() / "dbt"
+    target = var_dir() / "dbt_docs_target"
+    env = {"TICKWH_DUCKDB_PATH": str(Path(default_warehouse_path()).resolve())}
+    import os
+
+    subprocess.run(
+        [dbt_executable(), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+         str(DBT_PROJECT_DIR), "--target-path", str(target)],
+        check=True,
+        env={**os.environ, **env},
+        cwd=DBT_PROJECT_DIR,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        shutil.copy2(target / name, out / name)
+    log.info("dbt docs written to %s", out / "index.html")
+    return out / "index.html"
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    index = build_dbt_docs()
+    print(f"dbt docs: {index}  (serve with `make docs-serve`)")
+
+
+if __name__ == "__main__":
+    main()

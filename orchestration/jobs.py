@@ -1,0 +1,50 @@
+"""Jobs, schedules and sensors."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetSelection,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunStatusSensorContext,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    run_status_sensor,
+)
+
+from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
+from orchestration.assets.raw import raw_book_snapshots, raw_trades
+from orchestration.partitions import daily_partitions
+
+# One writer on the DuckDB file: the queued run coordinator limits runs carrying this tag to one.
+WRITER_TAGS = {"tickwh/writer": "duckdb"}
+
+daily_pipeline = define_asset_job(
+    "daily_pipeline",
+    selection=AssetSelection.assets(raw_trades, raw_book_snapshots, dbt_daily_marts),
+    partitions_def=daily_partitions,
+    tags=WRITER_TAGS,
+    description="Load a day's trades and book snapshots, then build its OHLCV bars and daily stats.",
+)
+
+rollups_job = define_asset_job(
+    "rollups",
+    selection=AssetSelection.assets(dbt_rollups),
+    tags=WRITER_TAGS,
+    description="Rebuild weekly/monthly rollups and the market-wide daily summary.",
+)
+
+# Vendor files for day D land a little after midnight UTC; run D at 01:30.
+daily_schedule = build_schedule_from_partitioned_job(daily_pipeline, hour_of_day=1, minute_of_hour=30)
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[daily_pipeline],
+    request_job=rollups_job,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Refresh the rollups after each successful daily run.",
+)
+def rollups_after_daily(context: RunStatusSensorContext) -> RunRequest:
+    return RunRequest(run_key=f"rollups-after-{context.dagster_run.run_id}")

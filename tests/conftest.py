@@ -1,0 +1,48 @@
+"""Shared fixtures: real files on disk, real DuckDB, a parsed dbt project."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO.parent / "shared" / "data" / "real"
+REAL_TRADES = REAL_DATA / "binance-futures_trades_2020-02-22_BTCUSDT_partial.csv"
+
+TRADES_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
+
+
+def write_gz(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", newline="") as fh:
+        fh.write("\n".join(lines) + ("\n" if lines else ""))
+    return path
+
+
+@pytest.fixture
+def tickwh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private TICKWH_HOME so nothing a test writes touches the developer's var/."""
+    home = tmp_path / "var"
+    home.mkdir()
+    monkeypatch.setenv("TICKWH_HOME", str(home))
+    monkeypatch.setenv("TICKWH_DUCKDB_PATH", str(home / "warehouse.duckdb"))
+    monkeypatch.setenv("TICKWH_LANDING_ROOT", str(home / "landing"))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
+    (home / "dagster_home").mkdir()
+    yield home
+
+
+@pytest.fixture(scope="session")
+def real_trades_file() -> Path:
+    if not REAL_TRADES.exists():
+        pytest.fail(f"real sample file missing: {REAL_TRADES}")
+    return REAL_TRADES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_env() -> None:
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
