@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR, default_warehouse_path, var_dir
+from orchestration.settings import DBT_PROJECT_DIR, dbt_executable, default_warehouse_path, var_dir
 
 log = logging.getLogger(__name__)
 
@@ -17,17 +17,11 @@ def docs_dir() -> Path:
     return var_dir() / "docs"
 
 
-def dbt_executable() -> str:
-    return str(Path(sys.executable).parent / "dbt")
-
-
 def build_dbt_docs() -> Path:
     """`dbt docs generate` into docs/dbt; returns the index.html path."""
     out = docs_dir() / "dbt"
     target = var_dir() / "dbt_docs_target"
     env = {"TICKWH_DUCKDB_PATH": str(Path(default_warehouse_path()).resolve())}
-    import os
-
     subprocess.run(
         [dbt_executable(), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
          str(DBT_PROJECT_DIR), "--target-path", str(target)],

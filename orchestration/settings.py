@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -24,3 +25,8 @@ def default_landing_root() -> str:
 
 # The first day a backfill can reach. Fixed at import: Dagster needs a static partitions set.
 PARTITIONS_START = os.environ.get("TICKWH_PARTITIONS_START", "2020-01-01")
+
+
+def dbt_executable() -> str:
+    """The dbt of this interpreter's environment, so the venv need not be on PATH."""
+    return str(Path(sys.executable).parent / "dbt")

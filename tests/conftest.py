@@ -46,3 +46,20 @@ def real_trades_file() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _quiet_env() -> None:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Parse the dbt project before any test module imports the Dagster definitions.
+
+    `@dbt_assets` reads the manifest at import, so a stale manifest would test stale models.
+    """
+    import subprocess
+    import sys
+
+    dbt = Path(sys.executable).parent / "dbt"
+    project = REPO / "dbt_project"
+    subprocess.run(
+        [str(dbt), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir", str(project)],
+        check=True,
+        cwd=project,
+    )

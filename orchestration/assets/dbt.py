@@ -1,11 +1,10 @@
 """dbt models as Dagster assets: day-partitioned marts in one group, whole-table rollups in another."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, BackfillPolicy
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.assets.raw import WAREHOUSE_POOL
@@ -26,6 +25,12 @@ DAILY_SELECT = "config.materialized:incremental staging"
 
 
 class TickTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        # Models keep their plain names (`ohlcv_1m`), not `marts/ohlcv_1m`: names say what a thing is.
+        if dbt_resource_props.get("resource_type") == "model":
+            return AssetKey(dbt_resource_props["name"])
+        return super().get_asset_key(dbt_resource_props)
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
         if "staging" in fqn:

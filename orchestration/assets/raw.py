@@ -1,7 +1,6 @@
 """Raw layer: one UTC day of landing files into `raw.trades` / `raw.book_snapshots`."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from ingest.loader import load_day

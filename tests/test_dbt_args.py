@@ -1,0 +1,37 @@
+"""dbt argument builders: pure functions, no dbt run needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from dagster import TimeWindow
+
+from orchestration.dbt_args import dbt_build_args, window_vars
+from orchestration.partitions import daily_partitions, days_in_window
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_single_day_window_vars():
+    window = TimeWindow(utc(2024, 1, 2), utc(2024, 1, 3))
+    assert window_vars(window) == {"min_date": "2024-01-02", "max_date": "2024-01-03"}
+
+
+def test_multi_day_window_is_one_build():
+    window = TimeWindow(utc(2024, 1, 1), utc(2024, 1, 6))
+    args = dbt_build_args(window)
+    assert args[:2] == ["build", "--vars"]
+    assert json.loads(args[2]) == {"min_date": "2024-01-01", "max_date": "2024-01-06"}
+    assert days_in_window(window) == [dt.date(2024, 1, d) for d in range(1, 6)]
+
+
+def test_no_window_builds_everything_with_project_defaults():
+    assert dbt_build_args(None) == ["build"]
+
+
+def test_partition_keys_map_to_utc_windows():
+    window = daily_partitions.time_window_for_partition_key("2024-02-29")
+    assert window_vars(window) == {"min_date": "2024-02-29", "max_date": "2024-03-01"}
