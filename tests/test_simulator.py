@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+import ingest.simulator as simulator
 from ingest.simulator import (
     TRADES_HEADER,
     SimulatedDay,
@@ -391,3 +393,21 @@ def test_cli_writes_one_file_pair_per_day(tmp_path: Path, caplog: pytest.LogCapt
     ]
     wrote = [r.getMessage() for r in caplog.records if r.getMessage().startswith("wrote")]
     assert len(wrote) == 4 and any("500 trades" in m for m in wrote)
+
+
+def test_chunked_gzip_is_one_valid_member(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big files are deflated in parallel chunks; the result must still be a single, ordinary
+    gzip member with the same text as a one-chunk file."""
+
+    kw = {"symbols": default_symbols(2), "trades_per_day": 5_000, "snapshot_interval_ms": 10_000}
+    whole = simulate_day(DAY, tmp_path / "whole", **kw)
+    monkeypatch.setattr(simulator, "_CSV_BATCH_ROWS", 700)
+    chunked = simulate_day(DAY, tmp_path / "chunked", **kw)
+    for a, b in ((whole.trades_path, chunked.trades_path), (whole.snapshots_path, chunked.snapshots_path)):
+        data = b.read_bytes()
+        member = zlib.decompressobj(wbits=31)
+        text = member.decompress(data)
+        assert member.eof and member.unused_data == b""
+        assert text == gzip.decompress(a.read_bytes())
+    duckdb = pytest.importorskip("duckdb")
+    assert duckdb.sql(f"SELECT count(*) FROM read_csv('{chunked.trades_path}')").fetchone() == (5_000,)
