@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(TICKWH_HOME)/dagster_home
 DEMO_ARGS ?= --start 2024-01-01 --days 3 --trades-per-day 200000
 DOCS_PORT ?= 8580
 
-.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home
+.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home browser catchup
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,8 +27,15 @@ dagster-home:
 demo: install dagster-home
 	$(BIN)/python -m orchestration.demo $(DEMO_ARGS)
 
-test: install dagster-home
+test: install dagster-home browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Browser tests drive Debian's Chromium (a tool's own browser download cannot work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+catchup: install dagster-home
+	$(BIN)/python -m orchestration.catchup $(CATCHUP_ARGS)
 
 ui: install dagster-home
 	$(BIN)/dagster dev -w workspace.yaml

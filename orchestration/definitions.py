@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import dbt_daily_marts, dbt_project, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
+from orchestration.catchup import catchup_missed_days
 from orchestration.jobs import daily_pipeline, daily_schedule, rollups_after_daily, rollups_job
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.settings import dbt_executable
@@ -29,7 +30,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
         assets=[raw_trades, raw_book_snapshots, dbt_daily_marts, dbt_rollups],
         jobs=[daily_pipeline, rollups_job],
         schedules=[daily_schedule],
-        sensors=[rollups_after_daily],
+        sensors=[rollups_after_daily, catchup_missed_days],
         resources={**default_resources(), **(resources or {})},
     )
 

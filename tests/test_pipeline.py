@@ -51,7 +51,7 @@ def mart_contents(db: Path) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def sim_home(tickwh_env: Path) -> Path:
-    simulate_days(START, 5, tickwh_env / "landing", trades_per_day=20_000, seed=11)
+    simulate_days(START, 5, tickwh_env / "landing", trades_per_day=20_000, seed=11, snapshot_interval_ms=60_000)
     return tickwh_env
 
 

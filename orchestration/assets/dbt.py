@@ -1,15 +1,19 @@
 """dbt models as Dagster assets: day-partitioned marts in one group, whole-table rollups in another."""
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
-from collections.abc import Iterator, Mapping
+import datetime as dt
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.assets.raw import WAREHOUSE_POOL
+from orchestration.charts import markdown_image, price_volume_png
 from orchestration.dbt_args import dbt_build_args
-from orchestration.partitions import daily_partitions
+from orchestration.metadata import preview
+from orchestration.partitions import daily_partitions, days_in_window
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -22,6 +26,7 @@ if not dbt_project.manifest_path.exists():
 
 # Staging views are rebuilt with the day's marts: the marts read them, and a view costs nothing.
 DAILY_SELECT = "config.materialized:incremental staging"
+DBT_DOCS_URL = os.environ.get("TICKWH_DBT_DOCS_URL", "http://127.0.0.1:8580/dbt/index.html")
 
 
 class TickTranslator(DagsterDbtTranslator):
@@ -39,9 +44,62 @@ class TickTranslator(DagsterDbtTranslator):
             return "rollups"
         return "marts"
 
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        meta = dict(super().get_metadata(dbt_resource_props))
+        if dbt_resource_props.get("resource_type") == "model":
+            meta["dbt_docs"] = MetadataValue.url(f"{DBT_DOCS_URL}#!/model/{dbt_resource_props['unique_id']}")
+        return meta
 
 
 translator = TickTranslator()
+
+
+def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
+    """Row counts for the window and the table, a preview, and for 1m bars a chart of one symbol-day."""
+    date_col = "bar_date"
+    lo, hi = days[0], days[-1] + dt.timedelta(days=1)
+    table = f"marts.{model}"
+    meta: dict[str, Any] = {
+        "dagster/row_count": con.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
+        "rows_in_window": con.execute(
+            f"SELECT count(*) FROM {table} WHERE {date_col} >= ? AND {date_col} < ?", [lo, hi]
+        ).fetchone()[0],
+        "preview": preview(
+            con,
+            f"SELECT * FROM {table} WHERE {date_col} >= ? AND {date_col} < ? ORDER BY ALL DESC LIMIT 5",
+            [lo, hi],
+        ),
+    }
+    if model == "ohlcv_1m":
+        top = con.execute(
+            "SELECT exchange, symbol FROM marts.ohlcv_1m WHERE bar_date = ? "
+            "GROUP BY ALL ORDER BY sum(quote_volume) DESC LIMIT 1",
+            [days[-1]],
+        ).fetchone()
+        if top:
+            rows = con.execute(
+                "SELECT bucket_start, close::DOUBLE, volume::DOUBLE FROM marts.ohlcv_1m "
+                "WHERE bar_date = ? AND exchange = ? AND symbol = ? ORDER BY bucket_start",
+                [days[-1], *top],
+            ).fetchall()
+            png = price_volume_png(f"{top[1]} on {top[0]}, {days[-1]} (1m close, volume)",
+                                   [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+            meta["chart"] = MetadataValue.md(markdown_image(png, f"{top[1]} {days[-1]}"))
+    return meta
+
+
+def _with_mart_metadata(
+    context: AssetExecutionContext, events: Iterable[Any], warehouse: WarehouseResource, days: list[dt.date]
+) -> Iterator[Any]:
+    # dbt holds the DuckDB file while it runs, so queries wait until its process has exited.
+    buffered = list(events)
+    with warehouse.connect(read_only=True) as con:
+        for event in buffered:
+            if isinstance(event, Output):
+                model = context.asset_key_for_output(event.output_name).path[-1]
+                if model.startswith("ohlcv_") or model == "daily_stats":
+                    event = event.with_metadata({**event.metadata, **_mart_metadata(con, model, days)})
+            yield event
 
 
 @dbt_assets(
@@ -57,7 +115,9 @@ def dbt_daily_marts(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     warehouse.export_for_dbt()
-    yield from dbt.cli(dbt_build_args(context.partition_time_window), context=context).stream()
+    window = context.partition_time_window
+    events = dbt.cli(dbt_build_args(window), context=context).stream()
+    yield from _with_mart_metadata(context, events, warehouse, days_in_window(window))
 
 
 @dbt_assets(
