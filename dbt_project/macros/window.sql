@@ -5,12 +5,21 @@
     so re-running a window replaces it instead of duplicating it.
 -#}
 
+{#- Window bounds reach SQL text, so anything but YYYY-MM-DD is refused at compile time. -#}
+{% macro _window_date(name) -%}
+    {%- set value = var(name) | string -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a date YYYY-MM-DD, got '" ~ value ~ "'") }}
+    {%- endif -%}
+    cast('{{ value }}' as date)
+{%- endmacro %}
+
 {% macro window_start() -%}
-    cast('{{ var("min_date") }}' as date)
+    {{ _window_date("min_date") }}
 {%- endmacro %}
 
 {% macro window_end() -%}
-    cast('{{ var("max_date") }}' as date)
+    {{ _window_date("max_date") }}
 {%- endmacro %}
 
 {#- `column` (a DATE) is inside the window; `lookback_days` widens the start backwards. -#}
