@@ -121,6 +121,11 @@ def _snap_select(header: list[str]) -> str:
     )
 
 
+def _fields_line(*exprs: str) -> str:
+    """The parsed fields back as a CSV line; empty fields stay in place so positions match the layout."""
+    return "concat_ws(',', " + ", ".join(f"coalesce(CAST({e} AS VARCHAR), '')" for e in exprs) + ")"
+
+
 # $1 day start (us), $2 day end (us), $3 now (us). Names that fail validation sit in _bad_names.
 _COMMON_RULES = """
     WHEN ts_us < $1 OR ts_us >= $2 THEN 'wrong_day'
@@ -144,7 +149,7 @@ TRADES = _Dataset(
     WHEN amount <= 0 THEN 'non_positive_amount'
     {_COMMON_RULES}
     END""",
-    raw_line_expr="concat_ws(',', exchange, symbol, ts_us, local_us, trade_id, side, price, amount)",
+    raw_line_expr=_fields_line("exchange", "symbol", "ts_us", "local_us", "trade_id", "side", "price", "amount"),
     insert_select="""$1::DATE, exchange, symbol, make_timestamp(ts_us), make_timestamp(local_us), trade_id,
         TRY_CAST(trade_id AS BIGINT), side, price, amount, source_file""",
     dup_key="exchange, symbol, trade_id",
@@ -168,9 +173,8 @@ BOOK_SNAPSHOTS = _Dataset(
     WHEN bid_amounts[1] <= 0 OR ask_amounts[1] <= 0 THEN 'non_positive_amount'
     {_COMMON_RULES}
     END""",
-    raw_line_expr=(
-        "concat_ws(',', exchange, symbol, ts_us, local_us, ask_prices[1], ask_amounts[1], "
-        "bid_prices[1], bid_amounts[1])"
+    raw_line_expr=_fields_line(
+        "exchange", "symbol", "ts_us", "local_us", "ask_prices[1]", "ask_amounts[1]", "bid_prices[1]", "bid_amounts[1]"
     ),
     insert_select="""$1::DATE, exchange, symbol, make_timestamp(ts_us), make_timestamp(local_us), depth,
         bid_prices[1], bid_amounts[1], ask_prices[1], ask_amounts[1],

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from orchestration.settings import DBT_PROJECT_DIR, dbt_executable, default_warehouse_path, var_dir
@@ -36,10 +38,20 @@ def build_dbt_docs() -> Path:
     return out / "index.html"
 
 
+def build_ge_docs(days: Sequence[dt.date] | None = None, max_days: int = 3) -> Path:
+    """Great Expectations Data Docs into docs/ge beside the dbt docs: every suite in
+    expectations/ and its results over `days` (default: the latest `max_days` loaded days)."""
+    from ingest.quality.docs import build_ge_docs as render
+
+    return render(default_warehouse_path(), docs_dir() / "ge", days=days, max_days=max_days)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     index = build_dbt_docs()
     print(f"dbt docs: {index}  (serve with `make docs-serve`)")
+    ge_index = build_ge_docs()
+    print(f"GE docs : {ge_index}  (http://127.0.0.1:8580/ge/index.html under `make docs-serve`)")
 
 
 if __name__ == "__main__":

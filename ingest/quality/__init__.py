@@ -1,0 +1,58 @@
+"""Data-quality gates: Great Expectations suites from `expectations/*.json` over warehouse slices.
+
+Plain Python (no Dagster): `orchestration.quality` wraps `validate` in blocking asset checks,
+`ingest.quality.docs` renders the same suites into GE Data Docs, and anything else (a notebook,
+a CLI) can call it directly:
+
+    with duckdb.connect(path, read_only=True) as con:
+        result = validate(con, "raw_trades", day)
+    result.blocking, result.failed_errors, result.outcome("trade_id_contiguous").examples
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from ingest.quality.prep import prepare
+from ingest.quality.suites import (
+    ExpectationOutcome,
+    SuiteDefinitionError,
+    SuiteResult,
+    describe_rules,
+    expectations_dir,
+    jsonable,
+    load_suite,
+    run_suite,
+    suite_names,
+)
+
+__all__ = [
+    "ExpectationOutcome",
+    "SuiteDefinitionError",
+    "SuiteResult",
+    "describe_rules",
+    "expectations_dir",
+    "jsonable",
+    "load_suite",
+    "prepare",
+    "run_suite",
+    "suite_names",
+    "validate",
+]
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    suite: str,
+    day: dt.date | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> SuiteResult:
+    """Read the slice `suite` covers (one UTC day, or the whole table for rollups) and validate it."""
+    spec = load_suite(suite)
+    if spec.meta.get("partitioned", True) and day is None:
+        raise ValueError(f"suite {suite} validates one day at a time; pass day")
+    frames = prepare(con, spec, day, now)
+    return run_suite(suite, frames, partition=day.isoformat() if day else None)
