@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(TICKWH_HOME)/dagster_home
 DEMO_ARGS ?= --start 2024-01-01 --days 3 --trades-per-day 200000
 DOCS_PORT ?= 8580
 
-.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home browser catchup
+.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home browser catchup cold-up cold-down
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,8 +24,15 @@ dagster-home:
 	@mkdir -p $(DAGSTER_HOME)
 	@ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
+# The demo's cold tier is a real S3 endpoint: a SeaweedFS server started for the run and stopped after.
 demo: install dagster-home
-	$(BIN)/python -m orchestration.demo $(DEMO_ARGS)
+	$(BIN)/python -m ingest.cold.seaweed run -- $(BIN)/python -m orchestration.demo $(DEMO_ARGS)
+
+cold-up: install
+	$(BIN)/python -m ingest.cold.seaweed start
+
+cold-down: install
+	$(BIN)/python -m ingest.cold.seaweed stop
 
 test: install dagster-home browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -15,6 +15,7 @@ from dagster import (
 
 from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
+from orchestration.cold import cold_archive, warm_retention
 from orchestration.partitions import daily_partitions
 
 # One writer on the DuckDB file: the queued run coordinator limits runs carrying this tag to one.
@@ -35,6 +36,20 @@ rollups_job = define_asset_job(
     description="Rebuild weekly/monthly rollups and the market-wide daily summary.",
 )
 
+archive_job = define_asset_job(
+    "archive",
+    selection=AssetSelection.assets(cold_archive, warm_retention),
+    partitions_def=daily_partitions,
+    tags=WRITER_TAGS,
+    description="Archive the day's raw ticks and bars to Parquet on S3, then drop expired warm days.",
+)
+
+PARTITION_TAGS = (
+    "dagster/partition",
+    "dagster/asset_partition_range_start",
+    "dagster/asset_partition_range_end",
+)
+
 # Vendor files for day D land a little after midnight UTC; run D at 01:30.
 daily_schedule = build_schedule_from_partitioned_job(daily_pipeline, hour_of_day=1, minute_of_hour=30)
 
@@ -48,3 +63,15 @@ daily_schedule = build_schedule_from_partitioned_job(daily_pipeline, hour_of_day
 )
 def rollups_after_daily(context: RunStatusSensorContext) -> RunRequest:
     return RunRequest(run_key=f"rollups-after-{context.dagster_run.run_id}")
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[daily_pipeline],
+    request_job=archive_job,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Archive the same days to the cold tier after each successful daily run.",
+)
+def archive_after_daily(context: RunStatusSensorContext) -> RunRequest:
+    tags = {k: v for k, v in context.dagster_run.tags.items() if k in PARTITION_TAGS}
+    return RunRequest(run_key=f"archive-after-{context.dagster_run.run_id}", tags=tags)

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from ingest.cold.config import ColdStoreConfig, default_warm_days
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -30,3 +32,33 @@ PARTITIONS_START = os.environ.get("TICKWH_PARTITIONS_START", "2020-01-01")
 def dbt_executable() -> str:
     """The dbt of this interpreter's environment, so the venv need not be on PATH."""
     return str(Path(sys.executable).parent / "dbt")
+
+
+def default_nats_url() -> str:
+    """The NATS server of the live path (feed handler -> JetStream -> hot tier)."""
+    return os.environ.get("TICKWH_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def default_chdb_path() -> str:
+    """Embedded ClickHouse (chdb) directory of the hot tier, used when no server URL is set."""
+    return os.environ.get("TICKWH_CHDB_PATH", str(var_dir() / "chdb"))
+
+
+def clickhouse_url() -> str | None:
+    """A ClickHouse server for the hot tier, `http(s)://user@host:8123/db`; unset means embedded chdb.
+
+    The password is read from TICKWH_CLICKHOUSE_PASSWORD when connecting, never from config.
+    """
+    return os.environ.get("TICKWH_CLICKHOUSE_URL") or None
+
+
+def default_cold_config() -> ColdStoreConfig:
+    """The cold tier from TICKWH_COLD_* variables; a local directory `<var>/cold` if no endpoint is set.
+
+    `python -m ingest.cold.seaweed run -- ...` sets TICKWH_COLD_ENDPOINT to its SeaweedFS server.
+    """
+    return ColdStoreConfig.from_env(var_dir())
+
+
+# Days of raw ticks kept in the warm warehouse (older, archived days are dropped by warm_retention).
+WARM_DAYS = default_warm_days()

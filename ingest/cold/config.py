@@ -1,0 +1,97 @@
+"""Where the cold tier lives: one small value object, read from arguments or the environment.
+
+The Dagster resource, the CLI and the benchmark all build their store from this, so the rules
+(which setting wins, when the local-directory fallback applies) exist once. Credentials are
+never defaults: they come from the caller (the resource's `EnvVar`s) or boto3's own chain
+(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.cold.layout import ColdTier
+from ingest.cold.store import LocalColdStore, S3ColdStore
+
+ENV_ENDPOINT = "TICKWH_COLD_ENDPOINT"
+ENV_BUCKET = "TICKWH_COLD_BUCKET"
+ENV_PREFIX = "TICKWH_COLD_PREFIX"
+ENV_REGION = "TICKWH_COLD_REGION"
+ENV_LOCAL_ROOT = "TICKWH_COLD_LOCAL_ROOT"
+ENV_WARM_DAYS = "TICKWH_WARM_DAYS"
+
+DEFAULT_BUCKET = "tickwh-cold"
+DEFAULT_PREFIX = "warehouse"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_WARM_DAYS = 30
+
+
+def default_var_dir() -> Path:
+    """Same rule as orchestration.settings.var_dir, without importing the Dagster package."""
+    return Path(os.environ.get("TICKWH_HOME", Path(__file__).resolve().parents[2] / "var"))
+
+
+@dataclass(frozen=True)
+class ColdStoreConfig:
+    """An S3 bucket + prefix, or (`local_root` / a `file://` endpoint) a directory with the same layout."""
+
+    endpoint_url: str | None = None
+    bucket: str = DEFAULT_BUCKET
+    prefix: str = DEFAULT_PREFIX
+    region: str = DEFAULT_REGION
+    local_root: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return bool(self.local_root) or bool(self.endpoint_url and self.endpoint_url.startswith("file://"))
+
+    def open(self) -> ColdTier:
+        """The store and key prefix to archive to and read from."""
+        if self.local_root:
+            return ColdTier(LocalColdStore(self.local_root), self.prefix)
+        if self.endpoint_url and self.endpoint_url.startswith("file://"):
+            return ColdTier(LocalColdStore(self.endpoint_url), self.prefix)
+        store = S3ColdStore.connect(
+            self.bucket,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+        )
+        return ColdTier(store, self.prefix)
+
+    def describe(self) -> str:
+        """Where archives go, for logs and metadata (never the credentials)."""
+        if self.local_root:
+            return Path(self.local_root.removeprefix("file://")).resolve().as_uri() + "/" + self.prefix
+        if self.endpoint_url and self.endpoint_url.startswith("file://"):
+            return self.endpoint_url.rstrip("/") + "/" + self.prefix
+        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        return f"s3://{self.bucket}/{self.prefix}{where}"
+
+    @classmethod
+    def from_env(cls, var_dir: Path | None = None) -> ColdStoreConfig:
+        """TICKWH_COLD_* variables; with no endpoint and no local root, the directory `<var>/cold`.
+
+        The fallback keeps a fresh checkout working without a server; setting an endpoint (as
+        `python -m ingest.cold.seaweed run -- ...` does) switches to S3.
+        """
+        endpoint = os.environ.get(ENV_ENDPOINT) or None
+        local_root = os.environ.get(ENV_LOCAL_ROOT) or None
+        if not endpoint and not local_root:
+            local_root = str((var_dir or default_var_dir()) / "cold")
+        return cls(
+            endpoint_url=endpoint,
+            bucket=os.environ.get(ENV_BUCKET) or DEFAULT_BUCKET,
+            prefix=os.environ.get(ENV_PREFIX, DEFAULT_PREFIX),
+            region=os.environ.get(ENV_REGION) or os.environ.get("AWS_REGION") or DEFAULT_REGION,
+            local_root=local_root,
+        )
+
+
+def default_warm_days() -> int:
+    return int(os.environ.get(ENV_WARM_DAYS, DEFAULT_WARM_DAYS))

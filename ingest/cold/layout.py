@@ -1,0 +1,245 @@
+"""The cold tier's key layout, its tables and the per-partition manifest.
+
+Layout (Hive-style, one partition per table and UTC day):
+
+    <prefix>/<table>/date=YYYY-MM-DD/_manifest.json
+    <prefix>/<table>/date=YYYY-MM-DD/run=<run_id>/part-0.parquet
+
+Objects of one archive run live under their own `run=` key, and the manifest is written last:
+a partial upload is never referenced by a manifest, and a reader that trusts only the objects
+a manifest lists (with their sizes and sha256) can never see a half-written or mixed day.
+Older runs' objects are deleted after the new manifest is published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.cold.store import ColdObjectError, ColdStore, sha256_of
+
+MANIFEST_NAME = "_manifest.json"
+MANIFEST_FORMAT = "tickwh-cold-manifest"
+MANIFEST_VERSION = 1
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_PREFIX = re.compile(r"^[A-Za-z0-9._/=-]*$")
+
+
+@dataclass(frozen=True)
+class ArchiveTable:
+    """A warm relation archived per day: its cold name, date column, time column and sort order."""
+
+    name: str
+    source: str
+    date_column: str
+    time_column: str
+    order_by: tuple[str, ...]
+
+
+RAW_TRADES = ArchiveTable(
+    "raw_trades", "raw.trades", "trade_date", "ts", ("symbol", "ts", "exchange", "trade_seq NULLS LAST", "trade_id")
+)
+RAW_BOOK_SNAPSHOTS = ArchiveTable(
+    "raw_book_snapshots", "raw.book_snapshots", "snapshot_date", "ts", ("symbol", "ts", "exchange", "local_ts")
+)
+OHLCV_INTERVALS = ("1m", "5m", "15m", "1h", "1d")
+OHLCV_TABLES = {
+    interval: ArchiveTable(
+        f"ohlcv_{interval}",
+        f"marts.ohlcv_{interval}",
+        "bar_date",
+        "bucket_start",
+        ("symbol", "bucket_start", "exchange"),
+    )
+    for interval in OHLCV_INTERVALS
+}
+DAILY_STATS = ArchiveTable(
+    "daily_stats", "marts.daily_stats", "bar_date", "bar_date", ("symbol", "bar_date", "exchange")
+)
+
+RAW_TABLES: tuple[ArchiveTable, ...] = (RAW_TRADES, RAW_BOOK_SNAPSHOTS)
+ALL_TABLES: tuple[ArchiveTable, ...] = (*RAW_TABLES, *OHLCV_TABLES.values(), DAILY_STATS)
+TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable and unique: UTC time to the second plus 8 random hex digits."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class ManifestObject:
+    key: str
+    size: int
+    sha256: str
+    etag: str | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What one archive run of one (table, day) wrote. Readers trust these objects and no others."""
+
+    table: str
+    source: str
+    date: dt.date
+    run_id: str
+    created_at: str
+    row_count: int
+    time_column: str
+    min_time: str | None
+    max_time: str | None
+    sort_order: list[str]
+    compression: str
+    schema: list[dict[str, str]]
+    objects: list[ManifestObject]
+    symbols: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [c["name"] for c in self.schema]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(o.size for o in self.objects)
+
+    def to_json(self) -> bytes:
+        body = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, **asdict(self)}
+        body["date"] = self.date.isoformat()
+        return json.dumps(body, indent=2, sort_keys=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, uri: str) -> Manifest:
+        try:
+            body: dict[str, Any] = json.loads(data)
+            if body.get("format") != MANIFEST_FORMAT or int(body.get("version", 0)) > MANIFEST_VERSION:
+                raise ValueError(f"unknown manifest format {body.get('format')!r} v{body.get('version')}")
+            return cls(
+                table=body["table"],
+                source=body["source"],
+                date=dt.date.fromisoformat(body["date"]),
+                run_id=body["run_id"],
+                created_at=body["created_at"],
+                row_count=int(body["row_count"]),
+                time_column=body["time_column"],
+                min_time=body.get("min_time"),
+                max_time=body.get("max_time"),
+                sort_order=list(body["sort_order"]),
+                compression=body["compression"],
+                schema=list(body["schema"]),
+                objects=[ManifestObject(**o) for o in body["objects"]],
+                symbols=dict(body.get("symbols", {})),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ColdObjectError(uri, f"unreadable manifest: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ColdTier:
+    """A store plus the key prefix the warehouse's archives live under."""
+
+    store: ColdStore
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        prefix = self.prefix.strip("/")
+        if not _PREFIX.match(prefix) or ".." in prefix.split("/"):
+            raise ValueError(f"invalid cold prefix {self.prefix!r}")
+        object.__setattr__(self, "prefix", prefix)
+
+    def table_prefix(self, table: str) -> str:
+        if table not in TABLES_BY_NAME:
+            raise ValueError(f"unknown cold table {table!r}")
+        return f"{self.prefix}/{table}" if self.prefix else table
+
+    def partition_prefix(self, table: str, day: dt.date) -> str:
+        return f"{self.table_prefix(table)}/date={day.isoformat()}/"
+
+    def manifest_key(self, table: str, day: dt.date) -> str:
+        return self.partition_prefix(table, day) + MANIFEST_NAME
+
+    def object_key(self, table: str, day: dt.date, run_id: str, part: int = 0) -> str:
+        return self.partition_prefix(table, day) + f"run={run_id}/part-{part}.parquet"
+
+    def uri(self, key: str) -> str:
+        return self.store.uri(key)
+
+    def describe(self) -> str:
+        return self.store.uri(self.prefix) if self.prefix else self.store.uri("")
+
+    def archived_days(self, table: str) -> list[dt.date]:
+        """Days with a partition folder (a manifest may still be missing if the first run failed)."""
+        days = []
+        for d in self.store.list_dirs(self.table_prefix(table)):
+            m = _DATE_DIR.match(d.rsplit("/", 1)[-1])
+            if m:
+                days.append(dt.date.fromisoformat(m.group(1)))
+        return sorted(days)
+
+    def read_manifest(self, table: str, day: dt.date) -> Manifest | None:
+        key = self.manifest_key(table, day)
+        data = self.store.get_bytes(key)
+        if data is None:
+            return None
+        manifest = Manifest.from_json(data, self.uri(key))
+        if manifest.table != table or manifest.date != day:
+            raise ColdObjectError(self.uri(key), f"manifest is for {manifest.table} {manifest.date}")
+        return manifest
+
+    def check_objects(self, manifest: Manifest) -> None:
+        """Every listed object exists with the listed size (and ETag where both sides have one)."""
+        for obj in manifest.objects:
+            info = self.store.head(obj.key)
+            if info is None:
+                raise ColdObjectError(self.uri(obj.key), "missing (listed in the manifest, not in the store)")
+            if info.size != obj.size:
+                raise ColdObjectError(
+                    self.uri(obj.key), f"size mismatch: {info.size} bytes, manifest says {obj.size}"
+                )
+            if info.etag and obj.etag and info.etag != obj.etag:
+                raise ColdObjectError(self.uri(obj.key), f"ETag mismatch: {info.etag}, manifest says {obj.etag}")
+
+    def fetch_verified(self, manifest: Manifest, scratch_dir: Path, cache_dir: Path | None = None) -> list[Path]:
+        """Local copies of the manifest's objects, each checked against its size and sha256.
+
+        With a cache_dir, verified downloads are kept under their sha256 and reused while the
+        store still reports the same object (HEAD size/ETag), so a replaced or corrupted object
+        is downloaded again and caught rather than served from the cache.
+        """
+        self.check_objects(manifest)
+        paths = []
+        for obj in manifest.objects:
+            cached = cache_dir / f"{obj.sha256}.parquet" if cache_dir else None
+            if cached is not None and cached.exists() and sha256_of(cached) == obj.sha256:
+                paths.append(cached)
+                continue
+            target_dir = cache_dir or scratch_dir
+            local = self.store.fetch(obj.key, target_dir)
+            downloaded = local.parent == target_dir  # False for a directory store: the file itself
+            try:
+                actual_size = local.stat().st_size
+                if actual_size != obj.size:
+                    raise ColdObjectError(
+                        self.uri(obj.key), f"size mismatch: read {actual_size} bytes, manifest says {obj.size}"
+                    )
+                actual = sha256_of(local)
+                if actual != obj.sha256:
+                    raise ColdObjectError(
+                        self.uri(obj.key), f"checksum mismatch: sha256 {actual}, manifest says {obj.sha256}"
+                    )
+            except BaseException:
+                if downloaded:
+                    local.unlink(missing_ok=True)
+                raise
+            if cached is not None and downloaded:
+                os.replace(local, cached)
+                local = cached
+            paths.append(local)
+        return paths
