@@ -1,0 +1,437 @@
+"""Where a day's vendor files come from (a folder or an S3 prefix) and how they reach the landing folder.
+
+`VendorSource` is plain configuration; `stage_vendor_day` finds the day's files for each
+symbol, verifies Binance checksums, and writes or links the canonical landing files the loader
+reads. Nothing here knows about Dagster: `orchestration/vendors.py` wraps it in a resource.
+
+Layouts searched under `path` (first match wins, `.zip` before an unzipped `.csv`):
+
+    binance  data/<spot|futures/um>/daily/<trades|aggTrades>/<SYMBOL>/<SYMBOL>-<kind>-<day>.zip
+             (the data.binance.vision tree; also found with `path` pointing below `data/`,
+             or with all files in one flat folder). Klines: .../daily/klines/<SYMBOL>/1m/...
+    tardis   <exchange>_<data_type>_<day>_<SYMBOL>.csv.gz (what `tardis_dev.datasets.download`
+             writes), or the datasets API tree <exchange>/<data_type>/<YYYY>/<MM>/<DD>/<SYMBOL>.csv.gz
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from ingest.names import validate_exchange, validate_symbol
+from ingest.tardis import landing_file_name, parse_landing_name
+from ingest.vendors.binance import (
+    EXCHANGE_BY_MARKET,
+    ChecksumPolicy,
+    Market,
+    binance_file_name,
+    normalise_trades,
+    verify_checksum,
+    write_empty_book_file,
+)
+from ingest.vendors.tardis import normalise_quotes, snapshots_from_incremental_l2
+
+log = logging.getLogger(__name__)
+
+Vendor = Literal["tardis", "binance"]
+TARDIS_BOOK_TYPES = ("book_snapshot_25", "book_snapshot_5", "quotes", "incremental_book_L2")
+
+
+class VendorFileMissingError(FileNotFoundError):
+    """A file the configuration says should exist for the day is not there (yet)."""
+
+
+@dataclass(frozen=True)
+class VendorSource:
+    """One vendor feed: who publishes it, which market, where the files are, which symbols.
+
+    vendor/market: `binance` + `spot` lands as exchange `binance`, `usdm` as `binance-futures`;
+    for `tardis` the exchange is `exchange` or, by default, the same mapping.
+    path: a local folder or `s3://bucket/prefix` (listed with boto3; `s3_endpoint_url` for
+    MinIO/SeaweedFS; credentials from the usual AWS environment).
+    symbols: venue symbols, upper case; empty means every symbol found for the day (a listing,
+    so name them on big buckets).
+    trades_kind (binance): `trades` (one row per fill: trade counts match klines) or
+    `aggTrades` (fills at one price and time merged: OHLC and volumes match, counts do not).
+    book_data_types (tardis): book sources in order of preference; the first one found for a
+    symbol-day is staged. Empty: no book data (a header-only book file is written).
+    checksums (binance): `require` a published `.CHECKSUM`/`SHA256SUMS`, check `if_present`, or `skip`.
+    """
+
+    vendor: Vendor
+    market: Market = "usdm"
+    path: str = ""
+    symbols: tuple[str, ...] = ()
+    exchange: str | None = None
+    trades_kind: Literal["trades", "aggTrades"] = "trades"
+    book_data_types: tuple[str, ...] = TARDIS_BOOK_TYPES
+    snapshot_depth: int = 25
+    snapshot_interval_ms: int = 1000
+    checksums: ChecksumPolicy = "require"
+    s3_endpoint_url: str | None = None
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.vendor not in ("tardis", "binance"):
+            raise ValueError(f"unknown vendor {self.vendor!r}: expected tardis or binance")
+        if self.market not in EXCHANGE_BY_MARKET:
+            raise ValueError(f"unknown market {self.market!r}: expected spot or usdm")
+        if not self.path:
+            raise ValueError("VendorSource.path is empty: give a folder or s3://bucket/prefix")
+        for s in self.symbols:
+            validate_symbol(s)
+        if self.exchange:
+            validate_exchange(self.exchange)
+        unknown = [t for t in self.book_data_types if t not in TARDIS_BOOK_TYPES]
+        if unknown:
+            raise ValueError(f"unknown book data types {unknown}: expected some of {TARDIS_BOOK_TYPES}")
+
+    @property
+    def exchange_id(self) -> str:
+        return self.exchange or EXCHANGE_BY_MARKET[self.market]
+
+
+# --------------------------------------------------------------------------------------------
+# Stores: a local folder or an S3 prefix, addressed by keys relative to `path`
+# --------------------------------------------------------------------------------------------
+
+
+class Store(Protocol):
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def fetch(self, key: str) -> Path: ...
+    def describe(self, key: str) -> str: ...
+
+
+class LocalStore:
+    """A folder: keys are relative paths, files are used where they are."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in folder.iterdir() if p.is_file())
+
+    def fetch(self, key: str) -> Path:
+        return self.root / key
+
+    def describe(self, key: str) -> str:
+        return str(self.root / key)
+
+
+class S3Store:
+    """An S3 prefix listed with boto3; objects are downloaded into `cache` before use.
+
+    `client` is injectable (tests pass a stub); otherwise a boto3 client is made with the
+    standard credential chain and `endpoint_url`.
+    """
+
+    def __init__(self, url: str, cache: Path, endpoint_url: str | None = None, client: Any = None) -> None:
+        m = re.fullmatch(r"s3://([^/]+)/?(.*)", url)
+        if not m:
+            raise ValueError(f"not an s3:// URL: {url!r}")
+        self.bucket, prefix = m.group(1), m.group(2).strip("/")
+        self.prefix = f"{prefix}/" if prefix else ""
+        self.cache = Path(cache)
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3", endpoint_url=endpoint_url)
+        self.client = client
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self.client.list_objects_v2(**kwargs)
+            keys += [obj["Key"][len(self.prefix) :] for obj in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return keys
+            token = page.get("NextContinuationToken")
+
+    def exists(self, key: str) -> bool:
+        return key in self._keys(key)
+
+    def list(self, prefix: str) -> list[str]:
+        prefix = f"{prefix.rstrip('/')}/" if prefix else ""
+        return sorted(k for k in self._keys(prefix) if "/" not in k[len(prefix) :])
+
+    def fetch(self, key: str) -> Path:
+        target = self.cache / self.bucket / self.prefix / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.partial")
+        self.client.download_file(self.bucket, self.prefix + key, str(tmp))
+        tmp.replace(target)
+        return target
+
+    def describe(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+
+def open_store(source: VendorSource, landing_root: Path, s3_client: Any = None) -> Store:
+    if source.path.startswith("s3://"):
+        cache = Path(source.cache_dir) if source.cache_dir else Path(landing_root) / "_vendor_cache"
+        return S3Store(source.path, cache, source.s3_endpoint_url, client=s3_client)
+    return LocalStore(source.path)
+
+
+# --------------------------------------------------------------------------------------------
+# Finding files
+# --------------------------------------------------------------------------------------------
+
+
+def _binance_candidates(market: Market, kind: str, symbol: str, day: dt.date, interval: str | None) -> list[str]:
+    market_dir = "spot" if market == "spot" else "futures/um"
+    sub = f"klines/{symbol}/{interval}" if kind == "klines" else f"{kind}/{symbol}"
+    out = []
+    for ext in ("zip", "csv"):
+        name = binance_file_name(symbol, kind, day, interval, ext=ext)
+        out += [f"data/{market_dir}/daily/{sub}/{name}", f"{market_dir}/daily/{sub}/{name}", f"daily/{sub}/{name}",
+                f"{sub}/{name}", name]
+    return out
+
+
+def _tardis_candidates(exchange: str, data_type: str, symbol: str, day: dt.date) -> list[str]:
+    out = []
+    for ext in ("csv.gz", "csv"):
+        out += [f"{exchange}_{data_type}_{day.isoformat()}_{symbol}.{ext}",
+                f"{exchange}/{data_type}/{day:%Y/%m/%d}/{symbol}.{ext}"]
+    return out
+
+
+def _first(store: Store, candidates: Iterable[str]) -> str | None:
+    return next((key for key in candidates if store.exists(key)), None)
+
+
+def _fetch_verified(store: Store, key: str, policy: ChecksumPolicy) -> tuple[Path, str | None]:
+    """The file, local, with its sha256 checked against Binance's `.CHECKSUM` (or SHA256SUMS)."""
+    local = store.fetch(key)
+    if isinstance(store, S3Store) and policy != "skip":
+        # Bring the checksum file along so verification reads it beside the download.
+        for extra in (f"{key}.CHECKSUM", str(Path(key).with_name("SHA256SUMS"))):
+            if store.exists(extra):
+                store.fetch(extra)
+                break
+    return local, verify_checksum(local, policy)
+
+
+def _discover_symbols(store: Store, source: VendorSource, data_type: str, day: dt.date) -> list[str]:
+    """Symbols with a file of `data_type` for `day` in a flat folder (Tardis or Binance names).
+
+    The data.binance.vision tree keeps one folder per symbol, so there the symbols must be listed.
+    """
+    found = set()
+    if source.vendor == "tardis":
+        for key in store.list(""):
+            lf = parse_landing_name(Path(key))
+            if lf and lf.day == day and lf.data_type == data_type and lf.exchange == source.exchange_id:
+                found.add(lf.symbols)
+    else:
+        pattern = re.compile(rf"^([A-Z0-9]+)-{re.escape(data_type)}-{day.isoformat()}\.(zip|csv)$")
+        for key in store.list(""):
+            m = pattern.match(Path(key).name)
+            if m:
+                found.add(m.group(1))
+    if not found:
+        raise VendorFileMissingError(
+            f"no {source.vendor} {data_type} files for {day} under {source.path}; list the symbols in the config"
+        )
+    return sorted(found)
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """Hard link when possible (no copy of a multi-GB file), else copy; replaced atomically."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.partial")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    tmp.replace(dest)
+
+
+# --------------------------------------------------------------------------------------------
+# Staging one day
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StagedDay:
+    """What `stage_vendor_day` did: landing files written, per symbol, and notes for the UI."""
+
+    day: dt.date
+    files: list[Path] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+
+def stage_vendor_day(source: VendorSource, day: dt.date, landing_root: Path, *, s3_client: Any = None) -> list[Path]:
+    """Find `day`'s vendor files, verify them, and write or link canonical landing files.
+
+    Returns the landing paths written (trades and book files). Idempotent: a re-run replaces the
+    same files atomically. A configured symbol without a trades file for the day is an error
+    (the day is not published yet, or the path is wrong), never a silently short day.
+    """
+    return stage_vendor_day_report(source, day, landing_root, s3_client=s3_client).files
+
+
+def stage_vendor_day_report(
+    source: VendorSource, day: dt.date, landing_root: Path, *, s3_client: Any = None
+) -> StagedDay:
+    """`stage_vendor_day` with a per-file report (what the Dagster asset shows as metadata)."""
+    landing_root = Path(landing_root)
+    landing_root.mkdir(parents=True, exist_ok=True)
+    store = open_store(source, landing_root, s3_client)
+    out = StagedDay(day=day)
+    if source.vendor == "binance":
+        _stage_binance(source, store, day, landing_root, out)
+    else:
+        _stage_tardis(source, store, day, landing_root, out)
+    return out
+
+
+def _stage_binance(source: VendorSource, store: Store, day: dt.date, landing_root: Path, out: StagedDay) -> None:
+    kind = source.trades_kind
+    symbols = list(source.symbols) or _discover_symbols(store, source, kind, day)
+    for symbol in symbols:
+        candidates = _binance_candidates(source.market, kind, symbol, day, None)
+        key = _first(store, candidates)
+        if key is None:
+            raise VendorFileMissingError(
+                f"binance {source.market} {kind} for {symbol} {day}: none of {candidates[0]!r} (or the flat / "
+                f"unzipped variants) under {source.path}"
+            )
+        local, sha = _fetch_verified(store, key, source.checksums)
+        nf = normalise_trades(local, landing_root, market=source.market, symbol=symbol, day=day, kind=kind,
+                              sha256=sha)
+        book = write_empty_book_file(landing_root, source.exchange_id, symbol, day)
+        out.files += [nf.landing_path, book]
+        out.details.append({
+            "symbol": symbol, "vendor_file": store.describe(key), "sha256": sha or "", "rows": nf.rows,
+            "landing_file": nf.landing_path.name, "time_unit": nf.time_unit or "",
+            "line_offset": nf.line_offset,
+        })
+        log.info("staged %s -> %s (%d rows)", key, nf.landing_path.name, nf.rows)
+
+
+def _stage_tardis(source: VendorSource, store: Store, day: dt.date, landing_root: Path, out: StagedDay) -> None:
+    exchange = source.exchange_id
+    symbols = list(source.symbols) or _discover_symbols(store, source, "trades", day)
+    for symbol in symbols:
+        key = _first(store, _tardis_candidates(exchange, "trades", symbol, day))
+        if key is None:
+            raise VendorFileMissingError(
+                f"tardis {exchange} trades for {symbol} {day}: no "
+                f"{exchange}_trades_{day}_{symbol}.csv.gz under {source.path}"
+            )
+        local = store.fetch(key)
+        suffix = ".csv.gz" if key.endswith(".gz") else ".csv"
+        dest = landing_root / (landing_file_name(exchange, "trades", day, symbol).removesuffix(".csv.gz") + suffix)
+        _link_or_copy(local, dest)
+        out.files.append(dest)
+        out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": "trades",
+                            "landing_file": dest.name})
+        _stage_tardis_book(source, store, exchange, symbol, day, landing_root, out)
+
+
+def _stage_tardis_book(
+    source: VendorSource, store: Store, exchange: str, symbol: str, day: dt.date, landing_root: Path, out: StagedDay
+) -> None:
+    if not source.book_data_types:
+        dest = write_empty_book_file(landing_root, exchange, symbol, day)
+        out.files.append(dest)
+        out.details.append({"symbol": symbol, "data_type": "none (header-only book file)", "landing_file": dest.name})
+        return
+    for data_type in source.book_data_types:
+        key = _first(store, _tardis_candidates(exchange, data_type, symbol, day))
+        if key is None:
+            continue
+        local = store.fetch(key)
+        if data_type == "quotes":
+            named = _tardis_named(local, exchange, data_type, day, symbol, landing_root / "_vendor_cache")
+            dest = normalise_quotes(named, landing_root).landing_path
+        elif data_type == "incremental_book_L2":
+            nf, _ = snapshots_from_incremental_l2(
+                _tardis_named(local, exchange, data_type, day, symbol, landing_root / "_vendor_cache"), landing_root,
+                depth=source.snapshot_depth, interval_ms=source.snapshot_interval_ms,
+            )
+            dest = nf.landing_path
+        else:
+            suffix = ".csv.gz" if key.endswith(".gz") else ".csv"
+            dest = landing_root / (landing_file_name(exchange, data_type, day, symbol).removesuffix(".csv.gz") + suffix)
+            _link_or_copy(local, dest)
+        out.files.append(dest)
+        out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": data_type,
+                            "landing_file": dest.name})
+        return
+    raise VendorFileMissingError(
+        f"tardis {exchange} {symbol} {day}: none of the book data types {list(source.book_data_types)} found under "
+        f"{source.path} (set book_data_types to [] to load trades without book data)"
+    )
+
+
+def _tardis_named(local: Path, exchange: str, data_type: str, day: dt.date, symbol: str, work_dir: Path) -> Path:
+    """The file under its Tardis flat name (API-tree files are `<SYMBOL>.csv.gz`), linked in `work_dir`.
+
+    The normalisers read exchange, data type and day from the name; the vendor folder itself is
+    never written to (it may be read-only or shared).
+    """
+    if parse_landing_name(local) is not None:
+        return local
+    suffix = ".csv.gz" if local.name.endswith(".gz") else ".csv"
+    named = Path(work_dir) / f"{exchange}_{data_type}_{day.isoformat()}_{symbol}{suffix}"
+    _link_or_copy(local, named)
+    return named
+
+
+# --------------------------------------------------------------------------------------------
+# Klines (reference data, not staged into landing)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KlinesFile:
+    path: Path
+    exchange: str
+    symbol: str
+    day: dt.date
+    sha256: str | None
+    origin: str
+
+
+def find_klines_files(
+    source: VendorSource, day: dt.date, *, interval: str = "1m", work_dir: Path | None = None, s3_client: Any = None
+) -> list[KlinesFile]:
+    """The day's Binance klines files for the source's symbols, checksums verified."""
+    if source.vendor != "binance":
+        raise ValueError("klines are Binance data: configure a VendorSource with vendor='binance'")
+    store = open_store(source, Path(work_dir or source.cache_dir or "."), s3_client)
+    symbols = list(source.symbols) or _discover_symbols(store, source, interval, day)
+    out = []
+    for symbol in symbols:
+        candidates = _binance_candidates(source.market, "klines", symbol, day, interval)
+        key = _first(store, candidates)
+        if key is None:
+            raise VendorFileMissingError(
+                f"binance {source.market} {interval} klines for {symbol} {day}: none of {candidates[0]!r} (or the "
+                f"flat / unzipped variants) under {source.path}"
+            )
+        local, sha = _fetch_verified(store, key, source.checksums)
+        out.append(KlinesFile(local, source.exchange_id, symbol, day, sha, store.describe(key)))
+    return out
