@@ -39,7 +39,7 @@ test: install dagster-home browser
 
 # Browser tests drive Debian's Chromium (a tool's own browser download cannot work offline).
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 catchup: install dagster-home
 	$(BIN)/python -m orchestration.catchup $(CATCHUP_ARGS)

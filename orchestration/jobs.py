@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import (
     AssetSelection,
     DagsterRunStatus,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
     RunStatusSensorContext,
@@ -51,7 +52,9 @@ PARTITION_TAGS = (
 )
 
 # Vendor files for day D land a little after midnight UTC; run D at 01:30.
-daily_schedule = build_schedule_from_partitioned_job(daily_pipeline, hour_of_day=1, minute_of_hour=30)
+daily_schedule = build_schedule_from_partitioned_job(
+    daily_pipeline, hour_of_day=1, minute_of_hour=30, default_status=DefaultScheduleStatus.RUNNING
+)
 
 
 @run_status_sensor(
