@@ -1,0 +1,304 @@
+"""The live path in Dagster: JetStream -> hot tier loads, driven by a sensor, and the end-of-day check.
+
+The feed handler (`python -m ingest.feed`) runs outside Dagster: it is a long-lived process
+that must keep up with the exchange whatever the orchestrator does. Dagster owns what can be
+scheduled, retried and audited:
+
+* `hot_load_sensor` remembers the last JetStream sequence it asked for (its cursor) and asks
+  for each new range once (`run_key` `hot-<first>-<last>`), in bounded slices so a backlog
+  becomes several runs rather than one huge one;
+* `hot_load` loads exactly that range into the ClickHouse hot tier, idempotently (see
+  `ingest.hot.load`), so re-executing a failed or doubtful run is always safe;
+* `hot_tier_matches_warm` reconciles the hot tier with `raw.trades` once the vendor file of
+  the day is loaded. Severity WARN: the hot tier only keeps its retention window.
+
+The sensor is STOPPED by default because it needs a NATS server; see docs/live.md.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects annotations at runtime.
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    Backoff,
+    Config,
+    ConfigurableResource,
+    DefaultSensorStatus,
+    MetadataValue,
+    OpExecutionContext,
+    RetryPolicy,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset_check,
+    job,
+    op,
+    sensor,
+)
+from pydantic import Field
+
+from ingest.feed.stream import DEFAULT_STREAM, StreamState, StreamUnavailableError, connect, stream_state
+from ingest.feed.stream import Backoff as NatsBackoff
+from ingest.hot import HotSettings, HotTarget, day_bars, load_range, open_hot_tier
+from ingest.hot.reconcile import reconcile, warm_bars
+from orchestration.assets.raw import WAREHOUSE_POOL, raw_trades
+from orchestration.metadata import markdown_table
+from orchestration.partitions import daily_partitions, days_in_window
+from orchestration.resources import WarehouseResource
+from orchestration.settings import clickhouse_url, default_chdb_path, default_nats_url
+
+# Embedded chdb admits one process per directory: hot-tier writers never overlap across runs
+# (dagster.yaml gives every pool a default limit of 1).
+HOT_TIER_POOL = "clickhouse_hot"
+HOT_RANGE_MAX_MSGS = 20_000  # messages per run: ~20M trades at max replay speed, seconds at live rates
+HOT_MAX_RUNS_PER_TICK = 5
+
+
+class NatsResource(ConfigurableResource):
+    """The NATS server holding the `TRADES` JetStream stream. `url` may be an `EnvVar`."""
+
+    url: str = Field(default_factory=default_nats_url, description="NATS URL, e.g. nats://127.0.0.1:4222")
+    stream: str = Field(default=DEFAULT_STREAM, description="JetStream stream of trade batches")
+    timeout_s: float = Field(default=5.0, description="how long a sensor tick waits for the server")
+
+    def state(self) -> StreamState:
+        """First/last sequence of the stream; raises StreamUnavailableError if NATS does not answer."""
+
+        async def read() -> StreamState:
+            nc = await connect(self.url, name="tickwh-sensor", backoff=NatsBackoff(deadline_s=self.timeout_s))
+            try:
+                return await stream_state(nc.jetstream(timeout=self.timeout_s), self.stream)
+            finally:
+                await nc.close()
+
+        return asyncio.run(read())
+
+
+class HotTierResource(ConfigurableResource):
+    """The ClickHouse hot tier: a server when `url` is set (TICKWH_CLICKHOUSE_URL), else embedded chdb."""
+
+    url: str | None = Field(
+        default_factory=clickhouse_url, description="http(s)://user@host:8123/db; None for embedded chdb"
+    )
+    path: str = Field(default_factory=default_chdb_path, description="chdb directory (embedded mode)")
+    password: str | None = Field(
+        default=None, repr=False, description='EnvVar("TICKWH_CLICKHOUSE_PASSWORD"); read from it if unset'
+    )
+    ttl_hours: int = Field(default=24, description="hot retention; 0 keeps everything")
+    ttl_basis: str = Field(default="event", description="'event': TTL on trade time; 'ingest': on load time")
+    dedup_window: int = Field(default=10_000, description="inserts remembered for idempotent retries")
+    open_timeout_s: float = Field(default=120.0, description="wait for another process to release chdb")
+
+    def target(self) -> HotTarget:
+        return HotTarget(path=self.path, url=self.url, password=self.password, open_timeout_s=self.open_timeout_s)
+
+    def settings(self) -> HotSettings:
+        return HotSettings(ttl_hours=self.ttl_hours, ttl_basis=self.ttl_basis, dedup_window=self.dedup_window)
+
+    @contextmanager
+    def open(self) -> Iterator[Client]:
+        with open_hot_tier(self.target(), self.settings()) as client:
+            yield client
+
+
+# ---------------------------------------------------------------------------------------- job
+
+
+class HotLoadConfig(Config):
+    first_seq: int = Field(description="first JetStream stream sequence of the range (inclusive)")
+    last_seq: int = Field(description="last JetStream stream sequence of the range (inclusive)")
+
+
+@op(
+    pool=HOT_TIER_POOL,
+    retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
+    tags={"dagster/kind/clickhouse": ""},
+)
+def load_stream_range(
+    context: OpExecutionContext, config: HotLoadConfig, nats: NatsResource, hot: HotTierResource
+) -> int:
+    """Insert the trades of stream sequences [first_seq, last_seq] into the hot tier, exactly once."""
+    with hot.open() as client:
+        result = load_range(client, config.first_seq, config.last_seq, url=nats.url, stream=nats.stream)
+    context.log.info(
+        f"sequences {config.first_seq}-{config.last_seq}: {result.messages} messages, {result.trades} trades "
+        f"({result.missing} no longer in the stream)"
+    )
+    context.add_output_metadata(
+        {
+            "messages": result.messages,
+            "trades": result.trades,
+            "missing_sequences": result.missing,
+            "inserts": result.inserts,
+            "fetch_seconds": round(result.fetch_seconds, 3),
+            "insert_seconds": round(result.insert_seconds, 3),
+            "trades_by_subject": MetadataValue.json(result.subjects),
+        }
+    )
+    return result.trades
+
+
+@job(
+    description="Load one JetStream sequence range of trade batches into the ClickHouse hot tier (idempotent).",
+    tags={"tickwh/path": "live"},
+)
+def hot_load() -> None:
+    load_stream_range()
+
+
+# ---------------------------------------------------------------------------------------- sensor
+
+
+def hot_range_requests(
+    cursor: int, state: StreamState, max_msgs: int, max_runs: int
+) -> tuple[list[tuple[int, int]], int]:
+    """The next ranges to load after `cursor` (last sequence already requested) and the new cursor.
+
+    Pure, so the slicing rules are testable without a server. Sequences the stream already
+    dropped (retention ran ahead of the loader) are skipped: nothing could load them.
+    """
+    if state.last_seq <= cursor:
+        return [], cursor
+    start = max(cursor + 1, state.first_seq, 1)
+    ranges: list[tuple[int, int]] = []
+    while start <= state.last_seq and len(ranges) < max_runs:
+        end = min(state.last_seq, start + max_msgs - 1)
+        ranges.append((start, end))
+        start = end + 1
+    return ranges, (ranges[-1][1] if ranges else cursor)
+
+
+def make_hot_load_sensor(
+    name: str = "hot_load_sensor",
+    max_msgs_per_run: int = HOT_RANGE_MAX_MSGS,
+    max_runs_per_tick: int = HOT_MAX_RUNS_PER_TICK,
+    minimum_interval_seconds: int = 5,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+) -> SensorDefinition:
+    """The streaming sensor; a factory so tests can use small ranges."""
+
+    @sensor(
+        name=name,
+        job=hot_load,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description=(
+            "Requests a hot_load run for each new range of the TRADES stream (cursor: last requested sequence). "
+            "Needs a NATS server: start it and the feed handler first (docs/live.md)."
+        ),
+    )
+    def evaluate(context: SensorEvaluationContext, nats: NatsResource) -> SensorResult | SkipReason:
+        cursor = int(context.cursor) if context.cursor else 0
+        try:
+            state = nats.state()
+        except (StreamUnavailableError, OSError) as exc:
+            return SkipReason(f"NATS at {nats.url} not reachable: {exc}")
+        except Exception as exc:  # e.g. the stream does not exist yet
+            return SkipReason(f"stream {nats.stream} not readable: {exc!r}")
+        if state.last_seq < cursor:
+            return SkipReason(
+                f"stream {nats.stream} ends at {state.last_seq}, before the cursor {cursor}: it was re-created. "
+                "Reset this sensor's cursor (docs/live.md)."
+            )
+        if cursor and state.first_seq > cursor + 1:
+            context.log.warning(
+                f"sequences {cursor + 1}-{state.first_seq - 1} expired from the stream before they were loaded"
+            )
+        ranges, new_cursor = hot_range_requests(cursor, state, max_msgs_per_run, max_runs_per_tick)
+        if not ranges:
+            return SkipReason(f"no new messages (last sequence {state.last_seq})")
+        requests = [
+            RunRequest(
+                run_key=f"hot-{first}-{last}",
+                run_config={"ops": {"load_stream_range": {"config": {"first_seq": first, "last_seq": last}}}},
+                tags={"tickwh/stream": nats.stream, "tickwh/seq_range": f"{first}-{last}"},
+            )
+            for first, last in ranges
+        ]
+        return SensorResult(run_requests=requests, cursor=str(new_cursor))
+
+    return evaluate
+
+
+hot_load_sensor = make_hot_load_sensor()
+
+
+# ---------------------------------------------------------------------------------------- check
+
+
+def _horizon(hot: HotTierResource, now: dt.datetime) -> dt.datetime | None:
+    """Oldest minute the hot tier still fully holds, naive UTC; None when nothing expires by trade time."""
+    if hot.ttl_basis != "event" or not hot.ttl_hours:
+        return None
+    # A 10-minute margin: rows close to the horizon may expire while we read.
+    return (now - dt.timedelta(hours=hot.ttl_hours) + dt.timedelta(minutes=10)).replace(second=0, microsecond=0)
+
+
+@asset_check(
+    asset=raw_trades,
+    name="hot_tier_matches_warm",
+    partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    blocking=False,
+    description=(
+        "The live hot tier's 1-minute bars, trade counts and volumes for the day equal those from the "
+        "vendor file in raw.trades (minutes older than the hot retention are reported, not judged)."
+    ),
+)
+def hot_tier_matches_warm(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, hot: HotTierResource
+) -> AssetCheckResult:
+    days = days_in_window(context.partition_time_window)
+    since = _horizon(hot, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    with warehouse.connect(read_only=True) as con:
+        warm = {day: warm_bars(con, day) for day in days}
+    with hot.open() as client:
+        results = [reconcile(day, warm[day], day_bars(client, day), since) for day in days]
+    passed = all(r.ok for r in results)
+    metadata: dict[str, Any] = {
+        "trades_warm": sum(r.warm_trades for r in results),
+        "trades_hot": sum(r.hot_trades for r in results),
+        "volume_warm": MetadataValue.text(str(sum(r.warm_volume for r in results))),
+        "volume_hot": MetadataValue.text(str(sum(r.hot_volume for r in results))),
+        "minutes_compared": sum(r.minutes_compared for r in results),
+        "minutes_different": sum(r.minutes_different for r in results),
+        "minutes_only_warm": sum(len(r.only_warm) for r in results),
+        "minutes_only_hot": sum(len(r.only_hot) for r in results),
+        "warm_trades_before_horizon": sum(r.outside_window_warm_trades for r in results),
+        "judged_since": MetadataValue.text(str(since) if since else "whole day"),
+        "hot_tier": MetadataValue.text(hot.target().describe()),
+        "per_symbol": MetadataValue.md(
+            markdown_table(
+                ["day", "symbol", "warm trades", "hot trades", "warm volume", "hot volume"],
+                [
+                    [r.day, key, v["warm_trades"], v["hot_trades"], v["warm_volume"], v["hot_volume"]]
+                    for r in results
+                    for key, v in sorted(r.per_symbol.items())
+                ],
+            )
+        ),
+    }
+    examples = [e for r in results for e in r.examples][:20]
+    if examples:
+        metadata["differences"] = MetadataValue.json(examples)
+    missing = [f"{k[0]}:{k[1]} {k[2]}" for r in results for k in r.only_warm][:20]
+    if missing:
+        metadata["first_minutes_only_warm"] = MetadataValue.json(missing)
+    extra = [f"{k[0]}:{k[1]} {k[2]}" for r in results for k in r.only_hot][:20]
+    if extra:
+        metadata["first_minutes_only_hot"] = MetadataValue.json(extra)
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description="; ".join(r.summary() for r in results),
+    )
