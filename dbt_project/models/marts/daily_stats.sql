@@ -66,6 +66,9 @@ realized as (
 
 ),
 
+-- Gaps depend on the sorted timestamps only: trades sharing a ts are 0 apart whatever their
+-- tie-break order, so ordering by ts alone gives the same maximum without sorting the day's
+-- trades on (order_seq, trade_id) too (about half the model's time on a 10M-trade day).
 trade_gaps as (
 
     select
@@ -74,7 +77,7 @@ trade_gaps as (
         bar_date,
         date_diff(
             'microsecond',
-            lag(ts) over (partition by exchange, symbol, bar_date order by ts, order_seq, trade_id),
+            lag(ts) over (partition by exchange, symbol, bar_date order by ts),
             ts
         ) / 1e6 as gap_seconds
     from {{ ref('stg_trades') }}

@@ -1,0 +1,189 @@
+"""`make bench` / `python -m bench`: the pipeline against its engine floor and against other tools.
+
+Sections (``--only`` takes one or more, comma separated):
+
+  partition    figures 1 and 5: one day through daily_pipeline vs the DuckDB floor; fixed overhead; peak RSS
+  incremental  figure 2: day 30 on a warehouse with 29 days vs day 1 on an empty one
+  backfill     figure 3: 30 days as one ranged run vs 30 runs
+  ohlcv        figure 4: 1m bars, project SQL on DuckDB vs pandas, polars, ClickHouse (chdb)
+  live, cold   other benches (bench/live_bench.py, bench/cold_bench.py), only when named and present
+
+Every figure is measured in the same invocation as its reference, ``--reps`` times (interleaved),
+and the median is reported. Data is simulated once into ``$TICKWH_HOME/bench/data`` and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import Report, Workload, bench_home, machine_description, memory_method, render_table
+
+SECTIONS = ("partition", "incremental", "backfill", "ohlcv")
+OPTIONAL = ("live", "cold")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+DAY_MS = 86_400_000
+
+
+def workloads(args: argparse.Namespace) -> dict[str, Workload]:
+    if args.quick:
+        small = Workload(100_000, snapshot_interval_ms=60_000)
+        hist = Workload(20_000, days=5, snapshot_interval_ms=60_000)
+        return {"partition": small, "fixed": Workload(1, snapshot_interval_ms=DAY_MS), "incremental": hist,
+                "backfill": hist, "ohlcv": small}
+    return {
+        "partition": Workload(args.partition_trades),
+        "fixed": Workload(1, snapshot_interval_ms=DAY_MS),
+        "incremental": Workload(args.incremental_trades, days=30),
+        "backfill": Workload(args.backfill_trades, days=30, snapshot_interval_ms=args.backfill_snapshot_ms),
+        "ohlcv": Workload(args.ohlcv_trades),
+    }
+
+
+def run_optional(name: str, extra: str, report: Report) -> None:
+    module = f"bench.{name}_bench"
+    if importlib.util.find_spec(module) is None:
+        report.note(f"--only {name}: {module} does not exist; skipped")
+        return
+    cmd = [sys.executable, "-m", module, *extra.split()]
+    print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    print(proc.stdout)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        report.note(f"{module} failed with exit code {proc.returncode}")
+    report.detail(f"{module} output:\n\n```\n{proc.stdout.strip()}\n```")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, 1 repetition: a smoke run of a few minutes")
+    p.add_argument("--only", default="", help=f"comma-separated sections: {', '.join(SECTIONS + OPTIONAL)}")
+    p.add_argument("--reps", type=int, default=None, help="repetitions per figure (default 3, --quick 1)")
+    p.add_argument("--save", action="store_true", help="write bench/results/latest.md")
+    p.add_argument("--partition-trades", type=int, default=10_000_000)
+    p.add_argument("--incremental-trades", type=int, default=1_000_000)
+    # 30 runs of a 1M-trade day take over half an hour (each run pays the job's fixed overhead
+    # and the quality checks), so the default backfill uses smaller days; the flags restore 1M.
+    p.add_argument("--backfill-trades", type=int, default=100_000,
+                   help="trades per day of the 30-day backfill (1000000 for the full size)")
+    p.add_argument("--backfill-snapshot-ms", type=int, default=60_000,
+                   help="snapshot interval of the backfill days (1000 for the full size)")
+    p.add_argument("--backfill-reps", type=int, default=None,
+                   help="repetitions of the backfill pair (default 1: each is already 30 runs vs a 30-day run)")
+    p.add_argument("--ohlcv-trades", type=int, default=10_000_000)
+    p.add_argument("--section-args", default="", help="arguments passed to the live/cold benches")
+    args = p.parse_args(argv)
+    args.sections = [s for s in args.only.split(",") if s] if args.only else list(SECTIONS)
+    unknown = set(args.sections) - set(SECTIONS + OPTIONAL)
+    if unknown:
+        p.error(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS + OPTIONAL}")
+    if args.reps is None:
+        args.reps = 1 if args.quick else 3
+    if args.backfill_reps is None:
+        args.backfill_reps = 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from bench.ohlcv_bench import bench_ohlcv
+    from bench.pipeline_bench import PipelineConfig, bench_backfill, bench_incremental, bench_partition
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    machine = machine_description()
+    w = workloads(args)
+    report = Report()
+    cfg = PipelineConfig(reps=args.reps, partition=w["partition"], fixed=w["fixed"], incremental=w["incremental"],
+                         backfill=w["backfill"], backfill_reps=args.backfill_reps, log=log)
+    log(f"bench: sections {', '.join(args.sections)}; {args.reps} repetition(s), medians; cache {bench_home()}")
+    started = time.perf_counter()
+    runners = {
+        "partition": lambda: bench_partition(cfg, report),
+        "incremental": lambda: bench_incremental(cfg, report),
+        "backfill": lambda: bench_backfill(cfg, report),
+        "ohlcv": lambda: bench_ohlcv(w["ohlcv"], args.reps, report, log),
+    }
+    for section in args.sections:
+        t0 = time.perf_counter()
+        log(f"== {section}")
+        if section in OPTIONAL:
+            run_optional(section, args.section_args, report)
+        else:
+            runners[section]()
+        log(f"   {section} done in {time.perf_counter() - t0:.0f}s")
+    if args.quick:
+        report.note("--quick: small workloads and 1 repetition; a smoke run, not figures to quote")
+    full_size = w["backfill"].trades_per_day == 1_000_000 and w["backfill"].snapshot_interval_ms == 1000
+    if "backfill" in args.sections and not args.quick and not full_size:
+        report.note(f"backfill uses {w['backfill'].describe()} (not 1M-trade days); "
+                    "`--backfill-trades 1000000 --backfill-snapshot-ms 1000` runs the full size")
+    report.note(f"memory: {memory_method()}")
+    elapsed = time.perf_counter() - started
+
+    table = render_table(report.rows)
+    print()
+    print(table)
+    print()
+    for n in report.notes:
+        print(f"note: {n}")
+    for d in report.details:
+        print(f"- {d}")
+    print(f"\nbench took {elapsed / 60:.1f} min")
+    if args.save:
+        path = save(report, table, machine, args, w, elapsed)
+        print(f"saved {path}")
+    return 0
+
+
+def save(report: Report, table: str, machine: dict[str, str], args: argparse.Namespace,
+         w: dict[str, Workload], elapsed: float) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "latest.md"
+    lines = [
+        "# Benchmark results (latest `python -m bench --save`)",
+        "",
+        f"Command: `python -m bench {' '.join(sys.argv[1:])}`; {args.reps} repetition(s) per figure, medians; "
+        f"reference and project measured in the same invocation, interleaved. Took {elapsed / 60:.1f} min.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in machine.items()],
+        "",
+        "## Workloads",
+        "",
+        *[f"- {k}: {v.describe()} (seed {v.seed}, from {v.start})" for k, v in w.items()
+          if k in args.sections or (k == "fixed" and "partition" in args.sections)],
+        "",
+        "## Results",
+        "",
+        table,
+        "",
+        *[f"- note: {n}" for n in report.notes],
+        "",
+        "## Details",
+        "",
+        *[f"- {d}" for d in report.details],
+        "",
+        "## Samples (seconds or MB, in run order)",
+        "",
+        *[f"- {r.section} / {r.what}: {[round(x, 2) for x in r.samples]}"
+          + (f" vs {[round(x, 2) for x in r.ref_samples]}" if r.ref_samples else "") for r in report.rows],
+        "",
+    ]
+    extra = RESULTS / "history.md"
+    if extra.exists():
+        lines += ["## Before/after of the performance changes", "", extra.read_text().strip(), ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
