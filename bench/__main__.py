@@ -33,7 +33,7 @@ DAY_MS = 86_400_000
 def workloads(args: argparse.Namespace) -> dict[str, Workload]:
     if args.quick:
         small = Workload(100_000, snapshot_interval_ms=60_000)
-        hist = Workload(20_000, days=5, snapshot_interval_ms=60_000)
+        hist = Workload(20_000, days=3, snapshot_interval_ms=60_000)
         return {"partition": small, "fixed": Workload(1, snapshot_interval_ms=DAY_MS), "incremental": hist,
                 "backfill": hist, "ohlcv": small}
     return {
