@@ -23,10 +23,9 @@ from dagster import (
 
 from ingest.names import parse_day
 from orchestration.jobs import WRITER_TAGS, daily_pipeline
+from orchestration.partitions import range_tags
 
 log = logging.getLogger(__name__)
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def missing_ranges(materialized: Iterable[str], first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -53,8 +52,8 @@ def gaps_since_last_load(instance: DagsterInstance, today: dt.date) -> list[tupl
     return missing_ranges(done, first, today - dt.timedelta(days=1))
 
 
-def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
-    return {RANGE_START: start.isoformat(), RANGE_END: end.isoformat(), **WRITER_TAGS}
+def catchup_tags(start: dt.date, end: dt.date) -> dict[str, str]:
+    return {**range_tags(start, end), **WRITER_TAGS}
 
 
 @sensor(
@@ -72,7 +71,7 @@ def catchup_missed_days(context: SensorEvaluationContext):
     ]
     if not gaps:
         return SkipReason("no missed days")
-    return [RunRequest(run_key=f"catchup-{a}-{b}", tags=range_tags(a, b)) for a, b in gaps]
+    return [RunRequest(run_key=f"catchup-{a}-{b}", tags=catchup_tags(a, b)) for a, b in gaps]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     for a, b in gaps:
         print(f"{'would run' if args.dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
         if not args.dry_run:
-            result = job.execute_in_process(instance=instance, tags=range_tags(a, b), raise_on_error=False)
+            result = job.execute_in_process(instance=instance, tags=catchup_tags(a, b), raise_on_error=False)
             print(f"  run {result.run_id}: {'success' if result.success else 'FAILED'}")
 
 

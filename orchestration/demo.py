@@ -35,14 +35,12 @@ def run_pipeline(first: dt.date, last: dt.date) -> None:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
+    from orchestration.partitions import range_tags
 
     instance = DagsterInstance.get()
     # Dagster's console logger already prints each event; keep it to INFO so the demo stays readable.
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    tags = {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
+    tags = range_tags(first, last)
     daily = defs.resolve_job_def("daily_pipeline")
     log.info("daily_pipeline for %s..%s as one run", first, last)
     result = daily.execute_in_process(instance=instance, tags=tags, run_config=quiet)

@@ -17,7 +17,7 @@ from dagster import (
 from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.cold import cold_archive, warm_retention
-from orchestration.partitions import daily_partitions
+from orchestration.partitions import daily_partitions, partition_tags_of
 
 # One writer on the DuckDB file: the queued run coordinator limits runs carrying this tag to one.
 WRITER_TAGS = {"tickwh/writer": "duckdb"}
@@ -45,12 +45,6 @@ archive_job = define_asset_job(
     description="Archive the day's raw ticks and bars to Parquet on S3, then drop expired warm days.",
 )
 
-PARTITION_TAGS = (
-    "dagster/partition",
-    "dagster/asset_partition_range_start",
-    "dagster/asset_partition_range_end",
-)
-
 # Vendor files for day D land a little after midnight UTC; run D at 01:30.
 daily_schedule = build_schedule_from_partitioned_job(
     daily_pipeline, hour_of_day=1, minute_of_hour=30, default_status=DefaultScheduleStatus.RUNNING
@@ -76,5 +70,5 @@ def rollups_after_daily(context: RunStatusSensorContext) -> RunRequest:
     description="Archive the same days to the cold tier after each successful daily run.",
 )
 def archive_after_daily(context: RunStatusSensorContext) -> RunRequest:
-    tags = {k: v for k, v in context.dagster_run.tags.items() if k in PARTITION_TAGS}
+    tags = partition_tags_of(context.dagster_run.tags)
     return RunRequest(run_key=f"archive-after-{context.dagster_run.run_id}", tags=tags)

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from dagster import DailyPartitionsDefinition, TimeWindow
 
 from orchestration.settings import PARTITIONS_START
 
+# Run tags Dagster reads to know which days a run covers: one partition, or a range in one run.
+PARTITION_TAG = "dagster/partition"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=0)
+
+
+def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    """Tags that make one run cover the days first..last (inclusive)."""
+    return {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
+
+
+def partition_tags_of(run_tags: Mapping[str, str]) -> dict[str, str]:
+    """The partition or range tags of a finished run, to request a follow-up run over the same days."""
+    return {k: v for k, v in run_tags.items() if k in (PARTITION_TAG, RANGE_START, RANGE_END)}
 
 
 def days_in_window(window: TimeWindow) -> list[dt.date]:

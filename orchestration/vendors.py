@@ -51,11 +51,9 @@ from ingest.vendors.source import TARDIS_BOOK_TYPES, VendorSource, find_klines_f
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.jobs import WRITER_TAGS, daily_pipeline
 from orchestration.metadata import markdown_table, preview
-from orchestration.partitions import daily_partitions, days_in_window
+from orchestration.partitions import PARTITION_TAG, RANGE_END, RANGE_START, daily_partitions, days_in_window
 from orchestration.resources import LandingZoneResource, WarehouseResource
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 CHECK_NAME = "ohlcv_1m_matches_exchange_klines"
 MAX_MISMATCH_ROWS = 20
 
@@ -306,6 +304,6 @@ def daily_pipeline_after_vendor_landing(context: RunStatusSensorContext) -> RunR
     key = f"daily-after-{run.run_id}"
     if RANGE_START in tags and RANGE_END in tags:
         return RunRequest(run_key=key, tags={RANGE_START: tags[RANGE_START], RANGE_END: tags[RANGE_END]})
-    if "dagster/partition" in tags:
-        return RunRequest(run_key=key, partition_key=tags["dagster/partition"])
+    if PARTITION_TAG in tags:
+        return RunRequest(run_key=key, partition_key=tags[PARTITION_TAG])
     return None

@@ -49,6 +49,7 @@ from ingest.simulator import simulate_days
 from orchestration.assets.dbt import dbt_project
 from orchestration.cold import ColdStorageResource, cold_archive, warm_retention
 from orchestration.definitions import build_defs
+from orchestration.partitions import range_tags
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.settings import dbt_executable
 
@@ -59,12 +60,6 @@ SYMBOL = "BTCUSDT"
 BUCKET = "tickwh-test"
 REPO = Path(__file__).resolve().parents[1]
 
-
-def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
 
 
 @pytest.fixture(scope="module")

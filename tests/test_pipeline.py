@@ -18,6 +18,7 @@ from ingest.simulator import simulate_days
 from orchestration.assets.dbt import dbt_daily_marts, dbt_project, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.definitions import build_defs
+from orchestration.partitions import range_tags
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.settings import dbt_executable
 
@@ -36,12 +37,6 @@ def resources_for(home: Path) -> dict:
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     }
 
-
-def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
 
 
 def mart_contents(db: Path) -> dict[str, list[tuple]]:
