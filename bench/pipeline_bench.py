@@ -59,17 +59,15 @@ def run_pipeline_in_process(p: dict[str, Any]) -> dict[str, Any]:
     (home / "dagster_home").mkdir(parents=True, exist_ok=True)
 
     from dagster import DagsterEventType, DagsterInstance
-    from dagster_dbt import DbtCliResource
 
-    from orchestration.assets.dbt import dbt_project
+    from orchestration.dbt_resource import dbt_resource
     from orchestration.definitions import build_defs
     from orchestration.resources import LandingZoneResource, WarehouseResource
-    from orchestration.settings import dbt_executable
 
     resources = {
         "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
         "landing": LandingZoneResource(root=str(p["landing"])),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
     }
     defs = build_defs(resources)
     job = defs.resolve_job_def("daily_pipeline")

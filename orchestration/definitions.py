@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import Definitions, in_process_executor
-from dagster_dbt import DbtCliResource
 
-from orchestration.assets.dbt import dbt_daily_marts, dbt_project, dbt_rollups
+from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.catchup import catchup_missed_days
 from orchestration.cold import cold_archive, cold_storage_from_env, warm_retention
+from orchestration.dbt_resource import dbt_resource
 from orchestration.jobs import (
     archive_after_daily,
     archive_job,
@@ -23,7 +23,6 @@ from orchestration.jobs import (
 from orchestration.live import HotTierResource, NatsResource, hot_load, hot_load_sensor, hot_tier_matches_warm
 from orchestration.quality import quality_checks
 from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import dbt_executable
 from orchestration.vendors import (
     binance_klines_reference,
     binance_reference_from_env,
@@ -40,7 +39,7 @@ def default_resources() -> dict[str, Any]:
     return {
         "warehouse": WarehouseResource(),
         "landing": LandingZoneResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
         "nats": NatsResource(),
         "hot": HotTierResource(),
         "cold": cold_storage_from_env(),

@@ -27,7 +27,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, EnvVar, materialize
-from dagster_dbt import DbtCliResource
 
 from ingest.cold import (
     ALL_TABLES,
@@ -46,12 +45,11 @@ from ingest.cold.store import file_digests
 from ingest.history import HistoricalData, HistoryError
 from ingest.names import InvalidNameError
 from ingest.simulator import simulate_days
-from orchestration.assets.dbt import dbt_project
 from orchestration.cold import ColdStorageResource, cold_archive, warm_retention
+from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
 from orchestration.partitions import range_tags
 from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import dbt_executable
 
 DAY1 = dt.date(2024, 3, 4)
 DAY2 = dt.date(2024, 3, 5)
@@ -98,7 +96,7 @@ def golden_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         resources = {
             "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
             "landing": LandingZoneResource(root=str(home / "landing")),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": dbt_resource(),
         }
         job = build_defs(resources).resolve_job_def("daily_pipeline")
         result = job.execute_in_process(instance=DagsterInstance.ephemeral(), tags=range_tags(DAY1, DAY2))

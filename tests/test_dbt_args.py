@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 from dagster import TimeWindow
@@ -35,3 +36,27 @@ def test_no_window_builds_everything_with_project_defaults():
 def test_partition_keys_map_to_utc_windows():
     window = daily_partitions.time_window_for_partition_key("2024-02-29")
     assert window_vars(window) == {"min_date": "2024-02-29", "max_date": "2024-03-01"}
+
+
+def test_dbt_resource_skips_the_version_probe_and_adapter_but_keeps_dagster_dbt_hooks(tmp_path):
+    """orchestration/dbt_resource.py overrides two private dagster-dbt hooks; an upgrade that
+    renames them must fail here instead of silently bringing back 4-6 s per run."""
+    import importlib.metadata
+
+    from dagster_dbt import DbtCliResource
+    from packaging import version
+
+    from orchestration.dbt_resource import DbtResource, dbt_resource
+
+    assert isinstance(DbtCliResource.__dict__["_cli_version"], functools.cached_property)
+    assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
+    resource = dbt_resource()
+    assert isinstance(resource, DbtResource)
+    assert resource._cli_version == version.parse(importlib.metadata.version("dbt-core"))
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    # another executable is still asked: a stand-in dbt that reports its own version
+    other_dbt = tmp_path / "dbt"
+    other_dbt.write_text("#!/bin/sh\necho 'Core:'\necho '  - installed: 1.99.0'\n")
+    other_dbt.chmod(0o755)
+    other = DbtResource(project_dir=str(resource.project_dir), dbt_executable=str(other_dbt))
+    assert other._cli_version == version.parse("1.99.0")

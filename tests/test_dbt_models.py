@@ -134,13 +134,17 @@ def _load_raw(path: Path) -> None:
         con.close()
 
 
-def _dbt_build(db_path: Path, work: Path, *args: str) -> None:
+def _dbt(command: str, db_path: Path, work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TICKWH_DUCKDB_PATH": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     cmd = [
-        str(DBT), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+        str(DBT), command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
         "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *args,
     ]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _dbt_build(db_path: Path, work: Path, *args: str) -> None:
+    proc = _dbt("build", db_path, work, *args)
     assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout[-6000:]}\n{proc.stderr}"
     assert "WARN=0" in proc.stdout, proc.stdout[-6000:]
 
@@ -468,6 +472,9 @@ def test_every_mart_column_is_documented_and_tested(built_db, con):
     for node in manifest["nodes"].values():
         if node["resource_type"] == "test" and node.get("column_name"):
             tested[node["attached_node"]].add(node["column_name"])
+        if node["resource_type"] == "test" and node["test_metadata"]["name"] == "column_rules":
+            kwargs = node["test_metadata"]["kwargs"]
+            tested[node["attached_node"]].update(kwargs.get("not_null", []), kwargs.get("non_negative", []))
     for model in ALL_MARTS:
         node = manifest["nodes"][f"model.tickwarehouse.{model}"]
         assert node["description"].strip(), model
@@ -478,6 +485,32 @@ def test_every_mart_column_is_documented_and_tested(built_db, con):
         for column, spec in node["columns"].items():
             assert spec["description"].strip(), f"{model}.{column} has no description"
         assert set(actual) <= tested[node["unique_id"]], f"{model}: untested {set(actual) - tested[node['unique_id']]}"
+
+
+def test_tests_read_the_run_window_and_column_rules_name_the_column(built_db, tmp_path):
+    """A NULL volume and a negative trade count planted on day 1: a day-2 window's tests do not
+    read day 1 (macros/test_window.sql), a bare `dbt test` reads all days and fails, and the
+    failing rows name the rule and column with the number of offending rows."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_db, path)
+    with duckdb.connect(str(path)) as connection:
+        n = connection.execute(
+            "update marts.ohlcv_1m set volume = null, trade_count = -1 where bar_date = ? and symbol = 'BTCUSDT'",
+            [DAY1],
+        ).fetchone()[0]
+    assert n > 0
+    select = ["--select", "ohlcv_1m,test_name:column_rules", "--store-failures"]
+    window = _dbt("test", path, tmp_path, *select, "--vars", f"{{min_date: '{DAY2}', max_date: '{DAY3}'}}")
+    assert window.returncode == 0 and "PASS=1" in window.stdout, window.stdout[-3000:]
+    everything = _dbt("test", path, tmp_path, *select)
+    # fail_calc sums the offending rows over the broken (rule, column) pairs
+    assert everything.returncode == 1 and f"Got {2 * n} result" in everything.stdout, everything.stdout[-3000:]
+    with duckdb.connect(str(path), read_only=True) as connection:
+        table = connection.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_name like 'column_rules_ohlcv_1m%'").fetchone()[0]
+        failures = connection.execute(f"select rule, column_name, failing_rows from {table} order by all").fetchall()
+    assert failures == [("non_negative", "trade_count", n), ("not_null", "volume", n)]
 
 
 # --------------------------------------------------------------------------------------------

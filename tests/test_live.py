@@ -33,7 +33,6 @@ import pyarrow.csv as pacsv
 import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context, materialize
 from dagster._core.test_utils import instance_for_test
-from dagster_dbt import DbtCliResource
 
 from ingest.feed import FeedConfig, FeedHandler, StreamSettings, decode, encode, parse_subject, subject_for
 from ingest.feed.canonical import normalise
@@ -53,8 +52,9 @@ from ingest.hot.reconcile import reconcile, warm_bars
 from ingest.hot.tier import duckdb_double, to_hot_rows
 from ingest.loader import load_day
 from ingest.simulator import simulate_day
-from orchestration.assets.dbt import dbt_daily_marts, dbt_project
+from orchestration.assets.dbt import dbt_daily_marts
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
+from orchestration.dbt_resource import dbt_resource
 from orchestration.live import (
     HotTierResource,
     NatsResource,
@@ -64,7 +64,6 @@ from orchestration.live import (
     make_hot_load_sensor,
 )
 from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import dbt_executable
 
 REPO = Path(__file__).resolve().parents[1]
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
@@ -303,7 +302,7 @@ def test_live_path_is_exactly_once_through_crashes_and_bars_equal_dbt(
     warm_resources = {
         "warehouse": WarehouseResource(path=str(tickwh_env / "warehouse.duckdb")),
         "landing": LandingZoneResource(root=str(landing)),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
         "hot": hot,
     }
     result = materialize(

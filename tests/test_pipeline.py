@@ -12,15 +12,14 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
-from dagster_dbt import DbtCliResource
 
 from ingest.simulator import simulate_days
-from orchestration.assets.dbt import dbt_daily_marts, dbt_project, dbt_rollups
+from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
+from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
 from orchestration.partitions import range_tags
 from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import dbt_executable
 
 START = dt.date(2024, 3, 1)
 MARTS = ["ohlcv_1m", "ohlcv_5m", "ohlcv_15m", "ohlcv_1h", "ohlcv_1d", "daily_stats"]
@@ -34,7 +33,7 @@ def resources_for(home: Path) -> dict:
     return {
         "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
         "landing": LandingZoneResource(root=str(home / "landing")),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
     }
 
 

@@ -22,16 +22,15 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import DagsterInstance
-from dagster_dbt import DbtCliResource
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from ingest.simulator import simulate_days
-from orchestration.assets.dbt import dbt_project
+from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
 from orchestration.docs import build_dbt_docs
 from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, dbt_executable
+from orchestration.settings import DBT_PROJECT_DIR
 from tests.ui_servers import REPO, docs_server_cmd, free_port, server, wait_http, webserver_cmd
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,7 +89,7 @@ def prepare_warehouse(home: Path) -> int:
         {
             "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
             "landing": LandingZoneResource(root=str(home / "landing")),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": dbt_resource(),
         }
     )
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -22,7 +22,6 @@ from dagster import (
     build_run_status_sensor_context,
     materialize,
 )
-from dagster_dbt import DbtCliResource
 
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.vendors._lines import VendorFormatError
@@ -35,11 +34,11 @@ from ingest.vendors.source import (
     stage_vendor_day,
 )
 from ingest.vendors.tardis import normalise_quotes, snapshots_from_incremental_l2
-from orchestration.assets.dbt import dbt_daily_marts, dbt_project
+from orchestration.assets.dbt import dbt_daily_marts
 from orchestration.assets.raw import raw_trades
+from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
 from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import dbt_executable
 from orchestration.vendors import (
     CHECK_NAME,
     VendorSourceResource,
@@ -207,7 +206,7 @@ def test_klines_built_from_real_trades_reconcile_with_our_bars(tickwh_env):
     res = {
         "warehouse": WarehouseResource(path=str(tickwh_env / "warehouse.duckdb")),
         "landing": LandingZoneResource(root=str(landing)),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
         "binance_reference": VendorSourceResource(
             vendor="binance", market="usdm", path=str(tickwh_env / "binance"), symbols=["BTCUSDT"]
         ),
@@ -270,7 +269,7 @@ def test_comparison_fills_minutes_without_trades_and_ignores_them_outside_the_sp
     res = {
         "warehouse": WarehouseResource(path=str(db)),
         "landing": LandingZoneResource(root=str(landing)),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
         "binance_reference": VendorSourceResource(vendor="binance", market="usdm", path=str(ref),
                                                   symbols=["BTCUSDT"]),
     }
