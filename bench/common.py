@@ -248,6 +248,24 @@ def scratch(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextmanager
+def deployment() -> Iterator[Path]:
+    """An empty home for a pipeline run, at the same path every time, removed afterwards.
+
+    Why the same path: a deployment keeps its warehouse at one path, and dbt's partial parse
+    (orchestration/dbt_resource.py) is only valid for the profile it was parsed with, which
+    includes that path. A fresh random path per repetition would make every run re-parse the
+    whole project, which no deployment does day to day.
+    """
+    path = bench_home() / "scratch" / "deployment"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------------------------
 # dbt: compile the project's SQL once per window
 # --------------------------------------------------------------------------------------------

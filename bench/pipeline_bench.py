@@ -30,6 +30,7 @@ from bench.common import (
     bench_home,
     compile_models,
     dbt_bin,
+    deployment,
     ensure_workload,
     median,
     run_worker,
@@ -261,7 +262,7 @@ def bench_partition(cfg: PipelineConfig, report: Report) -> None:
     for rep in range(cfg.reps):
         with scratch("floor-") as work:
             f, fm = floor_run(w.landing, [day], models, work)
-        with scratch("pipe-") as home:
+        with deployment() as home:
             d, pm = pipeline_run(w.landing, [(day, day)], home)
         floor.append(f)
         floor_mem.append(fm)
@@ -274,7 +275,7 @@ def bench_partition(cfg: PipelineConfig, report: Report) -> None:
     for rep in range(cfg.reps):
         with scratch("floor-") as work:
             f, _ = floor_run(cfg.fixed.landing, [cfg.fixed.start], models_for(cfg.fixed.start), work)
-        with scratch("pipe-") as home:
+        with deployment() as home:
             d, _ = pipeline_run(cfg.fixed.landing, [(cfg.fixed.start, cfg.fixed.start)], home)
         fixed.append(d["runs"][0])
         fixed_floor.append(f)
@@ -390,10 +391,10 @@ def bench_incremental(cfg: PipelineConfig, report: Report) -> None:
     hist = build_history(w, n - 1, cfg.log)
     empty, full = [], []
     for rep in range(cfg.reps):
-        with scratch("empty-") as home:
+        with deployment() as home:
             d, _ = pipeline_run(w.landing, [(day1, day1)], home)
             empty.append(d["runs"][0])
-        with scratch("incr-") as home:
+        with deployment() as home:
             _copy_warehouse(hist, home)
             d, _ = pipeline_run(w.landing, [(last, last)], home)
             full.append(d["runs"][0])
@@ -416,10 +417,10 @@ def bench_backfill(cfg: PipelineConfig, report: Report) -> None:
     days = [w.day(i) for i in range(1, w.days + 1)]
     single, per = [], []
     for rep in range(cfg.backfill_reps):
-        with scratch("single-") as home:
+        with deployment() as home:
             d, _ = pipeline_run(w.landing, [(days[0], days[-1])], home)
             single.append(d["runs"][0])
-        with scratch("per-") as home:
+        with deployment() as home:
             d, _ = pipeline_run(w.landing, [(x, x) for x in days], home)
             per.append(d["runs"])
         cfg.log(f"  backfill rep {rep + 1}: one run {single[-1]['seconds']:.1f}s, "

@@ -7,17 +7,28 @@ A resource is built once per run, and on every `cli()` dagster-dbt (0.29) pays f
   - a dbt adapter handle with the project's macros loaded (1-2 s), used only by
     `fetch_column_metadata()` / `fetch_row_counts()`. These assets attach their own row counts
     and previews (orchestration/assets/dbt.py) and never call those, so no handle is built.
+and dbt re-parses the whole project (2-3 s) when it finds no usable `partial_parse.msgpack`:
+dagster-dbt gives each invocation a fresh target folder seeded from `dbt_project/target`, which
+only `dbt parse` at start-up writes. `save_parse_state` copies an invocation's parse state back,
+so the next run re-parses only what changed (the window reaches dbt as env vars for the same
+reason, see orchestration/dbt_args.py). dbt checks the file against the project, profile and
+version itself and falls back to a full parse when it does not match.
 tests/test_dbt_args.py pins both hooks, so a dagster-dbt upgrade that renames them fails a test
 instead of silently bringing the cost back.
 """
 
 # No `from __future__ import annotations`: Dagster inspects resource annotations at runtime.
 import importlib.metadata
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 
 from orchestration.settings import dbt_executable
@@ -34,6 +45,41 @@ class DbtResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Any) -> None:
         return None
+
+    def cli(self, args: Sequence[str], *, env: Mapping[str, str] | None = None, **kwargs: Any) -> DbtCliInvocation:
+        """`DbtCliResource.cli`, plus `env`: variables set for this dbt process only."""
+        with _environ(env or {}):  # dagster-dbt copies os.environ when it starts the process
+            return super().cli(args, **kwargs)
+
+    def save_parse_state(self, invocation: DbtCliInvocation) -> None:
+        """Keep a finished invocation's `partial_parse.msgpack` as the project's, for the next run."""
+        source = invocation.target_path / PARTIAL_PARSE
+        # where dagster-dbt seeds each invocation from
+        target_dir = Path(self.project_dir) / os.environ.get("DBT_TARGET_PATH", "target")
+        if not source.exists() or not target_dir.is_dir():
+            return
+        # Runs may finish together: write aside and rename, so a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".partial_parse.")
+        os.close(fd)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target_dir / PARTIAL_PARSE)
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def dbt_resource() -> DbtResource:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 
 from dagster import TimeWindow
 
-from orchestration.dbt_args import dbt_build_args, window_vars
+from orchestration.dbt_args import WINDOW_ENV, window_env, window_vars
 from orchestration.partitions import daily_partitions, days_in_window
+from orchestration.settings import DBT_PROJECT_DIR
 
 
 def utc(*args: int) -> dt.datetime:
@@ -23,14 +23,15 @@ def test_single_day_window_vars():
 
 def test_multi_day_window_is_one_build():
     window = TimeWindow(utc(2024, 1, 1), utc(2024, 1, 6))
-    args = dbt_build_args(window)
-    assert args[:2] == ["build", "--vars"]
-    assert json.loads(args[2]) == {"min_date": "2024-01-01", "max_date": "2024-01-06"}
+    assert window_env(window) == {"TICKWH_DBT_MIN_DATE": "2024-01-01", "TICKWH_DBT_MAX_DATE": "2024-01-06"}
     assert days_in_window(window) == [dt.date(2024, 1, d) for d in range(1, 6)]
 
 
-def test_no_window_builds_everything_with_project_defaults():
-    assert dbt_build_args(None) == ["build"]
+def test_no_window_clears_the_window_env_and_names_match_the_macro():
+    assert window_env(None) == {"TICKWH_DBT_MIN_DATE": "", "TICKWH_DBT_MAX_DATE": ""}
+    macro = (DBT_PROJECT_DIR / "macros" / "window.sql").read_text()
+    assert "env_var('TICKWH_DBT_' ~ name | upper" in macro
+    assert {name: f"TICKWH_DBT_{name.upper()}" for name in ("min_date", "max_date")} == WINDOW_ENV
 
 
 def test_partition_keys_map_to_utc_windows():

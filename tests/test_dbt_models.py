@@ -134,8 +134,9 @@ def _load_raw(path: Path) -> None:
         con.close()
 
 
-def _dbt(command: str, db_path: Path, work: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TICKWH_DUCKDB_PATH": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+def _dbt(command: str, db_path: Path, work: Path, *args: str, env: dict[str, str] | None = None,
+         ) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TICKWH_DUCKDB_PATH": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}
     cmd = [
         str(DBT), command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
         "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *args,
@@ -143,8 +144,8 @@ def _dbt(command: str, db_path: Path, work: Path, *args: str) -> subprocess.Comp
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _dbt_build(db_path: Path, work: Path, *args: str) -> None:
-    proc = _dbt("build", db_path, work, *args)
+def _dbt_build(db_path: Path, work: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    proc = _dbt("build", db_path, work, *args, env=env)
     assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout[-6000:]}\n{proc.stderr}"
     assert "WARN=0" in proc.stdout, proc.stdout[-6000:]
 
@@ -187,7 +188,8 @@ def rebuilt(built_db: Path, tmp_path_factory: pytest.TempPathFactory):
         # day 2: the last BTC trade of the day moves; day 1: a change outside the window
         connection.execute("update raw.trades set price = 42500, amount = 0.6 where trade_id = '108'")
         connection.execute("update raw.trades set price = 41000 where trade_id = '104'")
-    _dbt_build(path, work, "--vars", f"{{min_date: '{DAY2}', max_date: '{DAY3}'}}")
+    # the window the way Dagster runs pass it (orchestration/dbt_args.py), not --vars
+    _dbt_build(path, work, env={"TICKWH_DBT_MIN_DATE": str(DAY2), "TICKWH_DBT_MAX_DATE": str(DAY3)})
     with duckdb.connect(str(path), read_only=True) as connection:
         after = _snapshot(connection)
         daily = _query(connection, "select * from marts.daily_stats order by all")

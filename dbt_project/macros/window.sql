@@ -6,8 +6,16 @@
 -#}
 
 {#- Window bounds reach SQL text, so anything but YYYY-MM-DD is refused at compile time. -#}
-{% macro _window_date(name) -%}
-    {%- set value = var(name) | string -%}
+{% macro _window_date(name, default) -%}
+    {#- --vars first, then TICKWH_DBT_MIN_DATE / _MAX_DATE (empty = unset), then all time -#}
+    {%- set value = var(name, none) -%}
+    {%- if value is none or value == '' -%}
+        {%- set value = env_var('TICKWH_DBT_' ~ name | upper, '') -%}
+    {%- endif -%}
+    {%- if value == '' -%}
+        {%- set value = default -%}
+    {%- endif -%}
+    {%- set value = value | string -%}
     {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
         {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a date YYYY-MM-DD, got '" ~ value ~ "'") }}
     {%- endif -%}
@@ -15,11 +23,11 @@
 {%- endmacro %}
 
 {% macro window_start() -%}
-    {{ _window_date("min_date") }}
+    {{ _window_date('min_date', '1970-01-01') }}
 {%- endmacro %}
 
 {% macro window_end() -%}
-    {{ _window_date("max_date") }}
+    {{ _window_date('max_date', '2999-12-31') }}
 {%- endmacro %}
 
 {#- `column` (a DATE) is inside the window; `lookback_days` widens the start backwards. -#}

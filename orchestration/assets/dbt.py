@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.charts import markdown_image, price_volume_png
-from orchestration.dbt_args import dbt_build_args
+from orchestration.dbt_args import window_env
+from orchestration.dbt_resource import DbtResource
 from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, days_in_window
 from orchestration.resources import WarehouseResource
@@ -111,13 +112,12 @@ def _with_mart_metadata(
     name="dbt_daily_marts",
     pool=WAREHOUSE_POOL,
 )
-def dbt_daily_marts(
-    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-) -> Iterator[Any]:
+def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
     warehouse.export_for_dbt()
     window = context.partition_time_window
-    events = dbt.cli(dbt_build_args(window), context=context).stream()
-    yield from _with_mart_metadata(context, events, warehouse, days_in_window(window))
+    invocation = dbt.cli(["build"], env=window_env(window), context=context)
+    yield from _with_mart_metadata(context, invocation.stream(), warehouse, days_in_window(window))
+    dbt.save_parse_state(invocation)
 
 
 @dbt_assets(
@@ -127,6 +127,8 @@ def dbt_daily_marts(
     name="dbt_rollups",
     pool=WAREHOUSE_POOL,
 )
-def dbt_rollups(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
+def dbt_rollups(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
     warehouse.export_for_dbt()
-    yield from dbt.cli(dbt_build_args(None), context=context).stream()
+    invocation = dbt.cli(["build"], env=window_env(None), context=context)
+    yield from invocation.stream()
+    dbt.save_parse_state(invocation)
