@@ -510,7 +510,7 @@ def test_tests_read_the_run_window_and_column_rules_name_the_column(built_db, tm
     with duckdb.connect(str(path), read_only=True) as connection:
         table = connection.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_name like 'column_rules_ohlcv_1m%'").fetchone()[0]
+            "where table_name = 'column_rules_ohlcv_1m'").fetchone()[0]
         failures = connection.execute(f"select rule, column_name, failing_rows from {table} order by all").fetchall()
     assert failures == [("non_negative", "trade_count", n), ("not_null", "volume", n)]
 
