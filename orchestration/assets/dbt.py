@@ -8,6 +8,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
 from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.charts import markdown_image, price_volume_png
@@ -16,14 +17,17 @@ from orchestration.dbt_resource import DbtResource
 from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, days_in_window
 from orchestration.resources import WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, dbt_executable
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# `prepare_if_dev` re-parses under `dagster dev`; elsewhere parse once if no manifest exists yet,
-# so a fresh clone loads without a manual `dbt parse`.
-dbt_project.prepare_if_dev()
-if not dbt_project.manifest_path.exists():
-    dbt_project.preparer.prepare(dbt_project)
+# Parse under `dagster dev` (models change while one works), and elsewhere once when no manifest
+# exists yet, so a fresh clone loads without a manual `dbt parse`. Not `prepare_if_dev()`: its
+# preparer runs whichever `dbt` is first on PATH, and `make demo`/`make bench` do not activate
+# the venv, so that may be another dbt or none at all.
+if using_dagster_dev() or not dbt_project.manifest_path.exists():
+    DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
+        ["parse", "--quiet"], target_path=dbt_project.target_path
+    ).wait()
 
 # Staging views are rebuilt with the day's marts: the marts read them, and a view costs nothing.
 DAILY_SELECT = "config.materialized:incremental staging"
