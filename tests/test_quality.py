@@ -22,15 +22,14 @@ from typing import Any
 import duckdb
 import pytest
 from dagster import AssetCheckSeverity, AssetSelection, ExecuteInProcessResult, materialize
-from dagster_dbt import DbtCliResource
 
 from ingest.quality import load_suite, run_suite, suite_names, validate
 from ingest.simulator import simulate_day
-from orchestration.assets.dbt import dbt_daily_marts, dbt_project, dbt_rollups
+from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
+from orchestration.dbt_resource import dbt_resource
 from orchestration.quality import DAILY_SUITES, TABLE_SUITES, checks_by_suite, quality_checks
 from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import dbt_executable
 from tests.conftest import REAL_DATA, write_gz
 
 D0 = dt.date(2024, 3, 1)
@@ -53,7 +52,7 @@ def resources(home: Path) -> dict[str, Any]:
     return {
         "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
         "landing": LandingZoneResource(root=str(home / "landing")),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
     }
 
 
@@ -598,3 +597,331 @@ def test_ge_data_docs_site_beside_the_dbt_docs(baseline, tmp_path, monkeypatch):
     overview = (index.parent / "overview.html").read_text()
     assert overview.count(">pass<") == len(suite_names()) and "FAIL" not in overview.split("</p>", 1)[1]
     assert 'href="overview.html"' in index.read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# DuckDB evaluator (ingest.quality.sql_eval) against GE's pandas engine
+# --------------------------------------------------------------------------------------------
+
+# Seven rows planting every edge the supported types meet: NULL and NaN (both missing), +/-inf,
+# values on strict and non-strict bounds, values outside a set, duplicate compound keys with and
+# without NULLs, a key that is all NULL (skipped by default), a column with no finite value.
+PLANTED = """SELECT * FROM (VALUES
+    (1, 'a', 'x', 1.0, 0::BIGINT, 'a', TIMESTAMP '2024-01-01 00:00:01', 1::BIGINT, 1.5::DECIMAL(18, 8), 'inf'::DOUBLE),
+    (2, 'a', 'x', 0.0, NULL, 'b', TIMESTAMP '2024-01-01 00:00:02.5', 2, 2.25, NULL),
+    (3, 'b', NULL, 10.0, 1, 'c', NULL, 3, NULL, 'NaN'::DOUBLE),
+    (4, 'b', NULL, 'NaN'::DOUBLE, 0, NULL, TIMESTAMP '2024-01-01 00:00:04', 4, 0, '-inf'::DOUBLE),
+    (5, NULL, NULL, NULL, 0, 'a', TIMESTAMP '2024-01-01 00:00:05', 5, -1, NULL),
+    (6, NULL, NULL, 'inf'::DOUBLE, 0, 'zz', TIMESTAMP '2024-01-01 00:00:06', 6, 3, NULL),
+    (7, 'c', 'y', 7.5, 0, 'b', TIMESTAMP '2024-01-01 00:00:07', 7, 1e6, NULL)
+) t(seq, k1, k2, x, n, s, ts, i, d, z)"""
+
+PLANTED_RULES: list[tuple[str, dict[str, Any]]] = [
+    ("expect_table_row_count_to_be_between", {"min_value": 1}),
+    ("expect_table_row_count_to_be_between", {"min_value": 1, "max_value": 3}),
+    ("expect_table_row_count_to_be_between", {"max_value": 7, "strict_max": True}),
+    ("expect_column_values_to_not_be_null", {"column": "x"}),  # a NULL and a NaN
+    ("expect_column_values_to_not_be_null", {"column": "n"}),  # an integer NULL (pandas <NA>)
+    ("expect_column_values_to_not_be_null", {"column": "s"}),
+    ("expect_column_values_to_not_be_null", {"column": "ts"}),
+    ("expect_column_values_to_not_be_null", {"column": "i"}),
+    ("expect_column_values_to_not_be_null", {"column": "x", "mostly": 0.7}),
+    ("expect_column_values_to_be_between", {"column": "x", "min_value": 0, "strict_min": True, "max_value": 10}),
+    ("expect_column_values_to_be_between", {"column": "x", "min_value": 0, "max_value": 10, "strict_max": True}),
+    ("expect_column_values_to_be_between", {"column": "x", "max_value": 10}),
+    ("expect_column_values_to_be_between", {"column": "x", "min_value": 0}),
+    ("expect_column_values_to_be_between", {"column": "x", "max_value": 7.5, "mostly": 0.6}),  # passes
+    ("expect_column_values_to_be_between", {"column": "x", "max_value": 7.5, "mostly": 0.9}),  # fails
+    ("expect_column_values_to_be_between", {"column": "n", "min_value": 0, "max_value": 0}),
+    ("expect_column_values_to_be_between", {"column": "i", "min_value": 2, "max_value": 6}),
+    ("expect_column_values_to_be_between", {"column": "d", "min_value": 0, "strict_min": True}),
+    ("expect_column_values_to_be_between", {"column": "z", "min_value": 0}),  # no finite value
+    ("expect_column_values_to_be_between", {"column": "ts", "min_value": "2024-01-01 00:00:02",
+                                            "max_value": "2024-01-01 00:00:06"}),
+    ("expect_column_values_to_be_in_set", {"column": "s", "value_set": ["a", "b"]}),
+    ("expect_column_values_to_be_in_set", {"column": "s", "value_set": ["a", "b"], "mostly": 0.6}),  # passes
+    ("expect_column_values_to_be_in_set", {"column": "s", "value_set": ["a", "b", "c", "zz"]}),
+    ("expect_column_values_to_be_in_set", {"column": "i", "value_set": [1, 2, 3]}),
+    ("expect_compound_columns_to_be_unique", {"column_list": ["k1", "k2"]}),
+    ("expect_compound_columns_to_be_unique", {"column_list": ["k1", "k2"], "mostly": 0.1}),
+    ("expect_compound_columns_to_be_unique", {"column_list": ["k1", "k2"], "ignore_row_if": "any_value_is_missing"}),
+    ("expect_compound_columns_to_be_unique", {"column_list": ["k1", "k2"], "ignore_row_if": "never"}),
+    ("expect_compound_columns_to_be_unique", {"column_list": ["seq", "k1"]}),
+]
+
+
+def write_suite(folder: Path, name: str, rules: list[tuple[str, dict[str, Any]]], frame: dict[str, Any]) -> None:
+    doc = {"name": name, "meta": {"frames": {"rows": frame}}, "expectations": [
+        {"type": t, "kwargs": k, "meta": {"rule": f"r{i:02d}", "frame": "rows", "severity": "error"}}
+        for i, (t, k) in enumerate(rules)]}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("id_columns", [["k1", "ts", "i"], []], ids=["id_columns", "no_id_columns"])
+@pytest.mark.parametrize("where", ["", "WHERE false"], ids=["planted", "empty"])
+@pytest.mark.parametrize("split", [False, True], ids=["one_query", "parts"])
+def test_duckdb_evaluator_matches_ge_pandas(tmp_path, monkeypatch, id_columns, where, split):
+    """The same frame through GE's pandas engine and through sql_eval: every field agrees."""
+    from ingest.quality.sql_eval import SqlFrame
+
+    write_suite(tmp_path, "planted", PLANTED_RULES, {"engine": "duckdb", "id_columns": id_columns})
+    monkeypatch.setenv("TICKWH_EXPECTATIONS_DIR", str(tmp_path))
+    con = duckdb.connect()
+    sql = f"SELECT * FROM ({PLANTED}) {where}"
+    parts = (f"SELECT k1, k2, x FROM ({sql})", f"SELECT n, s, ts, i, d, z, seq FROM ({sql})") if split else ()
+    rel = SqlFrame(con, sql, order_by=("seq",), parts=parts)
+    ge = run_suite("planted", {"rows": rel.to_df()})  # what a pandas frame gets today
+    pushed = run_suite("planted", {"rows": rel})
+    assert pushed.rows_by_frame == ge.rows_by_frame == {"rows": 0 if where else 7}
+    assert [o.rule for o in pushed.outcomes] == [o.rule for o in ge.outcomes]
+    for a, b in zip(ge.outcomes, pushed.outcomes, strict=True):
+        assert b.exception is None and a.exception is None, (a.rule, a.exception, b.exception)
+        assert (b.success, b.unexpected_count, b.element_count) == (a.success, a.unexpected_count, a.element_count), \
+            (a.rule, a.kwargs)
+        assert b.unexpected_percent == pytest.approx(a.unexpected_percent), (a.rule, a.kwargs)
+        assert b.examples == a.examples, (a.rule, a.kwargs)
+        assert b.observed_value == a.observed_value, (a.rule, a.kwargs)
+    if not where:  # the planted frame exercises both outcomes, and mostly both ways
+        assert {o.success for o in ge.outcomes} == {True, False}
+        assert [o.success for o in ge.outcomes if o.kwargs.get("mostly")] == [True, True, False, True, True]
+
+
+def test_unsupported_rule_in_a_duckdb_frame_is_refused_at_load(tmp_path, monkeypatch):
+    from ingest.quality import SuiteDefinitionError
+    from ingest.quality.sql_eval import SUPPORTED_TYPES
+
+    monkeypatch.setenv("TICKWH_EXPECTATIONS_DIR", str(tmp_path))
+    frame = {"engine": "duckdb", "id_columns": ["k1"]}
+    regex = ("expect_column_values_to_match_regex", {"column": "s", "regex": "^a"})
+    write_suite(tmp_path, "bad", [PLANTED_RULES[0], regex], frame)
+    with pytest.raises(SuiteDefinitionError, match="rule r01 .*expect_column_values_to_match_regex") as err:
+        load_suite("bad")
+    assert all(t in str(err.value) for t in SUPPORTED_TYPES)
+    # the same rule in a pandas frame is GE's business, and fine
+    write_suite(tmp_path, "bad", [PLANTED_RULES[0], regex], {"id_columns": ["k1"]})
+    assert load_suite("bad").engine("rows") == "pandas"
+    # identifiers reach SQL text only when plain; kwargs the evaluator does not know are refused
+    for rule, problem in [
+        (("expect_column_values_to_not_be_null", {"column": 'x" OR 1=1 --'}), "plain identifiers"),
+        (("expect_column_values_to_not_be_null", {"column": "x", "row_condition": "x > 1"}), "row_condition"),
+        (("expect_column_values_to_be_between", {"column": "x"}), "both be None"),
+        (("expect_column_values_to_be_in_set", {"column": "s", "value_set": [["a"]]}), "plain values"),
+    ]:
+        write_suite(tmp_path, "bad", [rule], frame)
+        with pytest.raises(SuiteDefinitionError, match=problem):
+            load_suite("bad")
+    write_suite(tmp_path, "bad", [PLANTED_RULES[0]], {"engine": "duckdb", "id_columns": ["k1; DROP"]})
+    with pytest.raises(SuiteDefinitionError, match="id column"):
+        load_suite("bad")
+    write_suite(tmp_path, "bad", [PLANTED_RULES[0]], {"engine": "spark"})
+    with pytest.raises(SuiteDefinitionError, match="engine must be one of"):
+        load_suite("bad")
+
+
+def test_raw_rows_frames_are_evaluated_in_duckdb(baseline):
+    """The big frames stay in DuckDB; the per-symbol ones still go to GE as DataFrames."""
+    import pandas as pd
+
+    from ingest.quality import prepare
+    from ingest.quality.sql_eval import SqlFrame
+
+    with duckdb.connect(str(baseline.home / "warehouse.duckdb"), read_only=True) as con:
+        for name in ("raw_trades", "raw_book_snapshots"):
+            frames = prepare(con, load_suite(name), D0)
+            assert isinstance(frames["rows"], SqlFrame), name
+            assert all(isinstance(f, pd.DataFrame) for k, f in frames.items() if k != "rows"), name
+        result = validate(con, "raw_trades", D0)
+    assert result.rows_by_frame["rows"] == TRADES_PER_DAY
+    assert result.outcome("side_valid").observed_value == {"distinct_sample": ["buy", "sell"]}
+
+
+# The SQL and pandas the trades frames were built with before `ingest.quality.series`: the
+# definition the numpy version is held to.
+REFERENCE_TRADE_ROWS = """
+    WITH t AS (SELECT * FROM raw.trades WHERE trade_date = $day),
+    q AS (
+        SELECT DISTINCT split_part(raw_line, ',', 1) AS exchange, split_part(raw_line, ',', 2) AS symbol,
+               TRY_CAST(split_part(raw_line, ',', 5) AS BIGINT) AS seq
+        FROM raw.quarantine
+        WHERE dataset = 'trades' AND partition_date = $day AND rule <> 'duplicate_trade_id'),
+    k AS (
+        SELECT exchange, symbol, trade_seq AS seq, trade_id, 0 AS quarantined FROM t WHERE trade_seq IS NOT NULL
+        UNION ALL
+        SELECT exchange, symbol, seq, NULL, 1 FROM q WHERE seq IS NOT NULL),
+    g AS (
+        SELECT exchange, symbol, trade_id, quarantined,
+               seq - lag(seq) OVER (PARTITION BY exchange, symbol ORDER BY seq, quarantined) - 1 AS seq_gap
+        FROM k)
+    SELECT t.exchange, t.symbol, t.ts, t.trade_id, t.trade_seq, t.side,
+           CAST(t.price AS DOUBLE) AS price, CAST(t.amount AS DOUBLE) AS amount, t.source_file,
+           (epoch_us(t.ts) - $start) / 1e6 AS day_offset_s,
+           (epoch_us(t.ts) - $now) / 1e6 AS seconds_ahead_of_now,
+           g.seq_gap,
+           abs(CAST(t.price AS DOUBLE) / lag(CAST(t.price AS DOUBLE)) OVER (
+               PARTITION BY t.exchange, t.symbol ORDER BY t.ts, t.trade_seq, t.trade_id) - 1) * 100 AS abs_move_pct
+    FROM t LEFT JOIN g ON g.quarantined = 0 AND g.exchange = t.exchange AND g.symbol = t.symbol
+                      AND g.trade_id = t.trade_id
+    ORDER BY t.exchange, t.symbol, t.ts, t.trade_seq, t.trade_id"""
+
+REFERENCE_TRADE_SYMBOLS = """
+    WITH t AS (SELECT exchange, symbol, ts, local_ts, trade_seq, trade_id FROM raw.trades WHERE trade_date = $day),
+    o AS (
+        SELECT exchange, symbol, ts,
+               CAST(ts < lag(ts) OVER (PARTITION BY exchange, symbol
+                    ORDER BY coalesce(trade_seq, epoch_us(local_ts)), trade_id) AS INTEGER) AS back,
+               epoch_us(ts) - epoch_us(lag(ts) OVER (PARTITION BY exchange, symbol ORDER BY ts)) AS gap_us
+        FROM t),
+    a AS (
+        SELECT exchange, symbol, count(*) AS trades, min(ts) AS first_ts, max(ts) AS last_ts,
+               sum(back) / count(*) AS out_of_order_share,
+               coalesce(max(gap_us), 0) / 1e6 AS max_gap_s,
+               CASE WHEN count(*) > 1 AND max(ts) > min(ts)
+                    THEN (epoch_us(max(ts)) - epoch_us(min(ts))) / 1e6 / (count(*) - 1) END AS mean_gap_s,
+               greatest(epoch_us(min(ts)) - $start, least($end, $now) - epoch_us(max(ts)), 0) / 1e6 AS edge_gap_s
+        FROM o GROUP BY exchange, symbol)
+    SELECT *, max_gap_s / mean_gap_s AS stale_ratio, edge_gap_s / mean_gap_s AS edge_ratio
+    FROM a ORDER BY exchange, symbol"""
+
+
+def reference_spike_scores(df, window: int, floor_bps: float):
+    import numpy as np
+
+    keys = [df["exchange"], df["symbol"]]
+    price = df["price"].astype("float64")
+
+    def rolling_median(s):
+        return s.rolling(window, center=True, min_periods=1).median()
+
+    med = price.groupby(keys, sort=False).transform(rolling_median)
+    dev = (price - med).abs()
+    scale = dev.groupby(keys, sort=False).transform(rolling_median)
+    return dev / np.maximum(scale, price * floor_bps / 1e4)
+
+
+def planted_trades_day(con: duckdb.DuckDBPyConnection, day: dt.date) -> None:
+    """A day that exercises every ordering rule: shuffled rows, equal timestamps broken by id,
+    non-integer ids (ties broken by trade_id, local_ts missing), timestamps against id order,
+    id gaps with quarantined ids filling some, a spike, a flat stretch and tiny symbols."""
+    import random
+
+    from ingest.warehouse import ensure_raw_schema
+
+    ensure_raw_schema(con)
+    rnd = random.Random(5)
+    t0 = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 1_000_000
+    rows: list[tuple] = []
+
+    def add(exchange: str, symbol: str, ts: int, trade_id: str, price: float, local: int | None = 0) -> None:
+        seq = int(trade_id) if trade_id.isdigit() else None
+        rows.append((day, exchange, symbol, dt.datetime.fromtimestamp(ts / 1e6, dt.UTC).replace(tzinfo=None),
+                     None if local is None else dt.datetime.fromtimestamp((ts + local) / 1e6, dt.UTC)
+                     .replace(tzinfo=None), trade_id, seq, rnd.choice(["buy", "sell"]), round(price, 8),
+                     round(rnd.uniform(0.001, 2), 8), f"{exchange}_trades_{day}.csv.gz"))
+
+    price, ts = 100.0, t0
+    for i in range(2500):  # long enough for the fast rolling median; ties in ts every 7th trade
+        ts += 0 if i % 7 == 3 else rnd.randint(1, 2_000_000)
+        price = 100.0 if 1200 <= i < 1400 else price * (1 + rnd.gauss(0, 4e-4))  # a flat stretch
+        if i in (400, 401, 402, 900):  # ids vanish (some quarantined below)
+            continue
+        add("simex", "BIGUSDT", ts, str(10_000 + i), price * (1.3 if i == 2000 else 1), local=rnd.randint(0, 9))
+    price, ts = 50.0, t0
+    for i in range(1500):  # same symbol at another venue: timestamps out of id order
+        ts += rnd.randint(1, 3_000_000)
+        price *= 1 + rnd.gauss(0, 5e-4)
+        jitter = -rnd.randint(1, 9_000_000) if i % 97 == 5 else 0
+        add("otherx", "BIGUSDT", ts + jitter, str(500 + i), price)
+    ts = t0
+    for i in range(60):  # non-integer ids, many equal timestamps, some without local_ts
+        ts += rnd.choice([0, 0, 1_000_000])
+        add("simex", "STRIDUSDT", ts, rnd.choice("abcdefgh") + f"{i:03d}"[::-1], 10 + rnd.random(),
+            local=None if i % 4 == 0 else rnd.randint(0, 3))
+    for i, n in enumerate([1, 2, 30]):  # tiny symbols
+        for j in range(n):
+            add("simex", f"TINY{i}USDT", t0 + j * 1_000_000 + i, str(j + 1), 5 + j % 3)
+    rnd.shuffle(rows)  # scan order says nothing
+    con.executemany("INSERT INTO raw.trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    for rule, line in [("non_positive_price", "simex,BIGUSDT,0,0,10400,buy,-1,1"),
+                       ("non_positive_price", "simex,BIGUSDT,0,0,10401,buy,-1,1"),
+                       ("duplicate_trade_id", "simex,BIGUSDT,0,0,10900,buy,1,1"),  # not a delivered id
+                       ("unparseable_value", "simex,BIGUSDT,0,0,10500,buy,x,1"),  # equal to a trade's id
+                       ("unparseable_value", "otherx,BIGUSDT,0,0,not-an-id,buy,x,1")]:
+        con.execute("INSERT INTO raw.quarantine (dataset, partition_date, source_file, source_line, rule, reason, "
+                    "raw_line) VALUES ('trades', ?, 'f', 1, ?, 'r', ?)", [day, rule, line])
+
+
+def test_trade_series_match_the_window_definitions(tmp_path):
+    """seq_gap, abs_move_pct, spike_score and the symbols frame, computed per symbol in numpy, equal
+    the SQL windows and pandas rolling medians they replaced, on a day built to trip every order."""
+    import pandas as pd
+
+    from ingest.quality import prepare
+
+    day, now = D0, dt.datetime(2024, 3, 1, 12, tzinfo=dt.UTC)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        planted_trades_day(con, day)
+        suite = load_suite("raw_trades")
+        frames = prepare(con, suite, day, now)
+        start = int(dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp()) * 1_000_000
+        params = {"day": day, "start": start, "end": start + 86_400_000_000, "now": int(now.timestamp() * 1e6)}
+        rows = con.execute(REFERENCE_TRADE_ROWS, {k: params[k] for k in ("day", "start", "now")}).df()
+        symbols = con.execute(REFERENCE_TRADE_SYMBOLS, params).df()
+        mine = frames["rows"].to_df()
+    rows["spike_score"] = reference_spike_scores(rows, suite.params["spike_window_trades"],
+                                                 suite.params["spike_floor_bps"])
+    assert len(mine) == len(rows) > 4000
+    # 10402 and 10900 are missing (10400-10401 were quarantined, so delivered); the spike stands out
+    assert list(rows.loc[rows["seq_gap"].fillna(0) > 0, "trade_seq"]) == [10403, 10901]
+    assert rows["spike_score"].max() > 40 and rows["seq_gap"].isna().sum() > 60
+    pd.testing.assert_frame_equal(mine, rows, check_exact=False, rtol=1e-12, atol=0)
+    pd.testing.assert_frame_equal(frames["symbols"], symbols, check_exact=False, rtol=1e-12, atol=0)
+    assert symbols["out_of_order_share"].max() > 0
+
+
+def test_trade_series_group_ids_without_hashing(tmp_path):
+    """Two symbols whose hashes collide would be merged: the fallback path names groups exactly."""
+    from ingest.quality import series
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        planted_trades_day(con, D0)
+        (fast, _), (exact, _) = series._fetch(con, D0), series._fetch(con, D0, by_hash=False)
+        assert len(fast.keys) == len(exact.keys) == 6
+        named = {int(r): fast.keys[g] for r, g in zip(fast.row_id, fast.gid, strict=True)}
+        assert named == {int(r): exact.keys[g] for r, g in zip(exact.row_id, exact.gid, strict=True)}
+        assert len(set(named.values())) == 6
+
+
+@pytest.mark.parametrize("window", [1, 2, 7, 100, 101])
+def test_rolling_median_is_pandas_rolling_median(window):
+    import numpy as np
+    import pandas as pd
+
+    from ingest.quality.series import rolling_median
+
+    rnd = np.random.default_rng(window)
+    for n in (0, 1, 5, 150, 1200, 5000):
+        x = np.round(rnd.normal(100, 1, n), 1)  # rounded: many equal values
+        expected = pd.Series(x).rolling(window, center=True, min_periods=1).median().to_numpy()
+        np.testing.assert_array_equal(rolling_median(x, window), expected)
+    x[17] = np.nan
+    expected = pd.Series(x).rolling(window, center=True, min_periods=1).median().to_numpy()
+    np.testing.assert_array_equal(rolling_median(x, window), expected)
+
+
+def test_pairwise_level_order_check_equals_sort_and_distinct():
+    """raw_book_snapshots' bad_levels tests order pairwise; the old form sorted and deduplicated."""
+    from ingest.quality.prep import LEVELS_OUT_OF_ORDER
+
+    old = """CASE WHEN b = list_sort(b, 'DESC') AND a = list_sort(a, 'ASC')
+                  AND len(list_distinct(b)) = len(b) AND len(list_distinct(a)) = len(a) THEN 0 ELSE 1 END"""
+    new = LEVELS_OUT_OF_ORDER.format(bids="b", asks="a")
+    lists = ["[]", "[1.0]", "[3.0, 2.0, 1.0]", "[3.0, 3.0, 1.0]", "[1.0, 2.0]", "[NULL, 1.0]", "[2.0, NULL]",
+             "['nan'::DOUBLE, 2.0]", "[2.0, 'nan'::DOUBLE]", "['nan'::DOUBLE, 'nan'::DOUBLE]", "['inf'::DOUBLE, 1.0]",
+             "[1.0, '-inf'::DOUBLE]", "[0.0, -0.0]", "[2.0, 1.0, 1.5]", "['nan'::DOUBLE, 'nan'::DOUBLE, 1.0]"]
+    asks = [s.replace("3.0, 2.0, 1.0", "1.0, 2.0, 3.0") for s in lists]
+    pairs = ", ".join(f"({b}::DOUBLE[], {a}::DOUBLE[])" for b in lists for a in asks)
+    with duckdb.connect() as con:
+        got = con.execute(f"SELECT {old} AS old, {new} AS new FROM (VALUES {pairs}) t(b, a)").fetchall()
+    assert len(got) == len(lists) ** 2 and {o for o, _ in got} == {0, 1}
+    assert all(o == n for o, n in got)

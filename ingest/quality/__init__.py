@@ -16,6 +16,7 @@ import datetime as dt
 import duckdb
 
 from ingest.quality.prep import prepare
+from ingest.quality.sql_eval import SqlFrame
 from ingest.quality.suites import (
     ExpectationOutcome,
     SuiteDefinitionError,
@@ -30,6 +31,7 @@ from ingest.quality.suites import (
 
 __all__ = [
     "ExpectationOutcome",
+    "SqlFrame",
     "SuiteDefinitionError",
     "SuiteResult",
     "describe_rules",

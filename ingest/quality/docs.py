@@ -6,6 +6,9 @@ directory, registers every suite from `expectations/*.json`, validates the chose
 warehouse through the same `run_suite` path the Dagster checks use (results land in the file
 stores under the day as run name), renders the site and copies it to `out_dir`. The temporary
 project is then deleted: the JSON files stay the only source of the suites.
+
+Frames the checks evaluate inside DuckDB (`"engine": "duckdb"`) are read into pandas here, so GE
+renders their results like any other: Data Docs are built offline, over demo-sized days.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.quality.prep import prepare
+from ingest.quality.prep import Frames, prepare
+from ingest.quality.sql_eval import SqlFrame
 from ingest.quality.suites import GXRunner, SuiteResult, _quiet_ge, load_suite, run_suite, suite_names
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,10 @@ def _write_overview(site: Path, names: Sequence[str], results: Sequence[SuiteRes
     index.write_text(text.replace("<body>", "<body>" + banner, 1) if "<body>" in text else banner + text)
 
 
+def _in_pandas(frames: Frames) -> Frames:
+    return {name: f.to_df() if isinstance(f, SqlFrame) else f for name, f in frames.items()}
+
+
 def latest_days(con: duckdb.DuckDBPyConnection, limit: int) -> list[dt.date]:
     """The most recent days that have raw trades or snapshots, oldest first."""
     try:
@@ -139,7 +147,7 @@ def build_ge_docs(
                     slices: list[dt.date | None] = chosen if spec.meta.get("partitioned", True) else [None]
                     for day in slices:
                         try:
-                            frames = prepare(con, spec, day)
+                            frames = _in_pandas(prepare(con, spec, day))
                         except duckdb.CatalogException as exc:
                             log.info("GE docs: %s has no table yet (%s)", name, exc)
                             break

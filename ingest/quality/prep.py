@@ -2,9 +2,14 @@
 
 Why derive here: GE has no built-in for "largest move between consecutive trades", "robust
 spike score", "gap in a contiguous id sequence", "longest silence of a feed" or "1m bars add up
-to the raw day". Each is computed as a plain column (in DuckDB where a window function does it,
-in pandas where a rolling median is much faster), and the threshold on that column is an
-ordinary expectation in the suite file. Nothing here decides pass or fail.
+to the raw day". Each is computed as a plain column (in DuckDB SQL, or per symbol in numpy where
+an order-dependent window over a whole day is cheaper there: `ingest.quality.series`), and the
+threshold on that column is an ordinary expectation in the suite file. Nothing here decides
+pass or fail.
+
+A frame whose suite says `"engine": "duckdb"` (one row per trade or snapshot) is returned as a
+`SqlFrame`, a query evaluated inside DuckDB by `ingest.quality.sql_eval`, never pulled into
+pandas; other frames are DataFrames for GE. The same SQL serves both (`_frame`).
 
 Every read of a partition binds the day as a parameter; table names come from the suite files
 and are checked against a strict identifier pattern before they reach SQL text.
@@ -18,12 +23,13 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
+from ingest.quality.series import trade_series
+from ingest.quality.sql_eval import SqlFrame
 from ingest.quality.suites import SuiteSpec
 
-Frames = dict[str, pd.DataFrame]
+Frames = dict[str, pd.DataFrame | SqlFrame]
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 US = 1_000_000
 
@@ -41,6 +47,11 @@ def _day_bounds_us(day: dt.date) -> tuple[int, int]:
 
 def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
+
+
+def _frame(suite: SuiteSpec, frame: str, rel: SqlFrame) -> pd.DataFrame | SqlFrame:
+    """`rel` itself for a frame the suite evaluates in DuckDB, else its rows for GE."""
+    return rel if suite.engine(frame) == "duckdb" else rel.to_df()
 
 
 def schema_frames(con: duckdb.DuckDBPyConnection, table: str) -> Frames:
@@ -70,93 +81,73 @@ def quarantine_frame(con: duckdb.DuckDBPyConnection, dataset: str, table: str, d
     )
 
 
-def _spike_scores(df: pd.DataFrame, window: int, floor_bps: float) -> pd.Series:
-    """|price - rolling median| / robust scale, per symbol, over a centred window of trades.
+_TRADES_COLUMNS = """
+    exchange, symbol, ts, trade_id, trade_seq, side,
+    CAST(price AS DOUBLE) AS price, CAST(amount AS DOUBLE) AS amount, source_file,
+    (epoch_us(ts) - $start) / 1e6 AS day_offset_s,
+    (epoch_us(ts) - $now) / 1e6 AS seconds_ahead_of_now"""
+_TRADES_DERIVED = "seq_gap, abs_move_pct, spike_score"
+# The whole frame joins the derived columns back by row id; rules on a single column read the
+# table or the derived columns alone (SqlFrame.parts), so the join is only paid for examples.
+_TRADES_ROWS = f"""
+    SELECT t.* EXCLUDE (row_id), {_TRADES_DERIVED}
+    FROM (SELECT rowid AS row_id, {_TRADES_COLUMNS} FROM raw.trades WHERE trade_date = $day) t
+    LEFT JOIN {{derived}} USING (row_id)"""
 
-    The scale is the rolling median of the absolute deviations from the rolling median (a
-    rolling MAD), floored at `floor_bps` of the price: on a flat tape the MAD is zero and any tick
-    would otherwise look infinite. `df` must be sorted by symbol, then time.
-    """
-    if df.empty:
-        return pd.Series(dtype="float64", index=df.index)
-    keys = [df["exchange"], df["symbol"]]
-    price = df["price"].astype("float64")
-
-    def rolling_median(s: pd.Series) -> pd.Series:
-        return s.rolling(window, center=True, min_periods=1).median()
-
-    med = price.groupby(keys, sort=False).transform(rolling_median)
-    dev = (price - med).abs()
-    scale = dev.groupby(keys, sort=False).transform(rolling_median)
-    scale = np.maximum(scale, price * floor_bps / 1e4)
-    return dev / scale
+_TRADES_SYMBOLS = """
+    WITH a AS (
+        SELECT exchange, symbol, trades, make_timestamp(first_us) AS first_ts, make_timestamp(last_us) AS last_ts,
+               back_sum / trades AS out_of_order_share,
+               coalesce(max_gap_us, 0) / 1e6 AS max_gap_s,
+               CASE WHEN trades > 1 AND last_us > first_us
+                    THEN (last_us - first_us) / 1e6 / (trades - 1) END AS mean_gap_s,
+               greatest(first_us - $start, least($end, $now) - last_us, 0) / 1e6 AS edge_gap_s
+        FROM {stats})
+    SELECT *, max_gap_s / mean_gap_s AS stale_ratio, edge_gap_s / mean_gap_s AS edge_ratio FROM a"""
 
 
 def prep_raw_trades(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
                     now: dt.datetime) -> Frames:
+    """`rows`: every trade of the day with `day_offset_s`, `seconds_ahead_of_now`, `seq_gap` (ids
+    missing before the trade in id order; ids the loader quarantined were delivered, so they are
+    not missing), `abs_move_pct` (move from the previous trade in time) and `spike_score`.
+    `symbols`: per (exchange, symbol) order and silence statistics. See `series` for the order
+    definitions."""
     assert day is not None, "raw_trades is validated one day at a time"
     start_us, end_us = _day_bounds_us(day)
-    now_us = int(now.timestamp() * US)
+    bounds = {"day": day, "start": start_us, "end": end_us, "now": int(now.timestamp() * US)}
     params = suite.params
     frames = schema_frames(con, "raw.trades")
-    # seq_gap counts ids missing before each trade. Ids the loader quarantined are not missing
-    # (the vendor delivered them; the quarantine rules report them), so they join the sequence.
-    # The quarantine keeps the id as the 5th field of raw_line (parsed fields or the CSV line).
-    rows = _df(
+    series = trade_series(con, day, int(params.get("spike_window_trades", 101)),
+                          float(params.get("spike_floor_bps", 1.0)))
+    derived = SqlFrame.table_name("tickwh_trade_series")
+    frames["rows"] = _frame(suite, "rows", SqlFrame(
         con,
-        """WITH t AS (SELECT * FROM raw.trades WHERE trade_date = $day),
-        q AS (
-            SELECT DISTINCT split_part(raw_line, ',', 1) AS exchange, split_part(raw_line, ',', 2) AS symbol,
-                   TRY_CAST(split_part(raw_line, ',', 5) AS BIGINT) AS seq
-            FROM raw.quarantine
-            WHERE dataset = 'trades' AND partition_date = $day AND rule <> 'duplicate_trade_id'),
-        k AS (
-            SELECT exchange, symbol, trade_seq AS seq, trade_id, 0 AS quarantined FROM t WHERE trade_seq IS NOT NULL
-            UNION ALL
-            SELECT exchange, symbol, seq, NULL, 1 FROM q WHERE seq IS NOT NULL),
-        g AS (
-            SELECT exchange, symbol, trade_id, quarantined,
-                   seq - lag(seq) OVER (PARTITION BY exchange, symbol ORDER BY seq, quarantined) - 1 AS seq_gap
-            FROM k)
-        SELECT t.exchange, t.symbol, t.ts, t.trade_id, t.trade_seq, t.side,
-               CAST(t.price AS DOUBLE) AS price, CAST(t.amount AS DOUBLE) AS amount, t.source_file,
-               (epoch_us(t.ts) - $start) / 1e6 AS day_offset_s,
-               (epoch_us(t.ts) - $now) / 1e6 AS seconds_ahead_of_now,
-               g.seq_gap,
-               abs(CAST(t.price AS DOUBLE) / lag(CAST(t.price AS DOUBLE)) OVER (
-                   PARTITION BY t.exchange, t.symbol ORDER BY t.ts, t.trade_seq, t.trade_id) - 1) * 100 AS abs_move_pct
-        FROM t LEFT JOIN g ON g.quarantined = 0 AND g.exchange = t.exchange AND g.symbol = t.symbol
-                          AND g.trade_id = t.trade_id
-        ORDER BY t.exchange, t.symbol, t.ts, t.trade_seq, t.trade_id""",
-        {"day": day, "start": start_us, "now": now_us},
-    )
-    rows["spike_score"] = _spike_scores(rows, int(params.get("spike_window_trades", 101)),
-                                        float(params.get("spike_floor_bps", 1.0)))
-    frames["rows"] = rows
-    frames["symbols"] = _df(
-        con,
-        """WITH t AS (SELECT exchange, symbol, ts, local_ts, trade_seq, trade_id
-                      FROM raw.trades WHERE trade_date = $day),
-        o AS (
-            SELECT exchange, symbol, ts,
-                   CAST(ts < lag(ts) OVER (PARTITION BY exchange, symbol
-                        ORDER BY coalesce(trade_seq, epoch_us(local_ts)), trade_id) AS INTEGER) AS back,
-                   epoch_us(ts) - epoch_us(lag(ts) OVER (PARTITION BY exchange, symbol ORDER BY ts)) AS gap_us
-            FROM t),
-        a AS (
-            SELECT exchange, symbol, count(*) AS trades, min(ts) AS first_ts, max(ts) AS last_ts,
-                   sum(back) / count(*) AS out_of_order_share,
-                   coalesce(max(gap_us), 0) / 1e6 AS max_gap_s,
-                   CASE WHEN count(*) > 1 AND max(ts) > min(ts)
-                        THEN (epoch_us(max(ts)) - epoch_us(min(ts))) / 1e6 / (count(*) - 1) END AS mean_gap_s,
-                   greatest(epoch_us(min(ts)) - $start, least($end, $now) - epoch_us(max(ts)), 0) / 1e6 AS edge_gap_s
-            FROM o GROUP BY exchange, symbol)
-        SELECT *, max_gap_s / mean_gap_s AS stale_ratio, edge_gap_s / mean_gap_s AS edge_ratio
-        FROM a ORDER BY exchange, symbol""",
-        {"day": day, "start": start_us, "end": end_us, "now": now_us},
-    )
+        _TRADES_ROWS.format(derived=derived),
+        bounds,
+        order_by=("exchange", "symbol", "ts", "trade_seq", "trade_id"),
+        tables={derived: series.derived},
+        parts=(f"SELECT {_TRADES_COLUMNS} FROM raw.trades WHERE trade_date = $day",
+               f"SELECT {_TRADES_DERIVED} FROM {derived}"),
+    ))
+    stats = SqlFrame.table_name("tickwh_trade_symbols")
+    frames["symbols"] = _frame(suite, "symbols", SqlFrame(
+        con, _TRADES_SYMBOLS.format(stats=stats), bounds, order_by=("exchange", "symbol"),
+        tables={stats: series.symbols},
+    ))
     frames["quarantine"] = quarantine_frame(con, "trades", "raw.trades", "trade_date", day)
     return frames
+
+
+# 0 when bids strictly fall and asks strictly rise, else 1. Tested pairwise (each level against
+# the one before it): the verdict of comparing with list_sort and list_distinct (which keeps two
+# NaNs apart), at a third of the cost.
+LEVELS_OUT_OF_ORDER = """CASE
+    WHEN len(list_filter({bids}, lambda p, i: p IS NULL OR (i > 1 AND NOT (
+             {bids}[i - 1] > p OR (isnan(p) AND isnan({bids}[i - 1])))))) = 0
+     AND len(list_filter({asks}, lambda p, i: p IS NULL OR (i > 1 AND NOT (
+             p > {asks}[i - 1] OR (isnan(p) AND isnan({asks}[i - 1])))))) = 0
+    THEN 0 ELSE 1 END"""
 
 
 def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
@@ -165,16 +156,14 @@ def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, da
     start_us, end_us = _day_bounds_us(day)
     now_us = int(now.timestamp() * US)
     frames = schema_frames(con, "raw.book_snapshots")
-    frames["rows"] = _df(
+    frames["rows"] = _frame(suite, "rows", SqlFrame(
         con,
-        """WITH s AS (SELECT * FROM raw.book_snapshots WHERE snapshot_date = $day),
+        f"""WITH s AS (SELECT * FROM raw.book_snapshots WHERE snapshot_date = $day),
         d AS (
             SELECT *, (ask_price - bid_price) / ((ask_price + bid_price) / 2) * 1e4 AS spread_bps,
                    len(list_filter(bid_prices || ask_prices, lambda p: p IS NULL OR NOT isfinite(p) OR p <= 0))
                  + len(list_filter(bid_amounts || ask_amounts, lambda a: a IS NULL OR NOT isfinite(a) OR a < 0))
-                 + CASE WHEN bid_prices = list_sort(bid_prices, 'DESC') AND ask_prices = list_sort(ask_prices, 'ASC')
-                             AND len(list_distinct(bid_prices)) = len(bid_prices)
-                             AND len(list_distinct(ask_prices)) = len(ask_prices) THEN 0 ELSE 1 END
+                 + {LEVELS_OUT_OF_ORDER.format(bids="bid_prices", asks="ask_prices")}
                  + CASE WHEN len(bid_prices) = depth AND len(ask_prices) = depth
                              AND len(bid_amounts) = depth AND len(ask_amounts) = depth THEN 0 ELSE 1 END
                    AS bad_levels
@@ -186,9 +175,10 @@ def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, da
                spread_bps / nullif(median(spread_bps) FILTER (WHERE spread_bps > 0)
                                    OVER (PARTITION BY exchange, symbol), 0) AS spread_to_median,
                bad_levels
-        FROM d ORDER BY exchange, symbol, ts""",
+        FROM d""",
         {"day": day, "start": start_us, "now": now_us},
-    )
+        order_by=("exchange", "symbol", "ts"),
+    ))
     frames["symbols"] = _df(
         con,
         """WITH s AS (SELECT exchange, symbol, ts, local_ts, bid_price, ask_price

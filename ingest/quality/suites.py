@@ -14,6 +14,9 @@ its own GE suite named `<suite>.<frame>`; `SuiteResult` puts them back together.
 Only GE's pandas path is used (see ../shared/STACK.md): an ephemeral context, a pandas data
 source, a dataframe asset per frame, `ValidationDefinition.run(batch_parameters={"dataframe": df})`.
 GE is imported lazily so that loading the Dagster code location does not pay its import cost.
+A frame too large for pandas (one row per trade of a day) is flagged `"engine": "duckdb"` in the
+suite file; its preparer hands over a `sql_eval.SqlFrame` instead of a DataFrame, and its rules
+are evaluated inside DuckDB with GE's semantics (`ingest.quality.sql_eval`).
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ class SuiteSpec:
     def id_columns(self, frame: str) -> list[str]:
         return list(self.frames.get(frame, {}).get("id_columns", []))
 
+    def engine(self, frame: str) -> str:
+        """`duckdb` when the frame's rules run inside DuckDB (`sql_eval`), else `pandas` (GE)."""
+        return str(self.frames.get(frame, {}).get("engine", "pandas"))
+
 
 def _parse_suite(name: str, doc: Mapping[str, Any], digest: str) -> SuiteSpec:
     if doc.get("name") != name:
@@ -129,7 +136,22 @@ def _parse_suite(name: str, doc: Mapping[str, Any], digest: str) -> SuiteSpec:
         )
     if not specs:
         raise SuiteDefinitionError(f"{name}.json has no expectations")
+    _check_engines(name, frames, specs)
     return SuiteSpec(name=name, meta=meta, expectations=tuple(specs), digest=digest)
+
+
+def _check_engines(name: str, frames: Mapping[str, Any], specs: Sequence[ExpectationSpec]) -> None:
+    """A duckdb frame must only hold rules `sql_eval` evaluates exactly like GE: refuse the file now,
+    not at the first validation."""
+    from ingest.quality import sql_eval  # sql_eval imports this module
+
+    for frame, fmeta in frames.items():
+        engine = (fmeta or {}).get("engine", "pandas")
+        if engine not in sql_eval.ENGINES:
+            raise SuiteDefinitionError(f"{name}.json frame {frame}: engine must be one of {sql_eval.ENGINES}, "
+                                       f"got {engine!r}")
+        if engine == "duckdb":
+            sql_eval.check_frame(name, frame, fmeta, [e for e in specs if e.frame == frame])
 
 
 @lru_cache(maxsize=64)
@@ -453,17 +475,19 @@ def _outcome(spec: ExpectationSpec, r: Any, df: pd.DataFrame) -> ExpectationOutc
 
 def run_suite(
     name: str,
-    frames: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    frames: Mapping[str, Any] | pd.DataFrame,
     *,
     partition: str | None = None,
     runner: GXRunner | None = None,
 ) -> SuiteResult:
     """Validate frames against `expectations/<name>.json` and collect per-expectation outcomes.
 
-    `frames` maps frame names to DataFrames; a bare DataFrame is accepted for a suite with one
-    frame. Every frame the suite names must be given: a missing frame is a bug in the caller,
-    not a passing check.
+    `frames` maps frame names to DataFrames (validated by GE) or `sql_eval.SqlFrame`s (evaluated
+    inside DuckDB); a bare DataFrame is accepted for a suite with one frame. Every frame the
+    suite names must be given: a missing frame is a bug in the caller, not a passing check.
     """
+    from ingest.quality.sql_eval import SqlFrame, evaluate
+
     suite = load_suite(name)
     if isinstance(frames, pd.DataFrame):
         if len(suite.frames) != 1:
@@ -472,20 +496,28 @@ def run_suite(
     missing = [f for f in suite.frames if suite.frame_expectations(f) and f not in frames]
     if missing:
         raise ValueError(f"suite {name}: frames {missing} were not given")
-    runner = runner or default_runner()
     started = time.perf_counter()
     outcomes: list[ExpectationOutcome] = []
-    for frame in suite.frames:
-        if not suite.frame_expectations(frame):
+    rows: dict[str, int] = {}
+    for frame, data in frames.items():
+        if isinstance(data, SqlFrame):
+            if suite.frame_expectations(frame):
+                found, rows[frame] = evaluate(suite, frame, data)
+                outcomes += found
+            else:
+                rows[frame] = data.count()
             continue
-        outcomes += runner.run_frame(suite, frame, frames[frame], run_name=partition)
+        rows[frame] = int(len(data))
+        if frame in suite.frames and suite.frame_expectations(frame):
+            runner = runner or default_runner()
+            outcomes += runner.run_frame(suite, frame, data, run_name=partition)
     order = {e.rule: i for i, e in enumerate(suite.expectations)}
     outcomes.sort(key=lambda o: order[o.rule])
     return SuiteResult(
         suite=name,
         partition=partition,
         outcomes=outcomes,
-        rows_by_frame={f: int(len(df)) for f, df in frames.items()},
+        rows_by_frame=rows,
         seconds=time.perf_counter() - started,
     )
 
