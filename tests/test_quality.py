@@ -571,11 +571,14 @@ def test_run_suite_on_frames_directly():
         "reconciliation": pd.DataFrame({"bar_date": [D0], "exchange": ["simex"], "total_trades_diff": [0],
                                         "symbols_traded_diff": [0], "total_notional_diff": [0.0]}),
     }
-    result = run_suite("market_daily_summary", frames)
-    assert result.failed_errors == ["schema_columns", "breadth_adds_up"]
-    breadth = result.outcome("breadth_adds_up")
-    assert (breadth.unexpected_count, breadth.examples) == (1, [{"breadth_diff": 1, "bar_date": D0.isoformat(),
-                                                                 "exchange": "simex"}])
+    for use_ge, shown_date in [(False, f"{D0.isoformat()}T00:00:00"), (True, D0.isoformat())]:
+        result = run_suite("market_daily_summary", frames, use_ge=use_ge)
+        assert result.failed_errors == ["schema_columns", "breadth_adds_up"]
+        breadth = result.outcome("breadth_adds_up")
+        # A python `date` in a hand-made frame: DuckDB reads it as DATE and hands it back as a
+        # midnight timestamp, as frames read from the warehouse always are; GE echoes the object.
+        assert (breadth.unexpected_count, breadth.examples) == (1, [{"breadth_diff": 1, "bar_date": shown_date,
+                                                                     "exchange": "simex"}])
 
 
 def test_ge_data_docs_site_beside_the_dbt_docs(baseline, tmp_path, monkeypatch):
@@ -647,6 +650,19 @@ PLANTED_RULES: list[tuple[str, dict[str, Any]]] = [
     ("expect_compound_columns_to_be_unique", {"column_list": ["k1", "k2"], "ignore_row_if": "any_value_is_missing"}),
     ("expect_compound_columns_to_be_unique", {"column_list": ["k1", "k2"], "ignore_row_if": "never"}),
     ("expect_compound_columns_to_be_unique", {"column_list": ["seq", "k1"]}),
+    # pairs: equal values, one side missing (NULL or NaN), both missing, +/-inf
+    ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "x", "column_B": "z"}),
+    ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "x", "column_B": "i", "or_equal": True}),
+    ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "i", "column_B": "x"}),
+    ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "x", "column_B": "z",
+                                                          "ignore_row_if": "either_value_is_missing"}),
+    ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "seq", "column_B": "x", "mostly": 0.5}),
+    ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "seq", "column_B": "i", "or_equal": True}),
+    ("expect_table_columns_to_match_set", {"column_set": ["seq", "k1", "k2", "x", "n", "s", "ts", "i", "d", "z"],
+                                           "exact_match": True}),
+    ("expect_table_columns_to_match_set", {"column_set": ["seq", "k1"], "exact_match": True}),
+    ("expect_table_columns_to_match_set", {"column_set": ["seq", "k1"], "exact_match": False}),
+    ("expect_table_columns_to_match_set", {"column_set": ["seq", "nope"], "exact_match": False}),
 ]
 
 
@@ -671,8 +687,11 @@ def test_duckdb_evaluator_matches_ge_pandas(tmp_path, monkeypatch, id_columns, w
     sql = f"SELECT * FROM ({PLANTED}) {where}"
     parts = (f"SELECT k1, k2, x FROM ({sql})", f"SELECT n, s, ts, i, d, z, seq FROM ({sql})") if split else ()
     rel = SqlFrame(con, sql, order_by=("seq",), parts=parts)
-    ge = run_suite("planted", {"rows": rel.to_df()})  # what a pandas frame gets today
+    ge = run_suite("planted", {"rows": rel}, use_ge=True)  # the frame read into pandas, through GE
     pushed = run_suite("planted", {"rows": rel})
+    scanned = run_suite("planted", {"rows": rel.to_df()})  # a pandas frame, scanned by DuckDB in place
+    assert [(o.rule, o.success, o.unexpected_count, o.examples, o.observed_value) for o in scanned.outcomes] == \
+        [(o.rule, o.success, o.unexpected_count, o.examples, o.observed_value) for o in pushed.outcomes]
     assert pushed.rows_by_frame == ge.rows_by_frame == {"rows": 0 if where else 7}
     assert [o.rule for o in pushed.outcomes] == [o.rule for o in ge.outcomes]
     for a, b in zip(ge.outcomes, pushed.outcomes, strict=True):
@@ -684,7 +703,7 @@ def test_duckdb_evaluator_matches_ge_pandas(tmp_path, monkeypatch, id_columns, w
         assert b.observed_value == a.observed_value, (a.rule, a.kwargs)
     if not where:  # the planted frame exercises both outcomes, and mostly both ways
         assert {o.success for o in ge.outcomes} == {True, False}
-        assert [o.success for o in ge.outcomes if o.kwargs.get("mostly")] == [True, True, False, True, True]
+        assert [o.success for o in ge.outcomes if o.kwargs.get("mostly")] == [True, True, False, True, True, False]
 
 
 def test_unsupported_rule_in_a_duckdb_frame_is_refused_at_load(tmp_path, monkeypatch):
@@ -698,9 +717,13 @@ def test_unsupported_rule_in_a_duckdb_frame_is_refused_at_load(tmp_path, monkeyp
     with pytest.raises(SuiteDefinitionError, match="rule r01 .*expect_column_values_to_match_regex") as err:
         load_suite("bad")
     assert all(t in str(err.value) for t in SUPPORTED_TYPES)
-    # the same rule in a pandas frame is GE's business, and fine
-    write_suite(tmp_path, "bad", [PLANTED_RULES[0], regex], {"id_columns": ["k1"]})
+    # the same rule in a frame marked for GE's pandas engine is GE's business, and fine
+    write_suite(tmp_path, "bad", [PLANTED_RULES[0], regex], {"engine": "pandas", "id_columns": ["k1"]})
     assert load_suite("bad").engine("rows") == "pandas"
+    # frames are evaluated in DuckDB unless marked otherwise
+    write_suite(tmp_path, "bad", [PLANTED_RULES[0], regex], {"id_columns": ["k1"]})
+    with pytest.raises(SuiteDefinitionError, match="expect_column_values_to_match_regex"):
+        load_suite("bad")
     # identifiers reach SQL text only when plain; kwargs the evaluator does not know are refused
     for rule, problem in [
         (("expect_column_values_to_not_be_null", {"column": 'x" OR 1=1 --'}), "plain identifiers"),
@@ -720,17 +743,16 @@ def test_unsupported_rule_in_a_duckdb_frame_is_refused_at_load(tmp_path, monkeyp
 
 
 def test_raw_rows_frames_are_evaluated_in_duckdb(baseline):
-    """The big frames stay in DuckDB; the per-symbol ones still go to GE as DataFrames."""
-    import pandas as pd
-
+    """The big frames never leave DuckDB, and no shipped suite needs GE's pandas engine at run time
+    (small frames are scanned in place by the same evaluator)."""
     from ingest.quality import prepare
     from ingest.quality.sql_eval import SqlFrame
 
+    assert {load_suite(n).engine(f) for n in suite_names() for f in load_suite(n).frames} == {"duckdb"}
     with duckdb.connect(str(baseline.home / "warehouse.duckdb"), read_only=True) as con:
         for name in ("raw_trades", "raw_book_snapshots"):
             frames = prepare(con, load_suite(name), D0)
             assert isinstance(frames["rows"], SqlFrame), name
-            assert all(isinstance(f, pd.DataFrame) for k, f in frames.items() if k != "rows"), name
         result = validate(con, "raw_trades", D0)
     assert result.rows_by_frame["rows"] == TRADES_PER_DAY
     assert result.outcome("side_valid").observed_value == {"distinct_sample": ["buy", "sell"]}
@@ -868,6 +890,7 @@ def test_trade_series_match_the_window_definitions(tmp_path):
         rows = con.execute(REFERENCE_TRADE_ROWS, {k: params[k] for k in ("day", "start", "now")}).df()
         symbols = con.execute(REFERENCE_TRADE_SYMBOLS, params).df()
         mine = frames["rows"].to_df()
+        mine_symbols = frames["symbols"].to_df() if hasattr(frames["symbols"], "to_df") else frames["symbols"]
     rows["spike_score"] = reference_spike_scores(rows, suite.params["spike_window_trades"],
                                                  suite.params["spike_floor_bps"])
     assert len(mine) == len(rows) > 4000
@@ -875,7 +898,7 @@ def test_trade_series_match_the_window_definitions(tmp_path):
     assert list(rows.loc[rows["seq_gap"].fillna(0) > 0, "trade_seq"]) == [10403, 10901]
     assert rows["spike_score"].max() > 40 and rows["seq_gap"].isna().sum() > 60
     pd.testing.assert_frame_equal(mine, rows, check_exact=False, rtol=1e-12, atol=0)
-    pd.testing.assert_frame_equal(frames["symbols"], symbols, check_exact=False, rtol=1e-12, atol=0)
+    pd.testing.assert_frame_equal(mine_symbols, symbols, check_exact=False, rtol=1e-12, atol=0)
     assert symbols["out_of_order_share"].max() > 0
 
 

@@ -152,7 +152,7 @@ def build_ge_docs(
                             log.info("GE docs: %s has no table yet (%s)", name, exc)
                             break
                         results.append(run_suite(name, frames, partition=day.isoformat() if day else WHOLE_TABLE,
-                                                 runner=runner))
+                                                 runner=runner, use_ge=True))
         runner.context.build_data_docs()
         site = Path(tmp) / "gx" / "uncommitted" / "data_docs" / "local_site"
         _write_overview(site, names, results)

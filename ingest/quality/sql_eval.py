@@ -62,9 +62,15 @@ KWARGS: dict[str, frozenset[str]] = {
     "expect_column_values_to_be_between": frozenset({"column", "mostly"} | _BOUNDS),
     "expect_column_values_to_be_in_set": frozenset({"column", "value_set", "mostly"}),
     "expect_compound_columns_to_be_unique": frozenset({"column_list", "ignore_row_if", "mostly"}),
+    "expect_column_pair_values_a_to_be_greater_than_b": frozenset(
+        {"column_A", "column_B", "or_equal", "ignore_row_if", "mostly"}),
+    "expect_table_columns_to_match_set": frozenset({"column_set", "exact_match"}),
 }
 SUPPORTED_TYPES: tuple[str, ...] = tuple(KWARGS)
 _IGNORE_ROW_IF = ("all_values_are_missing", "any_value_is_missing", "never")
+_PAIR_IGNORE_ROW_IF = ("both_values_are_missing", "either_value_is_missing", "neither")  # GE's names for pairs
+_PAIR = "expect_column_pair_values_a_to_be_greater_than_b"
+_COLUMN_SET = "expect_table_columns_to_match_set"
 # Value sets up to this size are checked member by member in the main aggregate, which also
 # yields the distinct sample; larger ones (or string columns of a range rule) cost a GROUP BY.
 _MEMBER_COUNTS_UP_TO = 32
@@ -109,6 +115,7 @@ class SqlFrame:
     order_by: tuple[str, ...] = ()
     tables: Mapping[str, Any] = field(default_factory=dict)
     parts: tuple[str, ...] = ()
+    natural_order: bool = False  # the rows' scan order is the frame order (a scanned DataFrame)
 
     def __post_init__(self) -> None:
         for name in (*self.order_by, *self.tables):
@@ -150,6 +157,8 @@ class SqlFrame:
         return {r[0]: str(r[1]) for r in rows}
 
     def order_sql(self, extra: Sequence[str] = ()) -> str:
+        if self.natural_order:
+            return ""  # DuckDB keeps insertion order (preserve_insertion_order) when nothing sorts
         keys = list(dict.fromkeys([*self.order_by, *extra]))
         return f"ORDER BY {', '.join(ident(k) for k in keys)}" if keys else ""
 
@@ -159,6 +168,14 @@ class SqlFrame:
 
     def count(self) -> int:
         return int(self.query("SELECT count(*) FROM f", fetch="one")[0])
+
+
+def frame_of(df: pd.DataFrame) -> SqlFrame:
+    """A small pandas frame (a preparer's per-symbol or reconciliation frame) as a relation:
+    DuckDB scans it in place, on its own in-memory connection. Rows keep the frame's order
+    (DuckDB preserves insertion order), so examples come out in the order GE would list them."""
+    name = SqlFrame.table_name("frame")
+    return SqlFrame(duckdb.connect(), f"SELECT * FROM {name}", tables={name: df}, natural_order=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +193,14 @@ def _check_kwargs(e: ExpectationSpec) -> str | None:
     unknown = sorted(set(k) - KWARGS[e.type])
     if unknown:
         return f"kwargs {unknown} are not supported by the duckdb engine (supported: {sorted(KWARGS[e.type])})"
-    columns = k.get("column_list") if e.type == "expect_compound_columns_to_be_unique" else [k.get("column")]
+    if e.type == _COLUMN_SET:
+        names = k.get("column_set")
+        if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
+            return "column_set must be a list of column names"
+        if not isinstance(k.get("exact_match", True), bool):
+            return "exact_match must be true or false"
+        return None
+    columns = _columns_of(e)
     plain = isinstance(columns, list) and columns and all(isinstance(c, str) and _IDENT.match(c) for c in columns)
     if e.type != "expect_table_row_count_to_be_between" and not plain:
         return f"column(s) {columns!r} must be plain identifiers ({_IDENT.pattern})"
@@ -195,8 +219,11 @@ def _check_kwargs(e: ExpectationSpec) -> str | None:
         values = k.get("value_set")
         if not isinstance(values, list) or not all(_is_scalar(v) and v is not None for v in values):
             return "value_set must be a list of plain values"
-    if k.get("ignore_row_if", _IGNORE_ROW_IF[0]) not in _IGNORE_ROW_IF:
-        return f"ignore_row_if must be one of {_IGNORE_ROW_IF}"
+    allowed = _PAIR_IGNORE_ROW_IF if e.type == _PAIR else _IGNORE_ROW_IF
+    if k.get("ignore_row_if", allowed[0]) not in allowed:
+        return f"ignore_row_if must be one of {allowed}"
+    if not isinstance(k.get("or_equal", False) or False, bool):
+        return "or_equal must be true or false"
     return None
 
 
@@ -209,7 +236,8 @@ def check_frame(suite: str, frame: str, frame_meta: Mapping[str, Any], specs: Se
         where = f"{suite}.json rule {e.rule} (frame {frame}, engine duckdb)"
         if e.type not in KWARGS:
             raise SuiteDefinitionError(f"{where}: {e.type} is not supported by the duckdb engine; "
-                                       f"supported: {', '.join(SUPPORTED_TYPES)} (or drop the frame's engine flag)")
+                                       f"supported: {', '.join(SUPPORTED_TYPES)} "
+                                       '(or mark the frame "engine": "pandas" to run it through GE)')
         problem = _check_kwargs(e)
         if problem:
             raise SuiteDefinitionError(f"{where}: {problem}")
@@ -341,9 +369,13 @@ def _group_key(column: str, agg: _Aggregate, table: str = "") -> str:
 
 
 def _columns_of(spec: ExpectationSpec) -> list[str]:
-    if spec.type == "expect_table_row_count_to_be_between":
+    if spec.type in ("expect_table_row_count_to_be_between", _COLUMN_SET):
         return []
-    return list(spec.kwargs.get("column_list") or [spec.column])
+    if spec.type == _PAIR:
+        return [spec.kwargs.get("column_A"), spec.kwargs.get("column_B")]
+    if spec.type == "expect_compound_columns_to_be_unique":
+        return list(spec.kwargs.get("column_list") or [])
+    return [spec.column]
 
 
 def _plan(spec: ExpectationSpec, aggs: Sequence[_Aggregate]) -> _Rule:
@@ -354,6 +386,9 @@ def _plan(spec: ExpectationSpec, aggs: Sequence[_Aggregate]) -> _Rule:
     if spec.type == "expect_table_row_count_to_be_between":
         rule.kind = "table"
         return rule
+    if spec.type == _COLUMN_SET:
+        rule.kind, rule.agg = "column_set", aggs[-1]  # the whole frame's columns, not a part's
+        return rule
     absent = [c for c in columns if c not in aggs[-1].kinds]
     if absent:
         rule.error = f"The column(s) {absent} do not exist in the frame (columns: {sorted(aggs[-1].kinds)})."
@@ -361,8 +396,31 @@ def _plan(spec: ExpectationSpec, aggs: Sequence[_Aggregate]) -> _Rule:
     if spec.type == "expect_compound_columns_to_be_unique":
         rule.kind = "compound"
         return rule
+    if spec.type == _PAIR:
+        _plan_pair_rule(rule, rule.agg)
+        return rule
     _plan_column_rule(rule, rule.agg)
     return rule
+
+
+def _plan_pair_rule(rule: _Rule, agg: _Aggregate) -> None:
+    """A > B (or >=) on the rows GE's `ignore_row_if` keeps; a missing value on a kept row fails,
+    as the comparison does in pandas (NaN compares false; in DuckDB NaN would be the largest)."""
+    kw = rule.spec.kwargs
+    a, b = kw["column_A"], kw["column_B"]
+    how = kw.get("ignore_row_if", _PAIR_IGNORE_ROW_IF[0])
+    skip = {"both_values_are_missing": f"({agg.missing(a)} AND {agg.missing(b)})",
+            "either_value_is_missing": f"({agg.missing(a)} OR {agg.missing(b)})", "neither": "false"}[how]
+    ok = f"coalesce({_number(a, agg)} {'>=' if kw.get('or_equal') else '>'} {_number(b, agg)}, false)"
+    rule.kind = "pair"
+    rule.considered = agg.count_if(f"NOT {skip}")
+    rule.violation = f"(NOT {skip} AND NOT {ok})"
+    rule.unexpected = agg.count_if(rule.violation)
+
+
+def _number(column: str, agg: _Aggregate) -> str:
+    c = ident(column)
+    return f"CASE WHEN isnan({c}) THEN NULL ELSE {c} END" if agg.kinds[column] == "float" else c
 
 
 def _count_duplicates(rel: SqlFrame, rule: _Rule) -> None:
@@ -414,7 +472,7 @@ def _examples(rel: SqlFrame, rule: _Rule, id_columns: list[str]) -> list[Any]:
     spec = rule.spec
     checked = _columns_of(spec)
     if id_columns:
-        names = [spec.column, *id_columns] if rule.kind != "compound" else [*id_columns, *checked]
+        names = [*checked, *id_columns] if rule.kind != "compound" else [*id_columns, *checked]
     else:
         names = list(checked)
     select = ", ".join(ident(n) for n in dict.fromkeys(names))
@@ -431,6 +489,8 @@ def _examples(rel: SqlFrame, rule: _Rule, id_columns: list[str]) -> list[Any]:
     records = [{c: df[c].iloc[i] for c in df.columns} for i in range(len(df))]
     if id_columns or rule.kind == "compound":
         return records
+    if rule.kind == "pair":  # GE lists (A, B) pairs
+        return [[r[c] for c in checked] for r in records]
     return [r[spec.column] for r in records]
 
 
@@ -457,7 +517,9 @@ def _distinct_sample(rel: SqlFrame, rule: _Rule, row: Mapping[str, Any]) -> list
 def _observed(rel: SqlFrame, rule: _Rule, n: int, row: Mapping[str, Any]) -> Any:
     if rule.kind == "table":
         return n
-    if rule.error or rule.kind == "compound" or not n:
+    if rule.kind == "column_set":
+        return sorted(rule.agg.types)  # GE: the frame's columns, sorted
+    if rule.error or rule.kind in ("compound", "pair") or not n:
         return None
     if rule.kind == "not_null":
         return {"nulls": rule.counts["unexpected"]}
@@ -473,7 +535,7 @@ def _counts(rule: _Rule, n: int, row: Mapping[str, Any]) -> None:
     if rule.kind == "not_null":
         present = int(row[rule.considered])
         rule.counts = {"considered": n, "unexpected": n - present}
-    elif rule.kind == "column":
+    elif rule.kind in ("column", "pair"):
         rule.counts = {"considered": int(row[rule.considered]), "unexpected": int(row[rule.unexpected])}
 
 
@@ -483,6 +545,9 @@ def _success(rule: _Rule, n: int) -> bool:
         return False
     if rule.kind == "table":
         return _bounds_ok(n, spec.kwargs)
+    if rule.kind == "column_set":
+        actual, expected = set(rule.agg.types), set(spec.kwargs["column_set"])
+        return actual == expected if spec.kwargs.get("exact_match", True) else expected <= actual
     considered, unexpected = rule.counts["considered"], rule.counts["unexpected"]
     if rule.kind == "not_null":  # GE's own ratio for not_null: over all rows
         return n == 0 or (n - unexpected) / n >= mostly
@@ -492,7 +557,7 @@ def _success(rule: _Rule, n: int) -> bool:
 def _outcome(rel: SqlFrame, rule: _Rule, n: int, row: Mapping[str, Any],
              id_columns: list[str]) -> ExpectationOutcome:
     spec = rule.spec
-    counted = rule.kind in ("not_null", "column", "compound") and not rule.error
+    counted = rule.kind in ("not_null", "column", "pair", "compound") and not rule.error
     unexpected = rule.counts["unexpected"] if counted else None
     considered = rule.counts["considered"] if counted else 0
     percent = unexpected / considered * 100 if counted and n and considered else None

@@ -98,8 +98,8 @@ class SuiteSpec:
         return list(self.frames.get(frame, {}).get("id_columns", []))
 
     def engine(self, frame: str) -> str:
-        """`duckdb` when the frame's rules run inside DuckDB (`sql_eval`), else `pandas` (GE)."""
-        return str(self.frames.get(frame, {}).get("engine", "pandas"))
+        """`duckdb` (the default): the frame's rules run inside DuckDB (`sql_eval`); `pandas`: GE."""
+        return str((self.frames.get(frame) or {}).get("engine", "duckdb"))
 
 
 def _parse_suite(name: str, doc: Mapping[str, Any], digest: str) -> SuiteSpec:
@@ -146,7 +146,7 @@ def _check_engines(name: str, frames: Mapping[str, Any], specs: Sequence[Expecta
     from ingest.quality import sql_eval  # sql_eval imports this module
 
     for frame, fmeta in frames.items():
-        engine = (fmeta or {}).get("engine", "pandas")
+        engine = (fmeta or {}).get("engine", "duckdb")
         if engine not in sql_eval.ENGINES:
             raise SuiteDefinitionError(f"{name}.json frame {frame}: engine must be one of {sql_eval.ENGINES}, "
                                        f"got {engine!r}")
@@ -479,14 +479,18 @@ def run_suite(
     *,
     partition: str | None = None,
     runner: GXRunner | None = None,
+    use_ge: bool = False,
 ) -> SuiteResult:
     """Validate frames against `expectations/<name>.json` and collect per-expectation outcomes.
 
-    `frames` maps frame names to DataFrames (validated by GE) or `sql_eval.SqlFrame`s (evaluated
-    inside DuckDB); a bare DataFrame is accepted for a suite with one frame. Every frame the
-    suite names must be given: a missing frame is a bug in the caller, not a passing check.
+    `frames` maps frame names to DataFrames or `sql_eval.SqlFrame`s; a bare DataFrame is accepted
+    for a suite with one frame. Each frame is evaluated by its suite's engine: inside DuckDB
+    (`sql_eval`, the default; a DataFrame is scanned in place) or by GE's pandas engine for a
+    frame marked `"engine": "pandas"`. `use_ge` sends every frame through GE (`runner`): Data
+    Docs, and the conformance tests. Every frame the suite names must be given: a missing frame
+    is a bug in the caller, not a passing check.
     """
-    from ingest.quality.sql_eval import SqlFrame, evaluate
+    from ingest.quality.sql_eval import SqlFrame, evaluate, frame_of
 
     suite = load_suite(name)
     if isinstance(frames, pd.DataFrame):
@@ -500,6 +504,10 @@ def run_suite(
     outcomes: list[ExpectationOutcome] = []
     rows: dict[str, int] = {}
     for frame, data in frames.items():
+        if use_ge and isinstance(data, SqlFrame):
+            data = data.to_df()
+        elif not use_ge and isinstance(data, pd.DataFrame) and suite.engine(frame) == "duckdb":
+            data = frame_of(data)
         if isinstance(data, SqlFrame):
             if suite.frame_expectations(frame):
                 found, rows[frame] = evaluate(suite, frame, data)
