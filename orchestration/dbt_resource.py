@@ -1,4 +1,4 @@
-"""The dbt CLI resource of this project: dagster-dbt's `DbtCliResource` without two per-run costs.
+"""The dbt CLI resource of this project: dagster-dbt's `DbtCliResource` without three per-run costs.
 
 A resource is built once per run, and on every `cli()` dagster-dbt (0.29) pays for:
   - `dbt --version` in a subprocess (a dbt interpreter start: 3-4 s on these machines) to learn
@@ -7,14 +7,14 @@ A resource is built once per run, and on every `cli()` dagster-dbt (0.29) pays f
   - a dbt adapter handle with the project's macros loaded (1-2 s), used only by
     `fetch_column_metadata()` / `fetch_row_counts()`. These assets attach their own row counts
     and previews (orchestration/assets/dbt.py) and never call those, so no handle is built.
-and dbt re-parses the whole project (2-3 s) when it finds no usable `partial_parse.msgpack`:
-dagster-dbt gives each invocation a fresh target folder seeded from `dbt_project/target`, which
-only `dbt parse` at start-up writes. `save_parse_state` copies an invocation's parse state back,
-so the next run re-parses only what changed (the window reaches dbt as env vars for the same
-reason, see orchestration/dbt_args.py). dbt checks the file against the project, profile and
-version itself and falls back to a full parse when it does not match.
-tests/test_dbt_args.py pins both hooks, so a dagster-dbt upgrade that renames them fails a test
-instead of silently bringing the cost back.
+  - a full re-parse of the project (2-3 s) whenever dbt finds no usable `partial_parse.msgpack`:
+    dagster-dbt seeds each invocation's fresh target folder from `dbt_project/target`, which only
+    `dbt parse` at start-up writes. `save_parse_state` copies a finished invocation's parse state
+    back, so the next run re-parses only what changed (the window reaches dbt as env vars for the
+    same reason, see orchestration/dbt_args.py). dbt itself checks the file against the project,
+    profile and version, and parses in full when it does not match.
+tests/test_dbt_args.py pins the two private hooks, so a dagster-dbt upgrade that renames them
+fails a test instead of silently bringing the cost back.
 """
 
 # No `from __future__ import annotations`: Dagster inspects resource annotations at runtime.
