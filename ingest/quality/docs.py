@@ -7,8 +7,8 @@ warehouse through the same `run_suite` path the Dagster checks use (results land
 stores under the day as run name), renders the site and copies it to `out_dir`. The temporary
 project is then deleted: the JSON files stay the only source of the suites.
 
-Frames the checks evaluate inside DuckDB (`"engine": "duckdb"`) are read into pandas here, so GE
-renders their results like any other: Data Docs are built offline, over demo-sized days.
+Here every frame goes through GE (the checks evaluate them inside DuckDB): big frames are read
+into pandas, which is fine for Data Docs, built offline over demo-sized days.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ an order-dependent window over a whole day is cheaper there: `ingest.quality.ser
 threshold on that column is an ordinary expectation in the suite file. Nothing here decides
 pass or fail.
 
-A frame whose suite says `"engine": "duckdb"` (one row per trade or snapshot) is returned as a
-`SqlFrame`, a query evaluated inside DuckDB by `ingest.quality.sql_eval`, never pulled into
-pandas; other frames are DataFrames for GE. The same SQL serves both (`_frame`).
+The big frames (one row per trade or snapshot) are returned as `SqlFrame`s, queries evaluated
+inside DuckDB by `ingest.quality.sql_eval`, never pulled into pandas, unless the suite sends
+the frame to GE (`"engine": "pandas"`, then `_frame` reads it into a DataFrame).
 
 Every read of a partition binds the day as a parameter; table names come from the suite files
 and are checked against a strict identifier pattern before they reach SQL text.

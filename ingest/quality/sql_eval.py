@@ -5,10 +5,11 @@ into pandas and running GE's pandas engine over it took a minute and ~9 GB; coun
 with a few aggregate queries where the data already lives takes seconds and little memory. GE's
 own SQL engine is not an option on DuckDB at these pins (../shared/STACK.md).
 
-A frame opts in with `"engine": "duckdb"` in its suite's `meta.frames.<frame>`; its preparer then
-returns a `SqlFrame` (SQL text, bound parameters, the Arrow tables it reads) instead of a
-DataFrame, and `run_suite` sends it here. Only the expectation types below are implemented, with
-GE 1.24's pandas semantics, so results look exactly like the GE path's (`ExpectationOutcome`):
+Every frame is evaluated here unless its suite marks it `"engine": "pandas"` (then GE does it).
+A big frame's preparer returns a `SqlFrame` (SQL text, bound parameters, the Arrow tables it
+reads); a small frame's DataFrame is scanned in place (`frame_of`). Only the expectation types
+below are implemented, with GE 1.24's pandas semantics, so results look exactly like the GE
+path's (`ExpectationOutcome`):
 
 - NULL and NaN are missing. Column rules skip missing values; `unexpected_percent` is unexpected
   over non-missing rows (GE's `unexpected_percent`, not `unexpected_percent_total`);
@@ -170,12 +171,12 @@ class SqlFrame:
         return int(self.query("SELECT count(*) FROM f", fetch="one")[0])
 
 
-def frame_of(df: pd.DataFrame) -> SqlFrame:
-    """A small pandas frame (a preparer's per-symbol or reconciliation frame) as a relation:
-    DuckDB scans it in place, on its own in-memory connection. Rows keep the frame's order
-    (DuckDB preserves insertion order), so examples come out in the order GE would list them."""
+def frame_of(df: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> SqlFrame:
+    """A small pandas frame (a preparer's per-symbol or reconciliation frame) as a relation that
+    `con` (any connection; it only registers the frame by a fresh name) scans in place. Rows keep
+    the frame's order (DuckDB preserves insertion order), so examples come out as GE lists them."""
     name = SqlFrame.table_name("frame")
-    return SqlFrame(duckdb.connect(), f"SELECT * FROM {name}", tables={name: df}, natural_order=True)
+    return SqlFrame(con, f"SELECT * FROM {name}", tables={name: df}, natural_order=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,27 +562,21 @@ def _outcome(rel: SqlFrame, rule: _Rule, n: int, row: Mapping[str, Any],
     unexpected = rule.counts["unexpected"] if counted else None
     considered = rule.counts["considered"] if counted else 0
     percent = unexpected / considered * 100 if counted and n and considered else None
-    return ExpectationOutcome(
-        rule=spec.rule,
-        frame=spec.frame,
-        expectation_type=spec.type,
-        column=spec.column,
-        severity=spec.severity,
+    return ExpectationOutcome.of(
+        spec,
         success=_success(rule, n),
         observed_value=jsonable(_observed(rel, rule, n, row)),
         unexpected_count=unexpected,
         unexpected_percent=percent,
         element_count=n if counted else None,
         examples=jsonable(_examples(rel, rule, id_columns)[:EXAMPLES_PER_RULE] if unexpected else []),
-        kwargs=jsonable(spec.kwargs),
         exception=rule.error,
     )
 
 
 def evaluate(suite: SuiteSpec, frame: str, rel: SqlFrame) -> tuple[list[ExpectationOutcome], int]:
     """Every expectation of `suite` on `frame`, evaluated over `rel`; also the frame's row count."""
-    specs = suite.frame_expectations(frame)
-    check_frame(suite.name, frame, suite.frames.get(frame, {}), specs)
+    specs = suite.frame_expectations(frame)  # refused at load if unsupported (suites._check_engines)
     types = rel.columns()
     aggs = [_Aggregate(part, {c: types[c] for c in rel.columns(part) if c in types}) for part in rel.parts]
     aggs.append(_Aggregate(None, types))

@@ -14,9 +14,9 @@ its own GE suite named `<suite>.<frame>`; `SuiteResult` puts them back together.
 Only GE's pandas path is used (see ../shared/STACK.md): an ephemeral context, a pandas data
 source, a dataframe asset per frame, `ValidationDefinition.run(batch_parameters={"dataframe": df})`.
 GE is imported lazily so that loading the Dagster code location does not pay its import cost.
-A frame too large for pandas (one row per trade of a day) is flagged `"engine": "duckdb"` in the
-suite file; its preparer hands over a `sql_eval.SqlFrame` instead of a DataFrame, and its rules
-are evaluated inside DuckDB with GE's semantics (`ingest.quality.sql_eval`).
+That path now serves Data Docs and frames marked `"engine": "pandas"`: by default a frame's rules
+are evaluated inside DuckDB with GE's semantics (`ingest.quality.sql_eval`), a big frame without
+ever leaving it (its preparer hands over a `sql_eval.SqlFrame`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -98,8 +99,7 @@ class SuiteSpec:
         return list(self.frames.get(frame, {}).get("id_columns", []))
 
     def engine(self, frame: str) -> str:
-        """`duckdb` (the default): the frame's rules run inside DuckDB (`sql_eval`); `pandas`: GE."""
-        return str((self.frames.get(frame) or {}).get("engine", "duckdb"))
+        return engine_of(self.frames.get(frame))
 
 
 def _parse_suite(name: str, doc: Mapping[str, Any], digest: str) -> SuiteSpec:
@@ -140,13 +140,18 @@ def _parse_suite(name: str, doc: Mapping[str, Any], digest: str) -> SuiteSpec:
     return SuiteSpec(name=name, meta=meta, expectations=tuple(specs), digest=digest)
 
 
+def engine_of(frame_meta: Mapping[str, Any] | None) -> str:
+    """`duckdb` (the default): the frame's rules run inside DuckDB (`sql_eval`); `pandas`: GE."""
+    return str((frame_meta or {}).get("engine", "duckdb"))
+
+
 def _check_engines(name: str, frames: Mapping[str, Any], specs: Sequence[ExpectationSpec]) -> None:
     """A duckdb frame must only hold rules `sql_eval` evaluates exactly like GE: refuse the file now,
     not at the first validation."""
     from ingest.quality import sql_eval  # sql_eval imports this module
 
     for frame, fmeta in frames.items():
-        engine = (fmeta or {}).get("engine", "duckdb")
+        engine = engine_of(fmeta)
         if engine not in sql_eval.ENGINES:
             raise SuiteDefinitionError(f"{name}.json frame {frame}: engine must be one of {sql_eval.ENGINES}, "
                                        f"got {engine!r}")
@@ -194,6 +199,12 @@ class ExpectationOutcome:
     examples: list[Any]
     kwargs: dict[str, Any]
     exception: str | None = None
+
+    @classmethod
+    def of(cls, spec: ExpectationSpec, **found: Any) -> ExpectationOutcome:
+        """The outcome of `spec`: its identity from the suite file, `found` from an engine."""
+        return cls(rule=spec.rule, frame=spec.frame, expectation_type=spec.type, column=spec.column,
+                   severity=spec.severity, kwargs=jsonable(spec.kwargs), **found)
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -456,19 +467,14 @@ def _outcome(spec: ExpectationSpec, r: Any, df: pd.DataFrame) -> ExpectationOutc
             if isinstance(value, Mapping) and value.get("raised_exception"):
                 exception = str(value.get("exception_message"))
                 break
-    return ExpectationOutcome(
-        rule=spec.rule,
-        frame=spec.frame,
-        expectation_type=spec.type,
-        column=spec.column,
-        severity=spec.severity,
+    return ExpectationOutcome.of(
+        spec,
         success=bool(r.success),
         observed_value=jsonable(_observed(spec, df, result)),
         unexpected_count=None if result.get("unexpected_count") is None else int(result["unexpected_count"]),
         unexpected_percent=None if result.get("unexpected_percent") is None else float(result["unexpected_percent"]),
         element_count=None if result.get("element_count") is None else int(result["element_count"]),
         examples=jsonable(list(examples)[:EXAMPLES_PER_RULE]),
-        kwargs=jsonable(spec.kwargs),
         exception=exception,
     )
 
@@ -503,22 +509,28 @@ def run_suite(
     started = time.perf_counter()
     outcomes: list[ExpectationOutcome] = []
     rows: dict[str, int] = {}
-    for frame, data in frames.items():
-        if use_ge and isinstance(data, SqlFrame):
-            data = data.to_df()
-        elif not use_ge and isinstance(data, pd.DataFrame) and suite.engine(frame) == "duckdb":
-            data = frame_of(data)
-        if isinstance(data, SqlFrame):
-            if suite.frame_expectations(frame):
-                found, rows[frame] = evaluate(suite, frame, data)
-                outcomes += found
-            else:
-                rows[frame] = data.count()
-            continue
-        rows[frame] = int(len(data))
-        if frame in suite.frames and suite.frame_expectations(frame):
-            runner = runner or default_runner()
-            outcomes += runner.run_frame(suite, frame, data, run_name=partition)
+    scan_con: duckdb.DuckDBPyConnection | None = None  # one in-memory DuckDB for the DataFrames it scans
+    try:
+        for frame, data in frames.items():
+            if use_ge and isinstance(data, SqlFrame):
+                data = data.to_df()
+            elif not use_ge and isinstance(data, pd.DataFrame) and suite.engine(frame) == "duckdb":
+                scan_con = scan_con or duckdb.connect()  # ~10 ms a connection: not one per frame
+                data = frame_of(data, scan_con)
+            if isinstance(data, SqlFrame):
+                if suite.frame_expectations(frame):
+                    found, rows[frame] = evaluate(suite, frame, data)
+                    outcomes += found
+                else:
+                    rows[frame] = data.count()
+                continue
+            rows[frame] = int(len(data))
+            if frame in suite.frames and suite.frame_expectations(frame):
+                runner = runner or default_runner()
+                outcomes += runner.run_frame(suite, frame, data, run_name=partition)
+    finally:
+        if scan_con is not None:
+            scan_con.close()
     order = {e.rule: i for i, e in enumerate(suite.expectations)}
     outcomes.sort(key=lambda o: order[o.rule])
     return SuiteResult(
