@@ -27,7 +27,7 @@ from dagster import (
     asset_check,
 )
 
-from ingest.quality import SuiteResult, jsonable, load_suite, validate
+from ingest.quality import SuiteResult, jsonable, load_suite, validate, validate_window
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.metadata import markdown_table
 from orchestration.partitions import daily_partitions, days_in_window
@@ -136,7 +136,7 @@ def daily_suite_check(asset: str, suite: str) -> AssetChecksDefinition:
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
         days: list[dt.date] = days_in_window(context.partition_time_window)
         with warehouse.connect(read_only=True) as con:
-            results = [validate(con, suite, day) for day in days]
+            results = validate_window(con, suite, days)
         _log(context, results)
         return to_check_result(results)
 

@@ -15,7 +15,7 @@ import datetime as dt
 
 import duckdb
 
-from ingest.quality.prep import prepare
+from ingest.quality.prep import prepare, prepare_window
 from ingest.quality.sql_eval import SqlFrame
 from ingest.quality.suites import (
     ExpectationOutcome,
@@ -26,6 +26,7 @@ from ingest.quality.suites import (
     jsonable,
     load_suite,
     run_suite,
+    run_window,
     suite_names,
 )
 
@@ -39,9 +40,12 @@ __all__ = [
     "jsonable",
     "load_suite",
     "prepare",
+    "prepare_window",
     "run_suite",
+    "run_window",
     "suite_names",
     "validate",
+    "validate_window",
 ]
 
 
@@ -54,7 +58,22 @@ def validate(
 ) -> SuiteResult:
     """Read the slice `suite` covers (one UTC day, or the whole table for rollups) and validate it."""
     spec = load_suite(suite)
-    if spec.meta.get("partitioned", True) and day is None:
-        raise ValueError(f"suite {suite} validates one day at a time; pass day")
-    frames = prepare(con, spec, day, now)
-    return run_suite(suite, frames, partition=day.isoformat() if day else None)
+    if spec.meta.get("partitioned", True):
+        if day is None:
+            raise ValueError(f"suite {suite} validates one day at a time; pass day")
+        return validate_window(con, suite, [day], now=now)[0]
+    return run_suite(suite, prepare_window(con, spec, None, now))
+
+
+def validate_window(
+    con: duckdb.DuckDBPyConnection,
+    suite: str,
+    days: list[dt.date],
+    *,
+    now: dt.datetime | None = None,
+) -> list[SuiteResult]:
+    """`validate` for each day of a window (a backfill's run), in one pass over the window's rows."""
+    spec = load_suite(suite)
+    if not spec.meta.get("partitioned", True):
+        raise ValueError(f"suite {suite} checks a whole table, not days")
+    return run_window(suite, prepare_window(con, spec, days, now), days)

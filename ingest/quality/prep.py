@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ingest.quality.series import trade_series
 from ingest.quality.sql_eval import SqlFrame
@@ -40,23 +41,27 @@ def _table(name: str) -> str:
     return name
 
 
-def _day_bounds_us(day: dt.date) -> tuple[int, int]:
-    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * US
-    return start, start + 86_400 * US
+def _window(days: list[dt.date] | None, name: str) -> dict[str, dt.date]:
+    """The first and last day a window's frames read (bound as parameters)."""
+    if not days:
+        raise ValueError(f"{name} is validated one window of days at a time")
+    return {"first": min(days), "last": max(days)}
 
 
-def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
 def _frame(suite: SuiteSpec, frame: str, rel: SqlFrame) -> pd.DataFrame | SqlFrame:
-    """`rel` itself for a frame the suite evaluates in DuckDB, else its rows for GE."""
-    return rel if suite.engine(frame) == "duckdb" else rel.to_df()
+    """`rel` itself for a frame the suite evaluates in DuckDB, else its rows for GE (one day's
+    frame only: a window's frames stay sliced until `run_window` hands GE each day)."""
+    return rel if suite.engine(frame) == "duckdb" or rel.by else rel.to_df()
 
 
 def schema_frames(con: duckdb.DuckDBPyConnection, table: str) -> Frames:
     """`head`: the table's columns with no rows (for column-set rules); `columns`: one row per
-    column with its DuckDB type as `name TYPE` (for type rules)."""
+    column with its DuckDB type as `name TYPE` (for type rules). The same for every day of a
+    window, so evaluated once per window."""
     table = _table(table)
     head = _df(con, f"SELECT * FROM {table} LIMIT 0")
     cols = _df(con, f"DESCRIBE {table}")[["column_name", "column_type"]]
@@ -64,79 +69,99 @@ def schema_frames(con: duckdb.DuckDBPyConnection, table: str) -> Frames:
     return {"head": head, "columns": cols}
 
 
+# The day each row belongs to: the `by` column of a window's frames (SqlFrame.by).
+DAY = "partition_day"
+
+
 def quarantine_frame(con: duckdb.DuckDBPyConnection, dataset: str, table: str, date_column: str,
-                     day: dt.date) -> pd.DataFrame:
-    """One row per quarantine rule of the day: how many rows, their share of every row the files
-    held (accepted + quarantined), and the first file:line as an example."""
-    return _df(
+                     window: dict[str, dt.date]) -> SqlFrame:
+    """One row per day and quarantine rule: how many rows, their share of every row the day's
+    files held (accepted + quarantined), and the first file:line as an example."""
+    return SqlFrame(
         con,
         f"""WITH q AS (
-            SELECT rule, count(*) AS rows,
+            SELECT partition_date AS {DAY}, rule, count(*) AS rows,
                    min(source_file || ':' || coalesce(CAST(source_line AS VARCHAR), '-')) AS example
-            FROM raw.quarantine WHERE dataset = ? AND partition_date = ? GROUP BY rule),
-        n AS (SELECT count(*) AS loaded FROM {_table(table)} WHERE {date_column} = ?)
-        SELECT rule, rows, rows / (n.loaded + (SELECT sum(rows) FROM q)) AS share, example
-        FROM q, n ORDER BY rule""",
-        [dataset, day, day],
+            FROM raw.quarantine WHERE dataset = $dataset AND partition_date BETWEEN $first AND $last GROUP BY ALL),
+        t AS (SELECT {DAY}, sum(rows) AS quarantined FROM q GROUP BY ALL),
+        n AS (SELECT {date_column} AS {DAY}, count(*) AS loaded FROM {_table(table)}
+              WHERE {date_column} BETWEEN $first AND $last GROUP BY ALL)
+        SELECT q.{DAY}, rule, rows, rows / (coalesce(n.loaded, 0) + t.quarantined) AS share, example
+        FROM q JOIN t USING ({DAY}) LEFT JOIN n USING ({DAY})""",
+        {"dataset": dataset, **window},
+        order_by=("rule",),
+        by=DAY,
     )
 
 
-_TRADES_COLUMNS = """
-    exchange, symbol, ts, trade_id, trade_seq, side,
+_DAY_START = f"epoch_us(CAST({DAY} AS TIMESTAMP))"
+_TRADES_COLUMNS = f"""
+    trade_date AS {DAY}, exchange, symbol, ts, trade_id, trade_seq, side,
     CAST(price AS DOUBLE) AS price, CAST(amount AS DOUBLE) AS amount, source_file,
-    (epoch_us(ts) - $start) / 1e6 AS day_offset_s,
+    (epoch_us(ts) - epoch_us(CAST(trade_date AS TIMESTAMP))) / 1e6 AS day_offset_s,
     (epoch_us(ts) - $now) / 1e6 AS seconds_ahead_of_now"""
 _TRADES_DERIVED = "seq_gap, abs_move_pct, spike_score"
+_TRADES_WHERE = "FROM raw.trades WHERE trade_date BETWEEN $first AND $last"
 # The whole frame joins the derived columns back by row id; rules on a single column read the
 # table or the derived columns alone (SqlFrame.parts), so the join is only paid for examples.
 _TRADES_ROWS = f"""
     SELECT t.* EXCLUDE (row_id), {_TRADES_DERIVED}
-    FROM (SELECT rowid AS row_id, {_TRADES_COLUMNS} FROM raw.trades WHERE trade_date = $day) t
+    FROM (SELECT rowid AS row_id, {_TRADES_COLUMNS} {_TRADES_WHERE}) t
     LEFT JOIN {{derived}} USING (row_id)"""
 
-_TRADES_SYMBOLS = """
+_TRADES_SYMBOLS = f"""
     WITH a AS (
-        SELECT exchange, symbol, trades, make_timestamp(first_us) AS first_ts, make_timestamp(last_us) AS last_ts,
+        SELECT {DAY}, exchange, symbol, trades, make_timestamp(first_us) AS first_ts,
+               make_timestamp(last_us) AS last_ts,
                back_sum / trades AS out_of_order_share,
                coalesce(max_gap_us, 0) / 1e6 AS max_gap_s,
                CASE WHEN trades > 1 AND last_us > first_us
                     THEN (last_us - first_us) / 1e6 / (trades - 1) END AS mean_gap_s,
-               greatest(first_us - $start, least($end, $now) - last_us, 0) / 1e6 AS edge_gap_s
-        FROM {stats})
+               greatest(first_us - {_DAY_START}, least({_DAY_START} + 86400000000, $now) - last_us, 0) / 1e6
+                   AS edge_gap_s
+        FROM {{stats}})
     SELECT *, max_gap_s / mean_gap_s AS stale_ratio, edge_gap_s / mean_gap_s AS edge_ratio FROM a"""
 
 
-def prep_raw_trades(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
+def _with_day(table: pa.Table, day: dt.date) -> pa.Table:
+    return table.append_column(DAY, pa.array([day] * table.num_rows, pa.date32()))
+
+
+def prep_raw_trades(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
                     now: dt.datetime) -> Frames:
-    """`rows`: every trade of the day with `day_offset_s`, `seconds_ahead_of_now`, `seq_gap` (ids
-    missing before the trade in id order; ids the loader quarantined were delivered, so they are
-    not missing), `abs_move_pct` (move from the previous trade in time) and `spike_score`.
-    `symbols`: per (exchange, symbol) order and silence statistics. See `series` for the order
-    definitions."""
-    assert day is not None, "raw_trades is validated one day at a time"
-    start_us, end_us = _day_bounds_us(day)
-    bounds = {"day": day, "start": start_us, "end": end_us, "now": int(now.timestamp() * US)}
+    """`rows`: every trade of the window with `day_offset_s`, `seconds_ahead_of_now`, `seq_gap`
+    (ids missing before the trade in id order; ids the loader quarantined were delivered, so they
+    are not missing), `abs_move_pct` (move from the previous trade in time) and `spike_score`.
+    `symbols`: per day and (exchange, symbol) order and silence statistics. See `series` for the
+    order definitions, computed one day at a time."""
+    window = _window(days, "raw_trades")
+    bounds = {**window, "now": int(now.timestamp() * US)}
     params = suite.params
     frames = schema_frames(con, "raw.trades")
-    series = trade_series(con, day, int(params.get("spike_window_trades", 101)),
-                          float(params.get("spike_floor_bps", 1.0)))
+    series = [(day, trade_series(con, day, int(params.get("spike_window_trades", 101)),
+                                 float(params.get("spike_floor_bps", 1.0)))) for day in _days_between(window)]
     derived = SqlFrame.table_name("tickwh_trade_series")
     frames["rows"] = _frame(suite, "rows", SqlFrame(
         con,
         _TRADES_ROWS.format(derived=derived),
         bounds,
         order_by=("exchange", "symbol", "ts", "trade_seq", "trade_id"),
-        tables={derived: series.derived},
-        parts=(f"SELECT {_TRADES_COLUMNS} FROM raw.trades WHERE trade_date = $day",
-               f"SELECT {_TRADES_DERIVED} FROM {derived}"),
+        tables={derived: pa.concat_tables([_with_day(x.derived, day) for day, x in series])},
+        parts=(f"SELECT {_TRADES_COLUMNS} {_TRADES_WHERE}", f"SELECT {DAY}, {_TRADES_DERIVED} FROM {derived}"),
+        by=DAY,
     ))
     stats = SqlFrame.table_name("tickwh_trade_symbols")
     frames["symbols"] = _frame(suite, "symbols", SqlFrame(
         con, _TRADES_SYMBOLS.format(stats=stats), bounds, order_by=("exchange", "symbol"),
-        tables={stats: series.symbols},
+        tables={stats: pa.concat_tables([_with_day(x.symbols, day) for day, x in series])}, by=DAY,
     ))
-    frames["quarantine"] = quarantine_frame(con, "trades", "raw.trades", "trade_date", day)
+    frames["quarantine"] = _frame(suite, "quarantine",
+                                  quarantine_frame(con, "trades", "raw.trades", "trade_date", window))
     return frames
+
+
+def _days_between(window: dict[str, dt.date]) -> list[dt.date]:
+    return [window["first"] + dt.timedelta(days=i) for i in range((window["last"] - window["first"]).days + 1)]
 
 
 # 0 when bids strictly fall and asks strictly rise, else 1. Tested pairwise (each level against
@@ -150,15 +175,14 @@ LEVELS_OUT_OF_ORDER = """CASE
     THEN 0 ELSE 1 END"""
 
 
-def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
+def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
                             now: dt.datetime) -> Frames:
-    assert day is not None, "raw_book_snapshots is validated one day at a time"
-    start_us, end_us = _day_bounds_us(day)
-    now_us = int(now.timestamp() * US)
+    window = _window(days, "raw_book_snapshots")
+    bounds = {**window, "now": int(now.timestamp() * US)}
     frames = schema_frames(con, "raw.book_snapshots")
     frames["rows"] = _frame(suite, "rows", SqlFrame(
         con,
-        f"""WITH s AS (SELECT * FROM raw.book_snapshots WHERE snapshot_date = $day),
+        f"""WITH s AS (SELECT * FROM raw.book_snapshots WHERE snapshot_date BETWEEN $first AND $last),
         d AS (
             SELECT *, (ask_price - bid_price) / ((ask_price + bid_price) / 2) * 1e4 AS spread_bps,
                    len(list_filter(bid_prices || ask_prices, lambda p: p IS NULL OR NOT isfinite(p) OR p <= 0))
@@ -168,34 +192,41 @@ def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, da
                              AND len(bid_amounts) = depth AND len(ask_amounts) = depth THEN 0 ELSE 1 END
                    AS bad_levels
             FROM s)
-        SELECT exchange, symbol, ts, depth, bid_price, bid_amount, ask_price, ask_amount, source_file,
-               (epoch_us(ts) - $start) / 1e6 AS day_offset_s,
+        SELECT snapshot_date AS {DAY}, exchange, symbol, ts, depth, bid_price, bid_amount, ask_price, ask_amount,
+               source_file,
+               (epoch_us(ts) - epoch_us(CAST(snapshot_date AS TIMESTAMP))) / 1e6 AS day_offset_s,
                (epoch_us(ts) - $now) / 1e6 AS seconds_ahead_of_now,
                spread_bps,
                spread_bps / nullif(median(spread_bps) FILTER (WHERE spread_bps > 0)
-                                   OVER (PARTITION BY exchange, symbol), 0) AS spread_to_median,
+                                   OVER (PARTITION BY snapshot_date, exchange, symbol), 0) AS spread_to_median,
                bad_levels
         FROM d""",
-        {"day": day, "start": start_us, "now": now_us},
+        bounds,
         order_by=("exchange", "symbol", "ts"),
+        by=DAY,
     ))
-    frames["symbols"] = _df(
+    frames["symbols"] = _frame(suite, "symbols", SqlFrame(
         con,
-        """WITH s AS (SELECT exchange, symbol, ts, local_ts, bid_price, ask_price
-                      FROM raw.book_snapshots WHERE snapshot_date = $day),
+        f"""WITH s AS (SELECT snapshot_date AS {DAY}, exchange, symbol, ts, local_ts, bid_price, ask_price
+                      FROM raw.book_snapshots WHERE snapshot_date BETWEEN $first AND $last),
         o AS (
-            SELECT *, CAST(ts < lag(ts) OVER (PARTITION BY exchange, symbol ORDER BY local_ts, ts) AS INTEGER) AS back,
-                   epoch_us(ts) - epoch_us(lag(ts) OVER (PARTITION BY exchange, symbol ORDER BY ts)) AS gap_us
+            SELECT *, CAST(ts < lag(ts) OVER (PARTITION BY {DAY}, exchange, symbol ORDER BY local_ts, ts) AS INTEGER)
+                          AS back,
+                   epoch_us(ts) - epoch_us(lag(ts) OVER (PARTITION BY {DAY}, exchange, symbol ORDER BY ts)) AS gap_us
             FROM s)
-        SELECT exchange, symbol, count(*) AS snapshots, min(ts) AS first_ts, max(ts) AS last_ts,
+        SELECT {DAY}, exchange, symbol, count(*) AS snapshots, min(ts) AS first_ts, max(ts) AS last_ts,
                avg(CASE WHEN bid_price >= ask_price THEN 1.0 ELSE 0.0 END) AS crossed_or_locked_share,
                sum(back) / count(*) AS out_of_order_share,
                coalesce(max(gap_us), 0) / 1e6 AS max_gap_s,
-               greatest(epoch_us(min(ts)) - $start, least($end, $now) - epoch_us(max(ts)), 0) / 1e6 AS edge_gap_s
-        FROM o GROUP BY exchange, symbol ORDER BY exchange, symbol""",
-        {"day": day, "start": start_us, "end": end_us, "now": now_us},
-    )
-    frames["quarantine"] = quarantine_frame(con, "book_snapshots", "raw.book_snapshots", "snapshot_date", day)
+               greatest(epoch_us(min(ts)) - {_DAY_START},
+                        least({_DAY_START} + 86400000000, $now) - epoch_us(max(ts)), 0) / 1e6 AS edge_gap_s
+        FROM o GROUP BY {DAY}, exchange, symbol""",
+        bounds,
+        order_by=("exchange", "symbol"),
+        by=DAY,
+    ))
+    frames["quarantine"] = _frame(suite, "quarantine", quarantine_frame(
+        con, "book_snapshots", "raw.book_snapshots", "snapshot_date", window))
     return frames
 
 
@@ -216,38 +247,42 @@ _BAR_SELECT = """
 """
 
 
-def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None, now: dt.datetime) -> Frames:
-    """Bars of one day with their invariants as columns, and a per-symbol reconciliation: 1m bars
-    against the raw trades, coarser bars against the 1m bars (exact DECIMAL differences)."""
-    assert day is not None, f"{suite.name} is validated one day at a time"
+def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
+               now: dt.datetime) -> Frames:
+    """Bars of a window with their invariants as columns, and a per-day and symbol reconciliation:
+    1m bars against the raw trades, coarser bars against the 1m bars (exact DECIMAL differences)."""
+    window = _window(days, suite.name)
     table = _table(suite.meta["table"])
     interval = int(suite.params["interval_seconds"])
     frames = schema_frames(con, table)
-    frames["rows"] = _df(
+    frames["rows"] = _frame(suite, "rows", SqlFrame(
         con,
-        f"SELECT {_BAR_SELECT} FROM {table} WHERE bar_date = $day ORDER BY exchange, symbol, bucket_start",
-        {"day": day, "interval": interval},
-    )
+        f"SELECT bar_date AS {DAY}, {_BAR_SELECT} FROM {table} WHERE bar_date BETWEEN $first AND $last",
+        {**window, "interval": interval},
+        order_by=("exchange", "symbol", "bucket_start"),
+        by=DAY,
+    ))
     if suite.params.get("reconcile_with") == "raw.trades":
-        source = """SELECT exchange, symbol, sum(amount) AS v, count(*) AS n,
+        source = f"""SELECT trade_date AS {DAY}, exchange, symbol, sum(amount) AS v, count(*) AS n,
                            coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS b,
                            coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0) AS s,
                            coalesce(sum(amount) FILTER (WHERE side = 'unknown'), 0) AS u,
                            max(price) AS hi, min(price) AS lo
-                    FROM raw.trades WHERE trade_date = $day GROUP BY exchange, symbol"""
+                    FROM raw.trades WHERE trade_date BETWEEN $first AND $last GROUP BY ALL"""
     else:
         base = _table(suite.params["reconcile_with"])
-        source = f"""SELECT exchange, symbol, sum(volume) AS v, sum(trade_count) AS n, sum(buy_volume) AS b,
-                            sum(sell_volume) AS s, sum(volume - buy_volume - sell_volume) AS u,
+        source = f"""SELECT bar_date AS {DAY}, exchange, symbol, sum(volume) AS v, CAST(sum(trade_count) AS BIGINT) AS n,
+                            sum(buy_volume) AS b, sum(sell_volume) AS s, sum(volume - buy_volume - sell_volume) AS u,
                             max(high) AS hi, min(low) AS lo
-                     FROM {base} WHERE bar_date = $day GROUP BY exchange, symbol"""
-    frames["reconciliation"] = _df(
+                     FROM {base} WHERE bar_date BETWEEN $first AND $last GROUP BY ALL"""
+    frames["reconciliation"] = _frame(suite, "reconciliation", SqlFrame(
         con,
         f"""WITH r AS ({source}),
-        m AS (SELECT exchange, symbol, sum(volume) AS v, sum(trade_count) AS n, sum(buy_volume) AS b,
-                     sum(sell_volume) AS s, max(high) AS hi, min(low) AS lo
-              FROM {table} WHERE bar_date = $day GROUP BY exchange, symbol)
-        SELECT coalesce(r.exchange, m.exchange) AS exchange, coalesce(r.symbol, m.symbol) AS symbol,
+        m AS (SELECT bar_date AS {DAY}, exchange, symbol, sum(volume) AS v, CAST(sum(trade_count) AS BIGINT) AS n,
+                     sum(buy_volume) AS b, sum(sell_volume) AS s, max(high) AS hi, min(low) AS lo
+              FROM {table} WHERE bar_date BETWEEN $first AND $last GROUP BY ALL)
+        SELECT coalesce(r.{DAY}, m.{DAY}) AS {DAY},
+               coalesce(r.exchange, m.exchange) AS exchange, coalesce(r.symbol, m.symbol) AS symbol,
                coalesce(r.n, 0) AS source_trade_count, coalesce(m.n, 0) AS bar_trade_count,
                coalesce(m.n, 0) - coalesce(r.n, 0) AS trade_count_diff,
                CAST(coalesce(m.v, 0) - coalesce(r.v, 0) AS DOUBLE) AS volume_diff,
@@ -256,45 +291,50 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | 
                CAST((coalesce(m.v, 0) - coalesce(m.b, 0) - coalesce(m.s, 0)) - coalesce(r.u, 0) AS DOUBLE)
                    AS unknown_side_volume_diff,
                CAST(m.hi - r.hi AS DOUBLE) AS high_diff, CAST(m.lo - r.lo AS DOUBLE) AS low_diff
-        FROM r FULL OUTER JOIN m ON r.exchange = m.exchange AND r.symbol = m.symbol
-        ORDER BY 1, 2""",
-        {"day": day},
-    )
+        FROM r FULL OUTER JOIN m ON r.{DAY} = m.{DAY} AND r.exchange = m.exchange AND r.symbol = m.symbol""",
+        window,
+        order_by=("exchange", "symbol"),
+        by=DAY,
+    ))
     return frames
 
 
-def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
+def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
                      now: dt.datetime) -> Frames:
-    assert day is not None, "daily_stats is validated one day at a time"
+    window = _window(days, "daily_stats")
     frames = schema_frames(con, "marts.daily_stats")
-    frames["rows"] = _df(
+    frames["rows"] = _frame(suite, "rows", SqlFrame(
         con,
-        """SELECT exchange, symbol, bar_date,
+        f"""SELECT bar_date AS {DAY}, exchange, symbol, bar_date,
                CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
                CAST(close AS DOUBLE) AS close, CAST(volume AS DOUBLE) AS volume, trade_count,
                CAST(volume - buy_volume - sell_volume AS DOUBLE) AS unsided_volume,
                buy_sell_imbalance, return_oc, return_cc, minutes_with_trades, realized_vol,
                max_trade_gap_seconds, snapshot_count, mean_spread_bps, crossed_or_locked_share
-        FROM marts.daily_stats WHERE bar_date = ? ORDER BY exchange, symbol""",
-        [day],
-    )
-    frames["reconciliation"] = _df(
+        FROM marts.daily_stats WHERE bar_date BETWEEN $first AND $last""",
+        window,
+        order_by=("exchange", "symbol"),
+        by=DAY,
+    ))
+    frames["reconciliation"] = _frame(suite, "reconciliation", SqlFrame(
         con,
-        """SELECT coalesce(s.exchange, d.exchange) AS exchange, coalesce(s.symbol, d.symbol) AS symbol,
+        f"""SELECT coalesce(s.bar_date, d.bar_date) AS {DAY},
+               coalesce(s.exchange, d.exchange) AS exchange, coalesce(s.symbol, d.symbol) AS symbol,
                coalesce(s.trade_count, 0) - coalesce(d.trade_count, 0) AS trade_count_diff,
                CAST(coalesce(s.volume, 0) - coalesce(d.volume, 0) AS DOUBLE) AS volume_diff,
                CAST(s.open - d.open AS DOUBLE) AS open_diff, CAST(s.close - d.close AS DOUBLE) AS close_diff,
                CAST(s.high - d.high AS DOUBLE) AS high_diff, CAST(s.low - d.low AS DOUBLE) AS low_diff
-        FROM (SELECT * FROM marts.daily_stats WHERE bar_date = $day) s
-        FULL OUTER JOIN (SELECT * FROM marts.ohlcv_1d WHERE bar_date = $day) d
-            ON s.exchange = d.exchange AND s.symbol = d.symbol
-        ORDER BY 1, 2""",
-        {"day": day},
-    )
+        FROM (SELECT * FROM marts.daily_stats WHERE bar_date BETWEEN $first AND $last) s
+        FULL OUTER JOIN (SELECT * FROM marts.ohlcv_1d WHERE bar_date BETWEEN $first AND $last) d
+            ON s.bar_date = d.bar_date AND s.exchange = d.exchange AND s.symbol = d.symbol""",
+        window,
+        order_by=("exchange", "symbol"),
+        by=DAY,
+    ))
     return frames
 
 
-def prep_market_daily_summary(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
+def prep_market_daily_summary(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
                               now: dt.datetime) -> Frames:
     """A whole-table rebuild, so the whole table is checked (it has one row per day and venue)."""
     frames = schema_frames(con, "marts.market_daily_summary")
@@ -320,7 +360,8 @@ def prep_market_daily_summary(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, 
     return frames
 
 
-def prep_rollup(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None, now: dt.datetime) -> Frames:
+def prep_rollup(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
+                now: dt.datetime) -> Frames:
     table = _table(suite.meta["table"])
     period = suite.params["period"]
     if period not in ("week", "month"):
@@ -355,7 +396,7 @@ def prep_rollup(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date |
     return frames
 
 
-Preparer = Callable[[duckdb.DuckDBPyConnection, SuiteSpec, "dt.date | None", dt.datetime], Frames]
+Preparer = Callable[[duckdb.DuckDBPyConnection, SuiteSpec, "list[dt.date] | None", dt.datetime], Frames]
 
 PREPARERS: dict[str, Preparer] = {
     "raw_trades": prep_raw_trades,
@@ -367,10 +408,21 @@ PREPARERS: dict[str, Preparer] = {
 }
 
 
-def prepare(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
-            now: dt.datetime | None = None) -> Frames:
-    """The frames `suite` validates for `day` (None for whole-table suites)."""
+def prepare_window(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
+                   now: dt.datetime | None = None) -> Frames:
+    """The frames `suite` validates for a window of days (None for whole-table suites): each
+    day-keyed frame is one `SqlFrame` sliced by `DAY`, evaluated for every day at once
+    (`suites.run_window`); the schema frames are the same for every day."""
     kind = suite.meta.get("prep")
     if kind not in PREPARERS:
         raise ValueError(f"suite {suite.name}: meta.prep {kind!r} is not one of {sorted(PREPARERS)}")
-    return PREPARERS[kind](con, suite, day, now or dt.datetime.now(dt.UTC))
+    return PREPARERS[kind](con, suite, days, now or dt.datetime.now(dt.UTC))
+
+
+def prepare(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | None,
+            now: dt.datetime | None = None) -> Frames:
+    """The frames `suite` validates for one `day` (None for whole-table suites), each a plain
+    frame of that day's rows: what GE and the Data Docs read."""
+    frames = prepare_window(con, suite, None if day is None else [day], now)
+    sliced = {name: f.slice(day) for name, f in frames.items() if isinstance(f, SqlFrame) and f.by}
+    return {name: _frame(suite, name, sliced[name]) if name in sliced else f for name, f in frames.items()}

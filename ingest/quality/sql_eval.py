@@ -117,9 +117,12 @@ class SqlFrame:
     tables: Mapping[str, Any] = field(default_factory=dict)
     parts: tuple[str, ...] = ()
     natural_order: bool = False  # the rows' scan order is the frame order (a scanned DataFrame)
+    # The column naming each row's slice (a day of a window), in `sql` and every part; not one of
+    # the frame's columns. A sliced frame is evaluated once for all its slices (`evaluate_slices`).
+    by: str | None = None
 
     def __post_init__(self) -> None:
-        for name in (*self.order_by, *self.tables):
+        for name in (*self.order_by, *self.tables, *([self.by] if self.by else [])):
             ident(name)
         bad = [k for k in self.params if k.startswith("qp")]
         if bad:
@@ -155,7 +158,19 @@ class SqlFrame:
         text = f"DESCRIBE SELECT * FROM ({self.sql if source is None else source})"
         with self.bound() as con:
             rows = con.execute(text, _used(self.params, text)).fetchall()
-        return {r[0]: str(r[1]) for r in rows}
+        return {r[0]: str(r[1]) for r in rows if r[0] != self.by}
+
+    def slice(self, key: Any) -> SqlFrame:
+        """The rows of one slice as a frame of its own (no `by` column): what a one-day frame is."""
+        if self.by is None:
+            raise ValueError("not a sliced frame")
+        by = ident(self.by)
+
+        def only(sql: str) -> str:
+            return f"SELECT * EXCLUDE ({by}) FROM ({sql}) WHERE {by} = $slice_key"
+
+        return SqlFrame(self.con, only(self.sql), {**self.params, "slice_key": key}, self.order_by, self.tables,
+                        tuple(only(p) for p in self.parts), self.natural_order)
 
     def order_sql(self, extra: Sequence[str] = ()) -> str:
         if self.natural_order:
@@ -268,8 +283,8 @@ class _Aggregate:
     """One aggregate query over a source (the frame or a part), built up rule by rule; an
     expression several rules share is computed once."""
 
-    def __init__(self, source: str | None, types: Mapping[str, str]) -> None:
-        self.source = source
+    def __init__(self, part: int | None, types: Mapping[str, str]) -> None:
+        self.part = part  # index into the frame's parts, None for the frame itself
         self.types = dict(types)
         self.kinds = {c: _kind(t) for c, t in types.items()}
         self.exprs: dict[str, str] = {"count(*)": "n"}
@@ -300,8 +315,23 @@ class _Aggregate:
     def sql(self) -> str:
         return "SELECT " + ", ".join(f"{e} AS {a}" for e, a in self.exprs.items()) + " FROM f"
 
-    def run(self, rel: SqlFrame) -> dict[str, Any]:
-        values = rel.query(self.sql(), self.params, fetch="one", source=self.source)
+    def source(self, rel: SqlFrame) -> str | None:
+        return None if self.part is None else rel.parts[self.part]
+
+    def run(self, rel: SqlFrame) -> dict[Any, dict[str, Any]]:
+        """Slice key -> alias -> value, for the slices that have rows (the one slice None of an
+        unsliced frame always has a row)."""
+        aliases = list(self.exprs.values())
+        if rel.by is None:
+            values = rel.query(self.sql(), self.params, fetch="one", source=self.source(rel))
+            return {None: dict(zip(aliases, values, strict=True))}
+        rows = rel.query(f"SELECT {ident(rel.by)}, {self.sql().removeprefix('SELECT ')} GROUP BY 1", self.params,
+                         source=self.source(rel))
+        return {r[0]: dict(zip(aliases, r[1:], strict=True)) for r in rows}
+
+    def empty(self, rel: SqlFrame) -> dict[str, Any]:
+        """The aggregates over no rows: what a slice without rows reports."""
+        values = rel.query(f"{self.sql()} WHERE false", self.params, fetch="one", source=self.source(rel))
         return dict(zip(self.exprs.values(), values, strict=True))
 
 
@@ -424,25 +454,29 @@ def _number(column: str, agg: _Aggregate) -> str:
     return f"CASE WHEN isnan({c}) THEN NULL ELSE {c} END" if agg.kinds[column] == "float" else c
 
 
-def _count_duplicates(rel: SqlFrame, rule: _Rule) -> None:
-    """Rows considered, and rows whose key occurs more than once (every copy counts)."""
+def _count_duplicates(rel: SqlFrame, rule: _Rule) -> dict[Any, dict[str, int]]:
+    """Per slice: rows considered, and rows whose key occurs more than once (every copy counts).
+    Slices without considered rows are left out."""
     agg = rule.agg
     columns = rule.spec.kwargs["column_list"]
     skip = _skipped(columns, rule.spec.kwargs.get("ignore_row_if", _IGNORE_ROW_IF[0]), agg)
     keys = ", ".join(_group_key(c, agg) for c in columns)
+    by = ident(rel.by) if rel.by else "NULL"
+    found: dict[Any, dict[str, int]] = {}
     if all(agg.kinds[c] != "float" for c in columns):
         # Grouping by a 64-bit hash is much cheaper than by the strings themselves, and equal
         # keys hash alike: no repeated hash proves there is no duplicate. (Floats are left out:
         # -0.0 and 0.0 compare equal but need not hash alike.)
-        considered, distinct = rel.query(f"SELECT count(*), count(DISTINCT hash({keys})) FROM f WHERE NOT {skip}",
-                                         fetch="one", source=agg.source)
-        if considered == distinct:
-            rule.counts = {"considered": int(considered), "unexpected": 0}
-            return
-    considered, unexpected = rel.query(
-        f"SELECT coalesce(sum(k), 0), coalesce(sum(k) FILTER (WHERE k > 1), 0) "
-        f"FROM (SELECT count(*) AS k FROM f WHERE NOT {skip} GROUP BY {keys})", fetch="one", source=agg.source)
-    rule.counts = {"considered": int(considered), "unexpected": int(unexpected)}
+        rows = rel.query(f"SELECT {by}, count(*), count(DISTINCT hash({keys})) FROM f WHERE NOT {skip} GROUP BY 1",
+                         source=agg.source(rel))
+        found = {key: {"considered": int(n), "unexpected": 0} for key, n, distinct in rows if n == distinct}
+        if len(found) == len(rows):
+            return found
+    rows = rel.query(
+        f"SELECT s, coalesce(sum(k), 0), coalesce(sum(k) FILTER (WHERE k > 1), 0) "
+        f"FROM (SELECT {by} AS s, count(*) AS k FROM f WHERE NOT {skip} GROUP BY {by}, {keys}) GROUP BY s",
+        source=agg.source(rel))
+    return {key: {"considered": int(n), "unexpected": int(u)} for key, n, u in rows} | found
 
 
 def _duplicate_rows_sql(rule: _Rule) -> str:
@@ -511,7 +545,7 @@ def _distinct_sample(rel: SqlFrame, rule: _Rule, row: Mapping[str, Any]) -> list
         where = rule.violation if rule.members else f"NOT {rule.agg.missing(rule.spec.column)}"
         values = found + [r[0] for r in rel.query(
             f"SELECT DISTINCT {c} FROM f WHERE {where} ORDER BY 1 LIMIT {DISTINCT_SAMPLE}", rule.agg.params,
-            source=rule.agg.source)]
+            source=rule.agg.source(rel))]
     return sorted(str(v) for v in values)[:DISTINCT_SAMPLE]
 
 
@@ -576,20 +610,43 @@ def _outcome(rel: SqlFrame, rule: _Rule, n: int, row: Mapping[str, Any],
 
 def evaluate(suite: SuiteSpec, frame: str, rel: SqlFrame) -> tuple[list[ExpectationOutcome], int]:
     """Every expectation of `suite` on `frame`, evaluated over `rel`; also the frame's row count."""
+    return evaluate_slices(suite, frame, rel, [None])[None]
+
+
+def evaluate_slices(suite: SuiteSpec, frame: str, rel: SqlFrame,
+                    keys: Sequence[Any]) -> dict[Any, tuple[list[ExpectationOutcome], int]]:
+    """`evaluate` for each slice `key` of a sliced frame (`rel.by`; [None] for an unsliced one),
+    with the outcomes `evaluate(rel.slice(key))` gives. Why: a window of 30 days is one aggregate
+    query per frame instead of 30, and per-query overhead is most of the cost of a small day.
+    Only slices with failures query again, for their examples."""
     specs = suite.frame_expectations(frame)  # refused at load if unsupported (suites._check_engines)
     types = rel.columns()
-    aggs = [_Aggregate(part, {c: types[c] for c in rel.columns(part) if c in types}) for part in rel.parts]
+    aggs = [_Aggregate(i, {c: types[c] for c in rel.columns(part) if c in types}) for i, part in enumerate(rel.parts)]
     aggs.append(_Aggregate(None, types))
     rules = [_plan(spec, aggs) for spec in specs]
     used = [a for a in aggs if len(a.exprs) > 1] or [aggs[-1]]
-    rows = {id(a): a.run(rel) for a in used}
-    counts = {r["n"] for r in rows.values()}
-    if len(counts) != 1:
-        raise RuntimeError(f"{suite.name}.{frame}: the frame's parts disagree on its row count: {sorted(counts)}")
-    n = int(counts.pop())
-    for rule in rules:
-        if rule.kind == "compound" and not rule.error:
-            _count_duplicates(rel, rule)
-        _counts(rule, n, rows.get(id(rule.agg), {}))
+    by_agg = {id(a): a.run(rel) for a in used}
+    if any(key not in r for r in by_agg.values() for key in keys):
+        for a in used:
+            empty = a.empty(rel)
+            by_agg[id(a)] = {key: by_agg[id(a)].get(key, empty) for key in keys}
+    duplicates = {id(r): _count_duplicates(rel, r) for r in rules if r.kind == "compound" and not r.error}
     id_columns = [c for c in suite.id_columns(frame) if c in types]
-    return [_outcome(rel, rule, n, rows.get(id(rule.agg), {}), id_columns) for rule in rules], n
+    out: dict[Any, tuple[list[ExpectationOutcome], int]] = {}
+    for key in keys:
+        rows = {i: by_key[key] for i, by_key in by_agg.items()}
+        counts = {r["n"] for r in rows.values()}
+        if len(counts) != 1:
+            raise RuntimeError(f"{suite.name}.{frame} {key or ''}: the frame's parts disagree on its row count: "
+                               f"{sorted(counts)}")
+        n = int(counts.pop())
+        one = rel if key is None else rel.slice(key)
+        outcomes = []
+        for rule in rules:  # one slice at a time: a rule's counts are its current slice's
+            row = rows.get(id(rule.agg), {})
+            if id(rule) in duplicates:
+                rule.counts = duplicates[id(rule)].get(key, {"considered": 0, "unexpected": 0})
+            _counts(rule, n, row)
+            outcomes.append(_outcome(one, rule, n, row, id_columns))
+        out[key] = (outcomes, n)
+    return out

@@ -496,50 +496,71 @@ def run_suite(
     Docs, and the conformance tests. Every frame the suite names must be given: a missing frame
     is a bug in the caller, not a passing check.
     """
-    from ingest.quality.sql_eval import SqlFrame, evaluate, frame_of
-
     suite = load_suite(name)
     if isinstance(frames, pd.DataFrame):
         if len(suite.frames) != 1:
             raise ValueError(f"suite {name} has frames {sorted(suite.frames)}; pass a mapping")
         frames = {next(iter(suite.frames)): frames}
+    return _run(suite, frames, [None], [partition], runner=runner, use_ge=use_ge)[0]
+
+
+def run_window(name: str, frames: Mapping[str, Any], days: Sequence[dt.date], *,
+               runner: GXRunner | None = None) -> list[SuiteResult]:
+    """One `SuiteResult` per day of a window, as `run_suite` on each day's frames would give.
+
+    `frames` are a window's frames (`ingest.quality.prep.prepare_window`): a sliced `SqlFrame`
+    (`by` names the day) is evaluated once for every day, grouped by day; a frame the same for
+    every day (a table's schema) is evaluated once and its outcomes reported for each day.
+    """
+    return _run(load_suite(name), frames, list(days), [d.isoformat() for d in days], runner=runner)
+
+
+def _run(suite: SuiteSpec, frames: Mapping[str, Any], keys: list[Any], labels: list[str | None], *,
+         runner: GXRunner | None = None, use_ge: bool = False) -> list[SuiteResult]:
+    from ingest.quality.sql_eval import SqlFrame, evaluate_slices, frame_of
+
     missing = [f for f in suite.frames if suite.frame_expectations(f) and f not in frames]
     if missing:
-        raise ValueError(f"suite {name}: frames {missing} were not given")
+        raise ValueError(f"suite {suite.name}: frames {missing} were not given")
     started = time.perf_counter()
-    outcomes: list[ExpectationOutcome] = []
-    rows: dict[str, int] = {}
+    outcomes: dict[Any, list[ExpectationOutcome]] = {k: [] for k in keys}
+    rows: dict[Any, dict[str, int]] = {k: {} for k in keys}
     scan_con: duckdb.DuckDBPyConnection | None = None  # one in-memory DuckDB for the DataFrames it scans
     try:
         for frame, data in frames.items():
-            if use_ge and isinstance(data, SqlFrame):
-                data = data.to_df()
+            sliced = isinstance(data, SqlFrame) and data.by is not None
+            if isinstance(data, SqlFrame) and (use_ge or suite.engine(frame) != "duckdb"):
+                # GE reads pandas: one frame per slice
+                per_key = {k: (data.slice(k) if sliced else data).to_df() for k in keys}
             elif not use_ge and isinstance(data, pd.DataFrame) and suite.engine(frame) == "duckdb":
                 scan_con = scan_con or duckdb.connect()  # ~10 ms a connection: not one per frame
-                data = frame_of(data, scan_con)
-            if isinstance(data, SqlFrame):
+                per_key, data = None, frame_of(data, scan_con)
+            else:
+                per_key = None
+            if per_key is None and isinstance(data, SqlFrame):
                 if suite.frame_expectations(frame):
-                    found, rows[frame] = evaluate(suite, frame, data)
-                    outcomes += found
+                    found = evaluate_slices(suite, frame, data, keys if sliced else [None])
+                    for k in keys:
+                        got, rows[k][frame] = found[k if sliced else None]
+                        outcomes[k] += got
                 else:
-                    rows[frame] = data.count()
+                    for k in keys:
+                        rows[k][frame] = (data.slice(k) if sliced else data).count()
                 continue
-            rows[frame] = int(len(data))
-            if frame in suite.frames and suite.frame_expectations(frame):
-                runner = runner or default_runner()
-                outcomes += runner.run_frame(suite, frame, data, run_name=partition)
+            for k, label in zip(keys, labels, strict=True):
+                df = data if per_key is None else per_key[k]
+                rows[k][frame] = int(len(df))
+                if frame in suite.frames and suite.frame_expectations(frame):
+                    runner = runner or default_runner()
+                    outcomes[k] += runner.run_frame(suite, frame, df, run_name=label)
     finally:
         if scan_con is not None:
             scan_con.close()
     order = {e.rule: i for i, e in enumerate(suite.expectations)}
-    outcomes.sort(key=lambda o: order[o.rule])
-    return SuiteResult(
-        suite=name,
-        partition=partition,
-        outcomes=outcomes,
-        rows_by_frame=rows,
-        seconds=time.perf_counter() - started,
-    )
+    seconds = (time.perf_counter() - started) / len(keys)  # the window's time, shared evenly
+    return [SuiteResult(suite=suite.name, partition=label, outcomes=sorted(outcomes[k], key=lambda o: order[o.rule]),
+                        rows_by_frame=rows[k], seconds=seconds)
+            for k, label in zip(keys, labels, strict=True)]
 
 
 def describe_rules(names: Sequence[str] | None = None) -> list[dict[str, Any]]:
