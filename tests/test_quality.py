@@ -519,6 +519,61 @@ def test_a_bad_day_in_a_ranged_backfill_blocks_the_window(baseline, case):
     assert_d0_untouched(baseline, case)
 
 
+def _copy_day(con: duckdb.DuckDBPyConnection, src: dt.date, dst: dt.date) -> None:
+    """Every day-keyed row of `src` again on `dst`: dates and timestamps moved, all else equal."""
+    shift = (dst - src).days
+    tables = con.execute("""SELECT table_schema || '.' || table_name, list(column_name), list(data_type)
+                            FROM information_schema.columns WHERE table_schema IN ('raw', 'marts')
+                            GROUP BY ALL""").fetchall()
+    for table, names, types in tables:
+        day_col = next((c for c in ("trade_date", "snapshot_date", "bar_date", "partition_date") if c in names), None)
+        if day_col is None or table == "marts.market_daily_summary":
+            continue
+        moved = [f"{c} + {shift}" if t == "DATE" else f"{c} + INTERVAL {shift} DAY" for c, t in zip(names, types)
+                 if t in ("DATE", "TIMESTAMP")]
+        replace = ", ".join(f"{m} AS {m.split()[0]}" for m in moved)
+        con.execute(f"INSERT INTO {table} SELECT * REPLACE ({replace}) FROM {table} WHERE {day_col} = ?", [src])
+
+
+def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_path):
+    """validate_window over four days (empty, clean, planted, empty) gives, day for day, what
+    validating each day alone gives: counts, observed values and examples included."""
+    from ingest.quality import validate_window
+
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(baseline.home / "warehouse.duckdb", db)
+    with duckdb.connect(str(db)) as con:
+        _copy_day(con, D0, D1)
+        # D1 only: a 100% print, a duplicated trade id, and a 1m bar whose high drops to its low
+        con.execute("""UPDATE raw.trades SET price = price * 2 WHERE trade_date = ? AND rowid =
+                       (SELECT min(rowid) + 5000 FROM raw.trades WHERE trade_date = ?)""", [D1, D1])
+        con.execute("""INSERT INTO raw.trades SELECT * FROM raw.trades WHERE trade_date = ? AND rowid =
+                       (SELECT min(rowid) + 7000 FROM raw.trades WHERE trade_date = ?)""", [D1, D1])
+        con.execute("""UPDATE marts.ohlcv_1m SET high = low WHERE bar_date = ? AND high > low AND bucket_start =
+                       (SELECT min(bucket_start) + INTERVAL 600 SECOND FROM marts.ohlcv_1m WHERE bar_date = ?)""",
+                    [D1, D1])
+    days = [D0 - dt.timedelta(days=1), D0, D1, D1 + dt.timedelta(days=1)]
+    now = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    with duckdb.connect(str(db), read_only=True) as con:
+        for _, suite in DAILY_SUITES:
+            window = validate_window(con, suite, days, now=now)
+            alone = [validate(con, suite, day, now=now) for day in days]
+            assert [r.partition for r in window] == [d.isoformat() for d in days]
+            for w, a in zip(window, alone, strict=True):
+                assert w.rows_by_frame == a.rows_by_frame, (suite, w.partition)
+                assert [o.to_json() for o in w.outcomes] == [o.to_json() for o in a.outcomes], (suite, w.partition)
+            by_day = {r.partition: r for r in window}
+            if suite == "raw_trades":
+                assert by_day[D0.isoformat()].success and by_day[D1.isoformat()].blocking
+                assert {"max_move_between_trades", "trade_id_unique"} <= set(by_day[D1.isoformat()].failed_errors)
+                assert by_day[D1.isoformat()].outcome("trade_id_unique").unexpected_count == 2
+                assert by_day[D1.isoformat()].rows_by_frame["rows"] == TRADES_PER_DAY + 1
+            if suite == "ohlcv_1m":
+                assert by_day[D1.isoformat()].failed_errors and not by_day[D0.isoformat()].failed_errors
+            empty = by_day[days[0].isoformat()]
+            assert empty.rows_by_frame["rows"] == 0 and empty.outcome("not_empty").success is False, suite
+
+
 # --------------------------------------------------------------------------------------------
 # marts
 # --------------------------------------------------------------------------------------------

@@ -123,8 +123,12 @@ _TRADES_SYMBOLS = f"""
     SELECT *, max_gap_s / mean_gap_s AS stale_ratio, edge_gap_s / mean_gap_s AS edge_ratio FROM a"""
 
 
-def _with_day(table: pa.Table, day: dt.date) -> pa.Table:
-    return table.append_column(DAY, pa.array([day] * table.num_rows, pa.date32()))
+def _by_day(tables: list[tuple[dt.date, pa.Table]]) -> pa.Table:
+    """Per-day Arrow tables as one, with the day as a column. An empty day's table has untyped
+    (null) columns: it adds no rows, so it is left out unless every day is empty."""
+    found = [t.append_column(DAY, pa.array([day] * t.num_rows, pa.date32())) for day, t in tables
+             if t.num_rows or day == tables[-1][0]]
+    return pa.concat_tables(found, promote_options="default")
 
 
 def prep_raw_trades(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
@@ -146,14 +150,14 @@ def prep_raw_trades(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list
         _TRADES_ROWS.format(derived=derived),
         bounds,
         order_by=("exchange", "symbol", "ts", "trade_seq", "trade_id"),
-        tables={derived: pa.concat_tables([_with_day(x.derived, day) for day, x in series])},
+        tables={derived: _by_day([(day, x.derived) for day, x in series])},
         parts=(f"SELECT {_TRADES_COLUMNS} {_TRADES_WHERE}", f"SELECT {DAY}, {_TRADES_DERIVED} FROM {derived}"),
         by=DAY,
     ))
     stats = SqlFrame.table_name("tickwh_trade_symbols")
     frames["symbols"] = _frame(suite, "symbols", SqlFrame(
         con, _TRADES_SYMBOLS.format(stats=stats), bounds, order_by=("exchange", "symbol"),
-        tables={stats: pa.concat_tables([_with_day(x.symbols, day) for day, x in series])}, by=DAY,
+        tables={stats: _by_day([(day, x.symbols) for day, x in series])}, by=DAY,
     ))
     frames["quarantine"] = _frame(suite, "quarantine",
                                   quarantine_frame(con, "trades", "raw.trades", "trade_date", window))
