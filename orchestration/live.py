@@ -49,7 +49,7 @@ from pydantic import Field
 from ingest.feed.stream import DEFAULT_STREAM, StreamState, StreamUnavailableError, connect, stream_state
 from ingest.feed.stream import Backoff as NatsBackoff
 from ingest.hot import HotSettings, HotTarget, day_bars, load_range, open_hot_tier
-from ingest.hot.reconcile import reconcile, warm_bars
+from ingest.hot.reconcile import reconcile, warm_window
 from orchestration.assets.raw import WAREHOUSE_POOL, raw_trades
 from orchestration.metadata import markdown_table
 from orchestration.partitions import daily_partitions, days_in_window
@@ -260,7 +260,7 @@ def hot_tier_matches_warm(
     days = days_in_window(context.partition_time_window)
     since = _horizon(hot, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     with warehouse.connect(read_only=True) as con:
-        warm = {day: warm_bars(con, day) for day in days}
+        warm = warm_window(con, days, since)
     with hot.open() as client:
         results = [reconcile(day, warm[day], day_bars(client, day), since) for day in days]
     passed = all(r.ok for r in results)

@@ -48,7 +48,7 @@ from ingest.hot import (
     load_range,
     open_hot_tier,
 )
-from ingest.hot.reconcile import reconcile, warm_bars
+from ingest.hot.reconcile import WarmSide, reconcile, warm_bars, warm_window
 from ingest.hot.tier import duckdb_double, to_hot_rows
 from ingest.loader import load_day
 from ingest.simulator import simulate_day
@@ -421,10 +421,24 @@ def test_real_binance_file_live_bars_equal_warm_bars(
     with duckdb.connect(str(tmp_path / "warm.duckdb")) as con:
         load_day(con, landing, dt.date(2020, 2, 22), "trades")
         warm = warm_bars(con, dt.date(2020, 2, 22))
+        since = dt.datetime(2020, 2, 22, 1, 0)
+        sides = warm_window(con, [dt.date(2020, 2, 21), dt.date(2020, 2, 22)], since)
     assert len(warm) == 126  # 00:00..02:05, the last one cut off in the file but the same on both sides
     for h, w in zip(hot_bars, warm, strict=True):
         assert h == w, [(c, a, b) for c, a, b in zip(BAR_COLUMNS, h, w, strict=True) if a != b]
     assert reconcile(dt.date(2020, 2, 22), warm, hot_bars).ok
+    # With a horizon at 01:00 the window query fetches only the judged minutes' bars and sums the
+    # rest; the reconciliation is the same as from every bar. The hot side lost a minute before
+    # the horizon (not judged) and one after, and a third minute's close differs.
+    day = dt.date(2020, 2, 22)
+    assert sides[dt.date(2020, 2, 21)] == WarmSide() and len(sides[day].bars) == 66
+    close = BAR_COLUMNS.index("close")
+    hot = [b for i, b in enumerate(hot_bars) if i not in (30, 90)]
+    hot[100] = hot[100][:close] + (hot[100][close] + 1,) + hot[100][close + 1:]
+    full, split = reconcile(day, warm, hot, since), reconcile(day, sides[day], hot, since)
+    assert split == full
+    assert (full.minutes_compared, full.minutes_different, len(full.only_warm)) == (65, 1, 1)
+    assert full.outside_window_warm_trades == sum(b[BAR_COLUMNS.index("trade_count")] for b in warm[:60]) > 0
 
 
 def test_hot_tier_inserts_are_idempotent_and_settings_apply(tmp_path: Path) -> None:

@@ -529,8 +529,8 @@ def _copy_day(con: duckdb.DuckDBPyConnection, src: dt.date, dst: dt.date) -> Non
         day_col = next((c for c in ("trade_date", "snapshot_date", "bar_date", "partition_date") if c in names), None)
         if day_col is None or table == "marts.market_daily_summary":
             continue
-        moved = [f"{c} + {shift}" if t == "DATE" else f"{c} + INTERVAL {shift} DAY" for c, t in zip(names, types)
-                 if t in ("DATE", "TIMESTAMP")]
+        moved = [f"{c} + {shift}" if t == "DATE" else f"{c} + INTERVAL {shift} DAY"
+                 for c, t in zip(names, types, strict=True) if t in ("DATE", "TIMESTAMP")]
         replace = ", ".join(f"{m} AS {m.split()[0]}" for m in moved)
         con.execute(f"INSERT INTO {table} SELECT * REPLACE ({replace}) FROM {table} WHERE {day_col} = ?", [src])
 

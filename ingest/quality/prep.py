@@ -275,8 +275,9 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
                     FROM raw.trades WHERE trade_date BETWEEN $first AND $last GROUP BY ALL"""
     else:
         base = _table(suite.params["reconcile_with"])
-        source = f"""SELECT bar_date AS {DAY}, exchange, symbol, sum(volume) AS v, CAST(sum(trade_count) AS BIGINT) AS n,
-                            sum(buy_volume) AS b, sum(sell_volume) AS s, sum(volume - buy_volume - sell_volume) AS u,
+        source = f"""SELECT bar_date AS {DAY}, exchange, symbol, sum(volume) AS v,
+                            CAST(sum(trade_count) AS BIGINT) AS n, sum(buy_volume) AS b, sum(sell_volume) AS s,
+                            sum(volume - buy_volume - sell_volume) AS u,
                             max(high) AS hi, min(low) AS lo
                      FROM {base} WHERE bar_date BETWEEN $first AND $last GROUP BY ALL"""
     frames["reconciliation"] = _frame(suite, "reconciliation", SqlFrame(
