@@ -1,6 +1,6 @@
 """Data-quality gates: Great Expectations suites from `expectations/*.json` over warehouse slices.
 
-Plain Python (no Dagster): `orchestration.quality` wraps `validate` in blocking asset checks,
+Plain Python (no Dagster): `orchestration.quality` wraps `validate_window` in blocking asset checks,
 `ingest.quality.docs` renders the same suites into GE Data Docs, and anything else (a notebook,
 a CLI) can call it directly:
 

@@ -517,50 +517,68 @@ def run_window(name: str, frames: Mapping[str, Any], days: Sequence[dt.date], *,
 
 def _run(suite: SuiteSpec, frames: Mapping[str, Any], keys: list[Any], labels: list[str | None], *,
          runner: GXRunner | None = None, use_ge: bool = False) -> list[SuiteResult]:
-    from ingest.quality.sql_eval import SqlFrame, evaluate_slices, frame_of
-
     missing = [f for f in suite.frames if suite.frame_expectations(f) and f not in frames]
     if missing:
         raise ValueError(f"suite {suite.name}: frames {missing} were not given")
     started = time.perf_counter()
     outcomes: dict[Any, list[ExpectationOutcome]] = {k: [] for k in keys}
     rows: dict[Any, dict[str, int]] = {k: {} for k in keys}
-    scan_con: duckdb.DuckDBPyConnection | None = None  # one in-memory DuckDB for the DataFrames it scans
+    scan = _ScanConnection()
     try:
         for frame, data in frames.items():
-            sliced = isinstance(data, SqlFrame) and data.by is not None
-            if isinstance(data, SqlFrame) and (use_ge or suite.engine(frame) != "duckdb"):
-                # GE reads pandas: one frame per slice
-                per_key = {k: (data.slice(k) if sliced else data).to_df() for k in keys}
-            elif not use_ge and isinstance(data, pd.DataFrame) and suite.engine(frame) == "duckdb":
-                scan_con = scan_con or duckdb.connect()  # ~10 ms a connection: not one per frame
-                per_key, data = None, frame_of(data, scan_con)
-            else:
-                per_key = None
-            if per_key is None and isinstance(data, SqlFrame):
-                if suite.frame_expectations(frame):
-                    found = evaluate_slices(suite, frame, data, keys if sliced else [None])
-                    for k in keys:
-                        got, rows[k][frame] = found[k if sliced else None]
-                        outcomes[k] += got
-                else:
-                    for k in keys:
-                        rows[k][frame] = (data.slice(k) if sliced else data).count()
-                continue
-            for k, label in zip(keys, labels, strict=True):
-                df = data if per_key is None else per_key[k]
-                rows[k][frame] = int(len(df))
-                if frame in suite.frames and suite.frame_expectations(frame):
-                    runner = runner or default_runner()
-                    outcomes[k] += runner.run_frame(suite, frame, df, run_name=label)
+            found = _evaluate_frame(suite, frame, data, keys, labels, scan, runner, use_ge)
+            for k in keys:
+                outcomes[k] += found[k][0]
+                rows[k][frame] = found[k][1]
     finally:
-        if scan_con is not None:
-            scan_con.close()
+        scan.close()
     order = {e.rule: i for i, e in enumerate(suite.expectations)}
     seconds = (time.perf_counter() - started) / len(keys)  # the window's time, shared evenly
     return [SuiteResult(suite=suite.name, partition=label, outcomes=sorted(outcomes[k], key=lambda o: order[o.rule]),
                         rows_by_frame=rows[k], seconds=seconds)
             for k, label in zip(keys, labels, strict=True)]
+
+
+class _ScanConnection:
+    """One in-memory DuckDB for the DataFrames a run scans (~10 ms a connection: not one per frame)."""
+
+    def __init__(self) -> None:
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def __call__(self) -> duckdb.DuckDBPyConnection:
+        self.con = self.con or duckdb.connect()
+        return self.con
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
+
+def _evaluate_frame(suite: SuiteSpec, frame: str, data: Any, keys: list[Any], labels: list[str | None],
+                    scan: _ScanConnection, runner: GXRunner | None,
+                    use_ge: bool) -> dict[Any, tuple[list[ExpectationOutcome], int]]:
+    """Outcomes and row count of one frame for each slice key. A sliced `SqlFrame` holds every
+    key's rows; any other frame is the same for every key and is evaluated once."""
+    from ingest.quality.sql_eval import SqlFrame, evaluate_slices, frame_of
+
+    sliced = isinstance(data, SqlFrame) and data.by is not None
+    in_duckdb = not use_ge and suite.engine(frame) == "duckdb"
+    if in_duckdb and isinstance(data, pd.DataFrame):
+        data = frame_of(data, scan())
+    if in_duckdb and isinstance(data, SqlFrame):
+        if not suite.frame_expectations(frame):
+            return {k: ([], (data.slice(k) if sliced else data).count()) for k in keys}
+        found = evaluate_slices(suite, frame, data, keys if sliced else [None])
+        return {k: found[k if sliced else None] for k in keys}
+    out = {}  # GE's pandas engine: one DataFrame per key
+    for k, label in zip(keys, labels, strict=True):
+        df = (data.slice(k) if sliced else data).to_df() if isinstance(data, SqlFrame) else data
+        found = []
+        if frame in suite.frames and suite.frame_expectations(frame):
+            runner = runner or default_runner()
+            found = runner.run_frame(suite, frame, df, run_name=label)
+        out[k] = (found, int(len(df)))
+    return out
 
 
 def describe_rules(names: Sequence[str] | None = None) -> list[dict[str, Any]]:
