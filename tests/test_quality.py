@@ -535,10 +535,15 @@ def _copy_day(con: duckdb.DuckDBPyConnection, src: dt.date, dst: dt.date) -> Non
         con.execute(f"INSERT INTO {table} SELECT * REPLACE ({replace}) FROM {table} WHERE {day_col} = ?", [src])
 
 
-def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_path):
+@pytest.mark.parametrize("window_rows", [20_000_000, TRADES_PER_DAY + 10])
+def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_path, monkeypatch, window_rows):
     """validate_window over four days (empty, clean, planted, empty) gives, day for day, what
-    validating each day alone gives: counts, observed values and examples included."""
+    validating each day alone gives: counts, observed values and examples included. Also when a
+    row budget splits the window into chunks (the raw suites: one day of trades per chunk)."""
+    import ingest.quality
     from ingest.quality import validate_window
+
+    monkeypatch.setattr(ingest.quality, "WINDOW_ROWS", window_rows)
 
     db = tmp_path / "warehouse.duckdb"
     shutil.copy(baseline.home / "warehouse.duckdb", db)
@@ -555,6 +560,8 @@ def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_pat
     days = [D0 - dt.timedelta(days=1), D0, D1, D1 + dt.timedelta(days=1)]
     now = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
     with duckdb.connect(str(db), read_only=True) as con:
+        chunks = ingest.quality._chunks(con, load_suite("raw_trades"), days)
+        assert chunks == ([days] if window_rows > TRADES_PER_DAY * 2 else [days[:2], days[2:]])
         for _, suite in DAILY_SUITES:
             window = validate_window(con, suite, days, now=now)
             alone = [validate(con, suite, day, now=now) for day in days]

@@ -15,12 +15,13 @@ import datetime as dt
 
 import duckdb
 
-from ingest.quality.prep import prepare, prepare_window
-from ingest.quality.sql_eval import SqlFrame
+from ingest.quality.prep import prepare, prepare_window, table_name
+from ingest.quality.sql_eval import SqlFrame, ident
 from ingest.quality.suites import (
     ExpectationOutcome,
     SuiteDefinitionError,
     SuiteResult,
+    SuiteSpec,
     describe_rules,
     expectations_dir,
     jsonable,
@@ -76,4 +77,31 @@ def validate_window(
     spec = load_suite(suite)
     if not spec.meta.get("partitioned", True):
         raise ValueError(f"suite {suite} checks a whole table, not days")
-    return run_window(suite, prepare_window(con, spec, days, now), days)
+    return [r for chunk in _chunks(con, spec, days)
+            for r in run_window(suite, prepare_window(con, spec, chunk, now), chunk)]
+
+
+# A window is validated in chunks of days holding at most this many rows of the suite's table.
+# Why: the trades suite keeps per-trade derived columns in memory for its window (~40 bytes a
+# trade), and the snapshots' per-symbol medians sort the window; a 30-day backfill of 10M-trade
+# days must not need 30 days of them at once.
+WINDOW_ROWS = 20_000_000
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, spec: SuiteSpec, days: list[dt.date]) -> list[list[dt.date]]:
+    days = sorted(days)
+    table, column = spec.meta.get("table"), spec.meta.get("partition_column")
+    if len(days) < 2 or not table or not column:
+        return [days]
+    counts = dict(con.execute(
+        f"SELECT {ident(column)}, count(*) FROM {table_name(table)} WHERE {ident(column)} BETWEEN ? AND ? GROUP BY 1",
+        [days[0], days[-1]]).fetchall())
+    chunks: list[list[dt.date]] = [[]]
+    rows = 0
+    for day in days:
+        if chunks[-1] and rows + counts.get(day, 0) > WINDOW_ROWS:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(day)
+        rows += counts.get(day, 0)
+    return chunks

@@ -35,7 +35,8 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 US = 1_000_000
 
 
-def _table(name: str) -> str:
+def table_name(name: str) -> str:
+    """`name` if it is a plain `schema.table`, for SQL text; else ValueError."""
     if not _IDENT.match(name):
         raise ValueError(f"not a schema.table name: {name!r}")
     return name
@@ -62,7 +63,7 @@ def schema_frames(con: duckdb.DuckDBPyConnection, table: str) -> Frames:
     """`head`: the table's columns with no rows (for column-set rules); `columns`: one row per
     column with its DuckDB type as `name TYPE` (for type rules). The same for every day of a
     window, so evaluated once per window."""
-    table = _table(table)
+    table = table_name(table)
     head = _df(con, f"SELECT * FROM {table} LIMIT 0")
     cols = _df(con, f"DESCRIBE {table}")[["column_name", "column_type"]]
     cols["column_def"] = cols["column_name"] + " " + cols["column_type"]
@@ -84,7 +85,7 @@ def quarantine_frame(con: duckdb.DuckDBPyConnection, dataset: str, table: str, d
                    min(source_file || ':' || coalesce(CAST(source_line AS VARCHAR), '-')) AS example
             FROM raw.quarantine WHERE dataset = $dataset AND partition_date BETWEEN $first AND $last GROUP BY ALL),
         t AS (SELECT {DAY}, sum(rows) AS quarantined FROM q GROUP BY ALL),
-        n AS (SELECT {date_column} AS {DAY}, count(*) AS loaded FROM {_table(table)}
+        n AS (SELECT {date_column} AS {DAY}, count(*) AS loaded FROM {table_name(table)}
               WHERE {date_column} BETWEEN $first AND $last GROUP BY ALL)
         SELECT q.{DAY}, rule, rows, rows / (coalesce(n.loaded, 0) + t.quarantined) AS share, example
         FROM q JOIN t USING ({DAY}) LEFT JOIN n USING ({DAY})""",
@@ -256,7 +257,7 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
     """Bars of a window with their invariants as columns, and a per-day and symbol reconciliation:
     1m bars against the raw trades, coarser bars against the 1m bars (exact DECIMAL differences)."""
     window = _window(days, suite.name)
-    table = _table(suite.meta["table"])
+    table = table_name(suite.meta["table"])
     interval = int(suite.params["interval_seconds"])
     frames = schema_frames(con, table)
     frames["rows"] = _frame(suite, "rows", SqlFrame(
@@ -274,7 +275,7 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
                            max(price) AS hi, min(price) AS lo
                     FROM raw.trades WHERE trade_date BETWEEN $first AND $last GROUP BY ALL"""
     else:
-        base = _table(suite.params["reconcile_with"])
+        base = table_name(suite.params["reconcile_with"])
         source = f"""SELECT bar_date AS {DAY}, exchange, symbol, sum(volume) AS v,
                             CAST(sum(trade_count) AS BIGINT) AS n, sum(buy_volume) AS b, sum(sell_volume) AS s,
                             sum(volume - buy_volume - sell_volume) AS u,
@@ -367,7 +368,7 @@ def prep_market_daily_summary(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, 
 
 def prep_rollup(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
                 now: dt.datetime) -> Frames:
-    table = _table(suite.meta["table"])
+    table = table_name(suite.meta["table"])
     period = suite.params["period"]
     if period not in ("week", "month"):
         raise ValueError(f"{suite.name}: params.period must be week or month")
