@@ -215,16 +215,7 @@ def compiled_models_file(first: dt.date, end: dt.date) -> Path:
 _STARTED = time.time()
 
 
-def _settle() -> None:
-    """Flush the page cache's dirty pages before a timed run. Why: set-up copies gigabytes (the
-    29-day history warehouse is 6.5 GB); written back during the run, they slowed its own writes
-    and its commit's fsync by ~3 s (measured on the snapshot load of day 30), which is the
-    bench's set-up, not the pipeline's cost."""
-    os.sync()
-
-
 def pipeline_run(landing: Path, runs: list[tuple[dt.date, dt.date]], home: Path) -> tuple[dict[str, Any], int]:
-    _settle()
     res = run_worker(
         "pipeline",
         {"home": str(home), "landing": str(landing),
@@ -235,7 +226,6 @@ def pipeline_run(landing: Path, runs: list[tuple[dt.date, dt.date]], home: Path)
 
 
 def floor_run(landing: Path, days: list[dt.date], models: Path, work: Path) -> tuple[dict[str, Any], int]:
-    _settle()
     res = run_worker(
         "floor",
         {"db": str(work / "warehouse.duckdb"), "landing": str(landing), "models": str(models),

@@ -114,6 +114,16 @@ class Reconciliation:
     outside_window_warm_trades: int = 0
     per_symbol: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def add(self, side: str, exchange: str, symbol: str, trades: int, volume: Decimal) -> None:
+        """Count trades and volume of `side` ("warm" or "hot") in the totals and per symbol."""
+        sym = self.per_symbol.setdefault(
+            f"{exchange}:{symbol}", {"warm_trades": 0, "hot_trades": 0, "warm_volume": "0", "hot_volume": "0"}
+        )
+        sym[f"{side}_trades"] += trades
+        sym[f"{side}_volume"] = str(Decimal(sym[f"{side}_volume"]) + volume)
+        setattr(self, f"{side}_trades", getattr(self, f"{side}_trades") + trades)
+        setattr(self, f"{side}_volume", getattr(self, f"{side}_volume") + volume)
+
     @property
     def ok(self) -> bool:
         return not (self.only_warm or self.only_hot or self.minutes_different)
@@ -143,13 +153,7 @@ def reconcile(
     result = Reconciliation(day=day, since=since)
     if isinstance(warm, WarmSide):
         for (exchange, symbol), (trades, volume) in warm.before.items():
-            sym = result.per_symbol.setdefault(
-                f"{exchange}:{symbol}", {"warm_trades": 0, "hot_trades": 0, "warm_volume": "0", "hot_volume": "0"}
-            )
-            sym["warm_trades"] += trades
-            sym["warm_volume"] = str(Decimal(sym["warm_volume"]) + volume)
-            result.warm_trades += trades
-            result.warm_volume += volume
+            result.add("warm", exchange, symbol, trades, volume)
             result.outside_window_warm_trades += trades
         warm = warm.bars
     w = {(r[0], r[1], r[2]): r for r in warm}
@@ -161,19 +165,10 @@ def reconcile(
 
     for key in sorted(w.keys() | h.keys()):
         a, b = w.get(key), h.get(key)
-        sym = result.per_symbol.setdefault(
-            f"{key[0]}:{key[1]}", {"warm_trades": 0, "hot_trades": 0, "warm_volume": "0", "hot_volume": "0"}
-        )
         if a is not None:
-            sym["warm_trades"] += a[count_i]
-            sym["warm_volume"] = str(Decimal(sym["warm_volume"]) + a[volume_i])
-            result.warm_trades += a[count_i]
-            result.warm_volume += a[volume_i]
+            result.add("warm", key[0], key[1], a[count_i], a[volume_i])
         if b is not None:
-            sym["hot_trades"] += b[count_i]
-            sym["hot_volume"] = str(Decimal(sym["hot_volume"]) + b[volume_i])
-            result.hot_trades += b[count_i]
-            result.hot_volume += b[volume_i]
+            result.add("hot", key[0], key[1], b[count_i], b[volume_i])
         if not judged(key):
             if a is not None:
                 result.outside_window_warm_trades += a[count_i]

@@ -8,8 +8,8 @@ threshold on that column is an ordinary expectation in the suite file. Nothing h
 pass or fail.
 
 The big frames (one row per trade or snapshot) are returned as `SqlFrame`s, queries evaluated
-inside DuckDB by `ingest.quality.sql_eval`, never pulled into pandas, unless the suite sends
-the frame to GE (`"engine": "pandas"`, then `_frame` reads it into a DataFrame).
+inside DuckDB by `ingest.quality.sql_eval`, never pulled into pandas unless the suite sends
+the frame to GE (`"engine": "pandas"`: `suites.run_window` reads each day into a DataFrame).
 
 Every read of a partition binds the day as a parameter; table names come from the suite files
 and are checked against a strict identifier pattern before they reach SQL text.
@@ -49,14 +49,14 @@ def _window(days: list[dt.date] | None, name: str) -> dict[str, dt.date]:
     return {"first": min(days), "last": max(days)}
 
 
-def _df(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd.DataFrame:
+def _days_between(window: dict[str, dt.date]) -> list[dt.date]:
+    return [window["first"] + dt.timedelta(days=i) for i in range((window["last"] - window["first"]).days + 1)]
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
-def _frame(suite: SuiteSpec, frame: str, rel: SqlFrame) -> pd.DataFrame | SqlFrame:
-    """`rel` itself for a frame the suite evaluates in DuckDB, else its rows for GE (one day's
-    frame only: a window's frames stay sliced until `run_window` hands GE each day)."""
-    return rel if suite.engine(frame) == "duckdb" or rel.by else rel.to_df()
 
 
 def schema_frames(con: duckdb.DuckDBPyConnection, table: str) -> Frames:
@@ -96,6 +96,7 @@ def quarantine_frame(con: duckdb.DuckDBPyConnection, dataset: str, table: str, d
 
 
 _DAY_START = f"epoch_us(CAST({DAY} AS TIMESTAMP))"
+_DAY_END = f"({_DAY_START} + 86400000000)"
 _TRADES_COLUMNS = f"""
     trade_date AS {DAY}, exchange, symbol, ts, trade_id, trade_seq, side,
     CAST(price AS DOUBLE) AS price, CAST(amount AS DOUBLE) AS amount, source_file,
@@ -118,7 +119,7 @@ _TRADES_SYMBOLS = f"""
                coalesce(max_gap_us, 0) / 1e6 AS max_gap_s,
                CASE WHEN trades > 1 AND last_us > first_us
                     THEN (last_us - first_us) / 1e6 / (trades - 1) END AS mean_gap_s,
-               greatest(first_us - {_DAY_START}, least({_DAY_START} + 86400000000, $now) - last_us, 0) / 1e6
+               greatest(first_us - {_DAY_START}, least({_DAY_END}, $now) - last_us, 0) / 1e6
                    AS edge_gap_s
         FROM {{stats}})
     SELECT *, max_gap_s / mean_gap_s AS stale_ratio, edge_gap_s / mean_gap_s AS edge_ratio FROM a"""
@@ -146,7 +147,7 @@ def prep_raw_trades(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list
     series = [(day, trade_series(con, day, int(params.get("spike_window_trades", 101)),
                                  float(params.get("spike_floor_bps", 1.0)))) for day in _days_between(window)]
     derived = SqlFrame.table_name("tickwh_trade_series")
-    frames["rows"] = _frame(suite, "rows", SqlFrame(
+    frames["rows"] = SqlFrame(
         con,
         _TRADES_ROWS.format(derived=derived),
         bounds,
@@ -154,19 +155,14 @@ def prep_raw_trades(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list
         tables={derived: _by_day([(day, x.derived) for day, x in series])},
         parts=(f"SELECT {_TRADES_COLUMNS} {_TRADES_WHERE}", f"SELECT {DAY}, {_TRADES_DERIVED} FROM {derived}"),
         by=DAY,
-    ))
+    )
     stats = SqlFrame.table_name("tickwh_trade_symbols")
-    frames["symbols"] = _frame(suite, "symbols", SqlFrame(
+    frames["symbols"] = SqlFrame(
         con, _TRADES_SYMBOLS.format(stats=stats), bounds, order_by=("exchange", "symbol"),
         tables={stats: _by_day([(day, x.symbols) for day, x in series])}, by=DAY,
-    ))
-    frames["quarantine"] = _frame(suite, "quarantine",
-                                  quarantine_frame(con, "trades", "raw.trades", "trade_date", window))
+    )
+    frames["quarantine"] = quarantine_frame(con, "trades", "raw.trades", "trade_date", window)
     return frames
-
-
-def _days_between(window: dict[str, dt.date]) -> list[dt.date]:
-    return [window["first"] + dt.timedelta(days=i) for i in range((window["last"] - window["first"]).days + 1)]
 
 
 # 0 when bids strictly fall and asks strictly rise, else 1. Tested pairwise (each level against
@@ -185,7 +181,7 @@ def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, da
     window = _window(days, "raw_book_snapshots")
     bounds = {**window, "now": int(now.timestamp() * US)}
     frames = schema_frames(con, "raw.book_snapshots")
-    frames["rows"] = _frame(suite, "rows", SqlFrame(
+    frames["rows"] = SqlFrame(
         con,
         f"""WITH s AS (SELECT * FROM raw.book_snapshots WHERE snapshot_date BETWEEN $first AND $last),
         d AS (
@@ -209,8 +205,8 @@ def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, da
         bounds,
         order_by=("exchange", "symbol", "ts"),
         by=DAY,
-    ))
-    frames["symbols"] = _frame(suite, "symbols", SqlFrame(
+    )
+    frames["symbols"] = SqlFrame(
         con,
         f"""WITH s AS (SELECT snapshot_date AS {DAY}, exchange, symbol, ts, local_ts, bid_price, ask_price
                       FROM raw.book_snapshots WHERE snapshot_date BETWEEN $first AND $last),
@@ -224,14 +220,14 @@ def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, da
                sum(back) / count(*) AS out_of_order_share,
                coalesce(max(gap_us), 0) / 1e6 AS max_gap_s,
                greatest(epoch_us(min(ts)) - {_DAY_START},
-                        least({_DAY_START} + 86400000000, $now) - epoch_us(max(ts)), 0) / 1e6 AS edge_gap_s
+                        least({_DAY_END}, $now) - epoch_us(max(ts)), 0) / 1e6 AS edge_gap_s
         FROM o GROUP BY {DAY}, exchange, symbol""",
         bounds,
         order_by=("exchange", "symbol"),
         by=DAY,
-    ))
-    frames["quarantine"] = _frame(suite, "quarantine", quarantine_frame(
-        con, "book_snapshots", "raw.book_snapshots", "snapshot_date", window))
+    )
+    frames["quarantine"] = quarantine_frame(con, "book_snapshots", "raw.book_snapshots", "snapshot_date",
+                                            window)
     return frames
 
 
@@ -260,13 +256,13 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
     table = table_name(suite.meta["table"])
     interval = int(suite.params["interval_seconds"])
     frames = schema_frames(con, table)
-    frames["rows"] = _frame(suite, "rows", SqlFrame(
+    frames["rows"] = SqlFrame(
         con,
         f"SELECT bar_date AS {DAY}, {_BAR_SELECT} FROM {table} WHERE bar_date BETWEEN $first AND $last",
         {**window, "interval": interval},
         order_by=("exchange", "symbol", "bucket_start"),
         by=DAY,
-    ))
+    )
     if suite.params.get("reconcile_with") == "raw.trades":
         source = f"""SELECT trade_date AS {DAY}, exchange, symbol, sum(amount) AS v, count(*) AS n,
                            coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS b,
@@ -281,7 +277,7 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
                             sum(volume - buy_volume - sell_volume) AS u,
                             max(high) AS hi, min(low) AS lo
                      FROM {base} WHERE bar_date BETWEEN $first AND $last GROUP BY ALL"""
-    frames["reconciliation"] = _frame(suite, "reconciliation", SqlFrame(
+    frames["reconciliation"] = SqlFrame(
         con,
         f"""WITH r AS ({source}),
         m AS (SELECT bar_date AS {DAY}, exchange, symbol, sum(volume) AS v, CAST(sum(trade_count) AS BIGINT) AS n,
@@ -301,7 +297,7 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
         window,
         order_by=("exchange", "symbol"),
         by=DAY,
-    ))
+    )
     return frames
 
 
@@ -309,7 +305,7 @@ def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: lis
                      now: dt.datetime) -> Frames:
     window = _window(days, "daily_stats")
     frames = schema_frames(con, "marts.daily_stats")
-    frames["rows"] = _frame(suite, "rows", SqlFrame(
+    frames["rows"] = SqlFrame(
         con,
         f"""SELECT bar_date AS {DAY}, exchange, symbol, bar_date,
                CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
@@ -321,8 +317,8 @@ def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: lis
         window,
         order_by=("exchange", "symbol"),
         by=DAY,
-    ))
-    frames["reconciliation"] = _frame(suite, "reconciliation", SqlFrame(
+    )
+    frames["reconciliation"] = SqlFrame(
         con,
         f"""SELECT coalesce(s.bar_date, d.bar_date) AS {DAY},
                coalesce(s.exchange, d.exchange) AS exchange, coalesce(s.symbol, d.symbol) AS symbol,
@@ -336,7 +332,7 @@ def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: lis
         window,
         order_by=("exchange", "symbol"),
         by=DAY,
-    ))
+    )
     return frames
 
 
@@ -430,5 +426,8 @@ def prepare(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, day: dt.date | Non
     """The frames `suite` validates for one `day` (None for whole-table suites), each a plain
     frame of that day's rows: what GE and the Data Docs read."""
     frames = prepare_window(con, suite, None if day is None else [day], now)
-    sliced = {name: f.slice(day) for name, f in frames.items() if isinstance(f, SqlFrame) and f.by}
-    return {name: _frame(suite, name, sliced[name]) if name in sliced else f for name, f in frames.items()}
+    for name, f in frames.items():
+        if isinstance(f, SqlFrame) and f.by:
+            one = f.slice(day)
+            frames[name] = one if suite.engine(name) == "duckdb" else one.to_df()  # GE reads pandas
+    return frames

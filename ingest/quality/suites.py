@@ -565,20 +565,18 @@ def _evaluate_frame(suite: SuiteSpec, frame: str, data: Any, keys: list[Any], la
     in_duckdb = not use_ge and suite.engine(frame) == "duckdb"
     if in_duckdb and isinstance(data, pd.DataFrame):
         data = frame_of(data, scan())
-    if in_duckdb and isinstance(data, SqlFrame):
-        if not suite.frame_expectations(frame):
-            return {k: ([], (data.slice(k) if sliced else data).count()) for k in keys}
+    if in_duckdb and isinstance(data, SqlFrame):  # a frame without rules: just its row counts
         found = evaluate_slices(suite, frame, data, keys if sliced else [None])
         return {k: found[k if sliced else None] for k in keys}
-    out = {}  # GE's pandas engine: one DataFrame per key
-    for k, label in zip(keys, labels, strict=True):
+    out = {}  # GE's pandas engine: one DataFrame per key of a sliced frame, else one for all
+    for k, label in zip(keys, labels, strict=True) if sliced else [(keys[0], labels[0])]:
         df = (data.slice(k) if sliced else data).to_df() if isinstance(data, SqlFrame) else data
         found = []
         if frame in suite.frames and suite.frame_expectations(frame):
             runner = runner or default_runner()
             found = runner.run_frame(suite, frame, df, run_name=label)
         out[k] = (found, int(len(df)))
-    return out
+    return out if sliced else dict.fromkeys(keys, out[keys[0]])
 
 
 def describe_rules(names: Sequence[str] | None = None) -> list[dict[str, Any]]:
