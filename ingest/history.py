@@ -12,18 +12,19 @@ Callers ask for a symbol and a time range; where the rows live is this module's 
   boundary between tiers is invisible.
 
 Values reach SQL only as bound parameters; symbols, exchanges, intervals and column names
-are validated first. The warehouse is opened read-only and per call, so the pipeline can write
-between calls (DuckDB lets no reader in while another process writes: such a call fails with
-`WarehouseBusyError` and can be retried).
+are validated first. The warm warehouse is a DuckLake (ingest/lake.py), opened read-only per call:
+a call sees the last committed snapshot, so it never waits for a load and never sees a day
+half-replaced. `as_of=` (a snapshot id or a time) pins every call to one snapshot, so a backtest
+reads exactly what the warehouse held then, however often it is rerun or the data corrected;
+`pin()` returns a reader pinned to the current snapshot.
 
-CLI: `python -m ingest.history trades BTCUSDT --start 2024-03-01 --end 2024-03-02 [--csv]`.
+CLI: `python -m ingest.history trades BTCUSDT --start 2024-03-01 --end 2024-03-02 [--csv] [--as-of N]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,8 @@ from ingest.cold.layout import (
     Manifest,
 )
 from ingest.cold.store import ColdObjectError
+from ingest.lake import LakeConfig, LakeError, current_snapshot
+from ingest.lake import connect as lake_connect
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
 
 if TYPE_CHECKING:
@@ -57,10 +60,6 @@ INTERVALS = tuple(OHLCV_TABLES)  # 1m, 5m, 15m, 1h, 1d
 
 class HistoryError(RuntimeError):
     """A request the API cannot answer (bad range, warehouse unavailable...)."""
-
-
-class WarehouseBusyError(HistoryError):
-    """Another process holds the DuckDB file for writing; retry after its run."""
 
 
 def validate_interval(interval: str) -> str:
@@ -124,27 +123,43 @@ def _quote(name: str) -> str:
 class HistoricalData:
     """Trades, book snapshots, OHLCV bars and daily stats over warm and cold storage.
 
-    `warehouse_path`: the DuckDB file (None: cold only). `cold_store`: a `ColdTier`, a
+    `warehouse`: the lake's `LakeConfig` (None: cold only). `cold_store`: a `ColdTier`, a
     `ColdStoreConfig`, or None (warm only). `cache_dir`: keep verified cold downloads there
     (keyed by sha256, revalidated against the store on every use); without it, each call
-    downloads into a temporary directory and deletes it afterwards.
+    downloads into a temporary directory and deletes it afterwards. `as_of`: a lake snapshot id
+    or a time (UTC when naive); every call then reads the warm tier as it was at that snapshot.
     """
 
     def __init__(
         self,
-        warehouse_path: str | Path | None,
+        warehouse: LakeConfig | None,
         cold_store: ColdTier | ColdStoreConfig | None = None,
         *,
         cache_dir: str | Path | None = None,
+        as_of: int | str | dt.datetime | None = None,
     ) -> None:
-        self.warehouse_path = Path(warehouse_path) if warehouse_path is not None else None
-        if self.warehouse_path is not None and not self.warehouse_path.exists():
-            raise HistoryError(f"warehouse file not found: {self.warehouse_path}")
+        if warehouse is not None and not isinstance(warehouse, LakeConfig):
+            raise HistoryError(f"warehouse must be a LakeConfig (ingest.lake), got {type(warehouse).__name__}")
+        if warehouse is not None and not warehouse.exists():
+            raise HistoryError(f"no warehouse at {warehouse.describe()}: load a day first")
+        self.warehouse = warehouse
+        self.as_of = parse_as_of(as_of)
         self.cold = cold_store.open() if isinstance(cold_store, ColdStoreConfig) else cold_store
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.last_plan: ReadPlan | None = None
+
+    def snapshot(self) -> int | None:
+        """The lake snapshot this reader's calls see now (its pin, if pinned); None without a warm tier."""
+        if self.warehouse is None:
+            return None
+        with self._connect() as con:
+            return current_snapshot(con)
+
+    def pin(self) -> HistoricalData:
+        """A reader of the same stores pinned to the current snapshot: reruns read identical data."""
+        return HistoricalData(self.warehouse, self.cold, cache_dir=self.cache_dir, as_of=self.snapshot())
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -230,17 +245,22 @@ class HistoricalData:
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.warehouse is None:
+            con = duckdb.connect(":memory:")
+            try:
+                yield con
+            finally:
+                con.close()
+            return
         try:
-            if self.warehouse_path is None:
-                con = duckdb.connect(":memory:")
-            else:
-                con = duckdb.connect(str(self.warehouse_path), read_only=True)
-        except duckdb.IOException as exc:
-            raise WarehouseBusyError(f"{self.warehouse_path}: cannot open read-only ({exc})") from exc
+            opened = lake_connect(self.warehouse, read_only=True, as_of=self.as_of)
+            con = opened.__enter__()
+        except LakeError as exc:
+            raise HistoryError(str(exc)) from exc
         try:
             yield con
         finally:
-            con.close()
+            opened.__exit__(None, None, None)
 
     def _known_days(self, ds: _Dataset, symbol: str, exchange: str | None) -> list[dt.date]:
         table = ds.table
@@ -372,9 +392,23 @@ class HistoricalData:
 # Command line
 
 
-def _default_warehouse() -> Path:
-    home = Path(os.environ.get("TICKWH_HOME", Path(__file__).resolve().parents[1] / "var"))
-    return Path(os.environ.get("TICKWH_DUCKDB_PATH", home / "warehouse.duckdb"))
+def parse_as_of(value: int | str | dt.datetime | None) -> int | dt.datetime | None:
+    """A snapshot id (`42`) or a time (`2024-03-01T12:00`, UTC when naive) for `as_of`."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, bool):
+        raise HistoryError("as_of must be a snapshot id or a time")
+    if isinstance(value, int):
+        if value < 0:
+            raise HistoryError(f"as_of snapshot must be >= 0, got {value}")
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise HistoryError(f"invalid as_of {value!r}: a snapshot id or an ISO time") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -392,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", action="store_true", help="book: top of book only, no level arrays")
     parser.add_argument("--csv", action="store_true", help="write CSV to stdout")
     parser.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
-    parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default var/warehouse.duckdb)")
+    parser.add_argument("--as-of", help="read the warm tier as of a lake snapshot id or an ISO time (UTC)")
     parser.add_argument("--no-warm", action="store_true", help="read the cold tier only")
     parser.add_argument("--no-cold", action="store_true", help="read the warm warehouse only")
     parser.add_argument("--cold-endpoint", help="S3 endpoint URL (default $TICKWH_COLD_ENDPOINT)")
@@ -412,9 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             region=env.region,
             local_root=args.cold_local_root or (None if args.cold_endpoint else env.local_root),
         )
-    warehouse = None if args.no_warm else (args.warehouse or _default_warehouse())
     try:
-        api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir)
+        warehouse = None if args.no_warm else LakeConfig.from_env()
+        api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
         if args.dataset == "daily-stats":
             table = api.get_daily_stats(args.symbol, args.days, start=args.start, end=args.end,
                                         exchange=args.exchange)
@@ -427,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 table = api.get_book_snapshots(args.symbol, args.start, args.end, args.exchange, levels=not args.top)
             else:
                 table = api.get_ohlcv(args.symbol, args.interval, args.start, args.end, args.exchange)
-    except (HistoryError, InvalidNameError, ColdObjectError) as exc:
+    except (HistoryError, InvalidNameError, ColdObjectError, LakeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     assert isinstance(table, pa.Table)

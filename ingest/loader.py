@@ -2,8 +2,10 @@
 
 Every row of every file ends in exactly one place: the raw table, or `raw.quarantine` with
 the rule it broke and its file and line. The swap (delete the day, insert the new rows,
-replace the day's quarantine) is one DuckDB transaction, so a crash or a bad file leaves the
-previous state of the day as it was.
+replace the day's quarantine) is one transaction, one DuckLake snapshot, so a crash or a bad file
+leaves the previous state of the day as it was and readers never see the day half-replaced. A
+concurrent load of the same dataset makes the later commit fail; the swap then runs again on the
+new snapshot (staging is not repeated), so two reloads of one day end as one.
 
 Fast path: a typed `read_csv` per file with DuckDB's reject store. Line numbers for rows that
 parsed but broke a rule cost a second, numbered read; it only happens on a day that has such rows.
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.lake import rollback, with_conflict_retry
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
 from ingest.tardis import (
     TRADES_COLUMNS,
@@ -32,7 +35,7 @@ from ingest.tardis import (
     snapshot_columns,
     snapshot_depth,
 )
-from ingest.warehouse import ensure_raw_schema
+from ingest.warehouse import ensure_raw_schema, fence
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +195,9 @@ _REASONS = {
     "wrong_day": "timestamp is outside the partition's UTC day",
     "future_timestamp": "timestamp is in the future",
 }
+
+
+_QUARANTINE_COLUMNS = "dataset, partition_date, source_file, source_line, rule, reason, raw_line"
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -373,41 +379,47 @@ def load_day(
     dup_reason = "'trade id ' || trade_id || ' already seen at ' || _first_seen" if has_first_seen else "NULL"
     file_names = [f.path.name for f in files]
 
-    con.execute("BEGIN TRANSACTION")
-    try:
-        report.rows_replaced = con.execute(
-            f"SELECT count(*) FROM {ds.table} WHERE {ds.date_column} = ?", [day]
-        ).fetchone()[0]
-        con.execute(f"DELETE FROM {ds.table} WHERE {ds.date_column} = ?", [day])
-        con.execute("DELETE FROM raw.quarantine WHERE dataset = ? AND partition_date = ?", [ds.name, day])
-        con.execute(
-            f"INSERT INTO {ds.table} SELECT {ds.insert_select} FROM _ruled WHERE rule IS NULL",
-            [day],
-        )
-        con.execute(
-            f"""INSERT INTO raw.quarantine (dataset, partition_date, source_file, source_line, rule, reason, raw_line)
-            SELECT $1, $2, ($3)[f::INTEGER + 1], line,
-                   CASE WHEN error_type = 'CAST' AND regexp_matches(error_message, '"[+-]?(nan|inf|infinity)"', 'i')
-                        THEN 'non_finite_value'
-                        WHEN error_type = 'CAST' THEN 'unparseable_value'
-                        WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_column_count'
-                        ELSE 'malformed_line' END,
-                   error_message, csv_line
-            FROM ({rejects})""",
-            [ds.name, day, file_names],
-        )
-        con.execute(
-            f"""INSERT INTO raw.quarantine (dataset, partition_date, source_file, source_line, rule, reason, raw_line)
-            SELECT $1, $2, source_file, _rn, rule,
-                   CASE rule {reason_cases} WHEN 'duplicate_trade_id' THEN {dup_reason} END,
-                   {ds.raw_line_expr}
-            FROM _ruled WHERE rule IS NOT NULL""",
-            [ds.name, day],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    def swap() -> int:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fence(con, ds.name)
+            replaced = con.execute(
+                f"SELECT count(*) FROM {ds.table} WHERE {ds.date_column} = ?", [day]
+            ).fetchone()[0]
+            con.execute(f"DELETE FROM {ds.table} WHERE {ds.date_column} = ?", [day])
+            con.execute("DELETE FROM raw.quarantine WHERE dataset = ? AND partition_date = ?", [ds.name, day])
+            con.execute(
+                f"INSERT INTO {ds.table} SELECT {ds.insert_select} FROM _ruled WHERE rule IS NULL",
+                [day],
+            )
+            con.execute(
+                f"""INSERT INTO raw.quarantine ({_QUARANTINE_COLUMNS})
+                SELECT $1, $2, ($3)[f::INTEGER + 1], line,
+                       CASE WHEN error_type = 'CAST' AND regexp_matches(error_message, '"[+-]?(nan|inf|infinity)"', 'i')
+                            THEN 'non_finite_value'
+                            WHEN error_type = 'CAST' THEN 'unparseable_value'
+                            WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_column_count'
+                            ELSE 'malformed_line' END,
+                       error_message, csv_line
+                FROM ({rejects})""",
+                [ds.name, day, file_names],
+            )
+            con.execute(
+                f"""INSERT INTO raw.quarantine ({_QUARANTINE_COLUMNS})
+                SELECT $1, $2, source_file, _rn, rule,
+                       CASE rule {reason_cases} WHEN 'duplicate_trade_id' THEN {dup_reason} END,
+                       {ds.raw_line_expr}
+                FROM _ruled WHERE rule IS NOT NULL""",
+                [ds.name, day],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            rollback(con)
+            raise
+        return int(replaced)
+
+    # One transaction, so one lake snapshot: a reader sees the day before or after, never between.
+    report.rows_replaced = with_conflict_retry(swap, what=f"loading {ds.name} for {day}")
 
     for rule, n in con.execute(
         "SELECT rule, count(*) FROM raw.quarantine WHERE dataset = ? AND partition_date = ? "

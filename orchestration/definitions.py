@@ -37,7 +37,7 @@ from orchestration.vendors import (
 
 def default_resources() -> dict[str, Any]:
     return {
-        "warehouse": WarehouseResource(),
+        "warehouse": WarehouseResource.from_env(),
         "landing": LandingZoneResource(),
         "dbt": dbt_resource(),
         "nats": NatsResource(),

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import duckdb
 
+from ingest import lake
 from ingest.names import parse_day
-from orchestration.settings import default_landing_root, default_warehouse_path
+from orchestration.settings import default_landing_root
 
 log = logging.getLogger("demo")
 
@@ -51,9 +52,11 @@ def run_pipeline(first: dt.date, last: dt.date) -> None:
         log.info("%s run %s: %s", name, result.run_id, "success" if result.success else "FAILED")
 
 
-def summary(warehouse: str) -> str:
-    lines = [f"warehouse: {warehouse}", ""]
-    with duckdb.connect(warehouse, read_only=True) as con:
+def summary(config: lake.LakeConfig) -> str:
+    lines = [f"warehouse: {config.describe()}", ""]
+    with lake.connect(config, read_only=True) as con:
+        lines[1] = f"  snapshot {lake.current_snapshot(con)} (pin it: tickwh history ... --as-of <snapshot>)"
+        lines.append("")
         width = max(len(t) for t in SUMMARY_TABLES)
         for table in SUMMARY_TABLES:
             try:
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     docs_index = build_dbt_docs()
     print()
     print("=" * 72)
-    print(summary(default_warehouse_path()))
+    print(summary(lake.LakeConfig.from_env()))
     print()
     from orchestration.settings import default_cold_config
 

@@ -10,7 +10,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR, dbt_executable, default_warehouse_path, var_dir
+from ingest.lake import LakeConfig
+from orchestration.settings import DBT_PROJECT_DIR, dbt_executable, var_dir
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def build_dbt_docs() -> Path:
     """`dbt docs generate` into docs/dbt; returns the index.html path."""
     out = docs_dir() / "dbt"
     target = var_dir() / "dbt_docs_target"
-    env = {"TICKWH_DUCKDB_PATH": str(Path(default_warehouse_path()).resolve())}
+    env = LakeConfig.from_env().env()
     subprocess.run(
         [dbt_executable(), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
          str(DBT_PROJECT_DIR), "--target-path", str(target)],
@@ -43,7 +44,7 @@ def build_ge_docs(days: Sequence[dt.date] | None = None, max_days: int = 3) -> P
     expectations/ and its results over `days` (default: the latest `max_days` loaded days)."""
     from ingest.quality.docs import build_ge_docs as render
 
-    return render(default_warehouse_path(), docs_dir() / "ge", days=days, max_days=max_days)
+    return render(LakeConfig.from_env(), docs_dir() / "ge", days=days, max_days=max_days)
 
 
 def main() -> None:

@@ -1,36 +1,86 @@
-"""Dagster resources: the warm DuckDB warehouse and the landing zone of vendor files."""
+"""Dagster resources: the warm warehouse (a DuckLake) and the landing zone of vendor files."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster inspects resource annotations at runtime.
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from orchestration.settings import default_landing_root, default_warehouse_path
+from ingest import lake
+from orchestration.settings import default_landing_root
 
 
-class WarehouseResource(ConfigurableResource):
-    """The warm warehouse: one DuckDB file, one writer at a time (see dagster.yaml)."""
+def _lake_default(attr: str) -> Any:
+    return lambda: getattr(lake.LakeConfig.from_env(), attr)
 
-    path: str = Field(default_factory=default_warehouse_path, description="DuckDB database file")
+
+class WarehouseResource(DuckDBResource):
+    """The warm warehouse: dagster-duckdb's connection with the DuckLake attached (`ingest.lake`).
+
+    DuckDB runs in memory; the catalog (SQLite file or PostgreSQL) and the Parquet data files
+    (local folder or S3) are the lake's. Every connection sees the last committed snapshot, so
+    readers never wait for a load, and loads of different days may run at once.
+    """
+
+    database: str = Field(default=":memory:", description="DuckDB engine database; the data live in the lake")
+    catalog: str = Field(
+        default_factory=_lake_default("catalog"), description="sqlite:<file> or postgres:<libpq key=value pairs>"
+    )
+    data_path: str = Field(default_factory=_lake_default("data_path"), description="data folder or s3://bucket/prefix/")
+    s3_endpoint: str | None = Field(default_factory=_lake_default("s3_endpoint"), description="S3 endpoint URL")
+    s3_region: str = Field(default_factory=_lake_default("s3_region"), description="S3 region")
+    s3_access_key_id: str | None = Field(default=None, repr=False, description='EnvVar("TICKWH_LAKE_S3_ACCESS_KEY_ID")')
+    s3_secret_access_key: str | None = Field(
+        default=None, repr=False, description='EnvVar("TICKWH_LAKE_S3_SECRET_ACCESS_KEY")'
+    )
+
+    def lake_config(self) -> lake.LakeConfig:
+        env = lake.LakeConfig.from_env()
+        return lake.LakeConfig(
+            catalog=self.catalog,
+            data_path=self.data_path,
+            s3_endpoint=self.s3_endpoint,
+            s3_region=self.s3_region,
+            s3_access_key_id=self.s3_access_key_id or env.s3_access_key_id,
+            s3_secret_access_key=self.s3_secret_access_key or env.s3_secret_access_key,
+        )
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path, read_only=read_only)
-        try:
+    def get_connection(  # type: ignore[override]
+        self, read_only: bool = False, as_of: int | dt.datetime | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        config = self.lake_config()
+        if (read_only or as_of is not None) and not config.exists():
+            raise lake.LakeError(f"no lake at {config.describe()}: load a day first")
+        with super().get_connection() as con:
+            con.execute("SET enable_progress_bar = false")
+            lake.attach(con, config, read_only=read_only, as_of=as_of)
             yield con
-        finally:
-            con.close()
 
-    def export_for_dbt(self) -> None:
-        """dbt's profile reads the file path from the environment; point it at this resource's file."""
-        os.environ["TICKWH_DUCKDB_PATH"] = str(Path(self.path).resolve())
+    connect = get_connection
+
+    def dbt_env(self) -> dict[str, str]:
+        """Variables for the dbt process, whose profile attaches the same lake (ingest/lake_dbt.py)."""
+        return self.lake_config().env()
+
+    @classmethod
+    def from_env(cls) -> "WarehouseResource":
+        """The code location's resource: S3 credentials as `EnvVar`s when the variables are set."""
+        creds: dict[str, Any] = {}
+        for field_name, var in (
+            ("s3_access_key_id", lake.ENV_S3_KEY_ID),
+            ("s3_secret_access_key", lake.ENV_S3_SECRET),
+        ):
+            if os.environ.get(var):
+                creds[field_name] = EnvVar(var)
+        return cls(**creds)
 
 
 class LandingZoneResource(ConfigurableResource):

@@ -17,10 +17,6 @@ def var_dir() -> Path:
     return Path(os.environ.get("TICKWH_HOME", PROJECT_ROOT / "var"))
 
 
-def default_warehouse_path() -> str:
-    return os.environ.get("TICKWH_DUCKDB_PATH", str(var_dir() / "warehouse.duckdb"))
-
-
 def default_landing_root() -> str:
     return os.environ.get("TICKWH_LANDING_ROOT", str(var_dir() / "landing"))
 

@@ -4,7 +4,7 @@ Plain Python (no Dagster): `orchestration.quality` wraps `validate_window` in bl
 `ingest.quality.docs` renders the same suites into GE Data Docs, and anything else (a notebook,
 a CLI) can call it directly:
 
-    with duckdb.connect(path, read_only=True) as con:
+    with ingest.lake.connect(read_only=True) as con:
         result = validate(con, "raw_trades", day)
     result.blocking, result.failed_errors, result.outcome("trade_id_contiguous").examples
 """

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.lake import LakeConfig
+from ingest.lake import connect as lake_connect
 from ingest.quality.prep import Frames, prepare
 from ingest.quality.sql_eval import SqlFrame
 from ingest.quality.suites import GXRunner, SuiteResult, _quiet_ge, load_suite, run_suite, suite_names
@@ -115,7 +117,7 @@ def latest_days(con: duckdb.DuckDBPyConnection, limit: int) -> list[dt.date]:
 
 
 def build_ge_docs(
-    warehouse_path: str | Path | None,
+    lake_config: LakeConfig | None,
     out_dir: Path,
     *,
     days: Sequence[dt.date] | None = None,
@@ -138,9 +140,8 @@ def build_ge_docs(
                 if spec.frame_expectations(frame):
                     runner.definition(spec, frame)
         results: list[SuiteResult] = []
-        path = Path(warehouse_path) if warehouse_path else None
-        if path is not None and path.exists():
-            with duckdb.connect(str(path), read_only=True) as con:
+        if lake_config is not None and lake_config.exists():
+            with lake_connect(lake_config, read_only=True) as con:
                 chosen = list(days) if days is not None else latest_days(con, max_days)
                 for name in names:
                     spec = load_suite(name)

@@ -3,13 +3,16 @@
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import datetime as dt
 import os
+import random
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
-from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import using_dagster_dev
 
+from ingest.lake import current_snapshot
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.charts import markdown_image, price_volume_png
 from orchestration.dbt_args import window_env
@@ -96,15 +99,54 @@ def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
 def _with_mart_metadata(
     context: AssetExecutionContext, events: Iterable[Any], warehouse: WarehouseResource, days: list[dt.date]
 ) -> Iterator[Any]:
-    # dbt holds the DuckDB file while it runs, so queries wait until its process has exited.
+    # Read after dbt has finished, so the metadata describe the snapshot the run left behind.
     buffered = list(events)
     with warehouse.connect(read_only=True) as con:
+        snapshot = current_snapshot(con)
         for event in buffered:
             if isinstance(event, Output):
                 model = context.asset_key_for_output(event.output_name).path[-1]
+                extra: dict[str, Any] = {"lake_snapshot": snapshot}
                 if model.startswith("ohlcv_") or model == "daily_stats":
-                    event = event.with_metadata({**event.metadata, **_mart_metadata(con, model, days)})
+                    extra.update(_mart_metadata(con, model, days))
+                event = event.with_metadata({**event.metadata, **extra})
             yield event
+
+
+def _build(
+    context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource, env: dict[str, str]
+) -> tuple[DbtCliInvocation, list[Any]]:
+    """`dbt build`, run again when another writer's commit to the same mart won (a lake conflict).
+
+    Each model replaces its window in one transaction, so a rerun of the same window is exact; only
+    the last attempt's events reach Dagster.
+    """
+    attempts = 4
+    for attempt in range(1, attempts + 1):
+        invocation = dbt.cli(["build"], env={**warehouse.dbt_env(), **env}, context=context, raise_on_error=False)
+        events = list(invocation.stream())
+        if invocation.is_successful() or attempt == attempts or not _lost_to_concurrent_writer(invocation):
+            return invocation, events
+        delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
+        context.log.info(f"dbt build lost a commit to a concurrent writer (attempt {attempt}); rerun in {delay:.1f}s")
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _lost_to_concurrent_writer(invocation: DbtCliInvocation) -> bool:
+    results = invocation.get_artifact("run_results.json").get("results", []) if invocation.target_path else []
+    messages = [str(r.get("message") or "") for r in results if r.get("status") in ("error", "fail")]
+    return bool(messages) and all(
+        "Transaction conflict" in m or "database is locked" in m or "Failed to commit DuckLake" in m
+        for m in messages if m and not m.startswith("Skipped")
+    )
+
+
+def _finish(invocation: DbtCliInvocation) -> None:
+    """After the events are out (failed tests show as failed checks), fail the step like dagster-dbt does."""
+    error = invocation.get_error()
+    if error is not None:
+        raise error
 
 
 @dbt_assets(
@@ -117,11 +159,11 @@ def _with_mart_metadata(
     pool=WAREHOUSE_POOL,
 )
 def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
-    warehouse.export_for_dbt()
     window = context.partition_time_window
-    invocation = dbt.cli(["build"], env=window_env(window), context=context)
-    yield from _with_mart_metadata(context, invocation.stream(), warehouse, days_in_window(window))
+    invocation, events = _build(context, dbt, warehouse, window_env(window))
+    yield from _with_mart_metadata(context, events, warehouse, days_in_window(window))
     dbt.save_parse_state(invocation)
+    _finish(invocation)
 
 
 @dbt_assets(
@@ -132,7 +174,7 @@ def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse:
     pool=WAREHOUSE_POOL,
 )
 def dbt_rollups(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
-    warehouse.export_for_dbt()
-    invocation = dbt.cli(["build"], env=window_env(None), context=context)
-    yield from invocation.stream()
+    invocation, events = _build(context, dbt, warehouse, window_env(None))
+    yield from events
     dbt.save_parse_state(invocation)
+    _finish(invocation)

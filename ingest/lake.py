@@ -1,0 +1,303 @@
+"""The warm warehouse: a DuckLake, opened the same way by every consumer.
+
+DuckDB is the engine; the catalog lives in a SQLite file (embedded default) or in PostgreSQL
+(shared deployment), and the data are Parquet files in a local folder or under `s3://bucket/prefix/`.
+Readers never wait for writers: each connection sees the last committed snapshot, and a day's
+reload commits as one snapshot. `connect()` attaches the lake as `lake` and makes it the default
+catalog, so SQL names tables as `raw.trades` or `marts.ohlcv_1m` wherever it runs (loader, dbt
+through `ingest.lake_dbt`, quality checks, reconciliation, history API, bench).
+
+Settings (environment, read by `LakeConfig.from_env`; credentials only from the environment):
+  TICKWH_LAKE_CATALOG   `sqlite:<file>` (default `<TICKWH_HOME>/lake/catalog.sqlite`) or
+                        `postgres:<libpq key=value pairs>` (no password: libpq reads PGPASSWORD)
+  TICKWH_LAKE_DATA      data folder (default `<TICKWH_HOME>/lake/data/`) or `s3://bucket/prefix/`
+  TICKWH_LAKE_S3_ENDPOINT, TICKWH_LAKE_S3_REGION   an S3-compatible endpoint (`http://host:port`)
+  TICKWH_LAKE_S3_ACCESS_KEY_ID, TICKWH_LAKE_S3_SECRET_ACCESS_KEY   (else AWS_ACCESS_KEY_ID / ...)
+
+Extensions come from the `duckdb-extension-*` wheels pinned beside duckdb and are loaded from
+their files: `LOAD ducklake` by name would try a download, which cannot work offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+ALIAS = "lake"
+ENV_CATALOG = "TICKWH_LAKE_CATALOG"
+ENV_DATA = "TICKWH_LAKE_DATA"
+ENV_S3_ENDPOINT = "TICKWH_LAKE_S3_ENDPOINT"
+ENV_S3_REGION = "TICKWH_LAKE_S3_REGION"
+ENV_S3_KEY_ID = "TICKWH_LAKE_S3_ACCESS_KEY_ID"
+ENV_S3_SECRET = "TICKWH_LAKE_S3_SECRET_ACCESS_KEY"
+
+# libpq keywords a catalog string may carry. `password` is refused: it comes from PGPASSWORD.
+_PG_KEYS = {"dbname", "host", "port", "user", "sslmode", "application_name", "connect_timeout", "options"}
+_PG_PAIR = re.compile(r"^([a-z_]+)=([^\s'\\]+)$")
+_S3_DATA = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$")
+_ENDPOINT = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d{1,5})?/?$")
+_REGION = re.compile(r"^[a-z0-9-]{1,32}$")
+
+T = TypeVar("T")
+
+
+class LakeError(RuntimeError):
+    """The lake cannot be opened as configured (bad setting, missing extension, unreachable catalog)."""
+
+
+class LakeConflictError(LakeError):
+    """Another writer committed to the same table first; the caller's transaction was rolled back."""
+
+
+def default_home() -> Path:
+    """Same rule as orchestration.settings.var_dir, without importing the Dagster package."""
+    return Path(os.environ.get("TICKWH_HOME", Path(__file__).resolve().parents[1] / "var"))
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal for statements that take no bound parameters (ATTACH, CREATE SECRET)."""
+    if "\x00" in text or "\n" in text or "\r" in text:
+        raise LakeError(f"control character in lake setting {text!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where the lake's catalog and data files live; validated on construction."""
+
+    catalog: str
+    data_path: str
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = field(default=None, repr=False)
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        kind, _, rest = self.catalog.partition(":")
+        if kind == "sqlite":
+            if not rest:
+                raise LakeError("sqlite catalog needs a file: sqlite:/path/to/catalog.sqlite")
+            _literal(rest)
+        elif kind == "postgres":
+            for pair in rest.split():
+                m = _PG_PAIR.match(pair)
+                if not m or m.group(1) not in _PG_KEYS:
+                    key = pair.split("=", 1)[0]
+                    hint = " (set PGPASSWORD in the environment instead)" if key == "password" else ""
+                    raise LakeError(f"postgres catalog: {key!r} is not an accepted setting{hint}")
+        else:
+            raise LakeError(f"catalog must start with sqlite: or postgres:, got {kind!r}")
+        if self.is_s3:
+            if not _S3_DATA.match(self.data_path):
+                raise LakeError(f"invalid S3 data path {self.data_path!r} (expected s3://bucket/prefix/)")
+        else:
+            _literal(self.data_path)
+        if self.s3_endpoint is not None and not _ENDPOINT.match(self.s3_endpoint):
+            raise LakeError(f"invalid S3 endpoint {self.s3_endpoint!r} (expected http(s)://host:port)")
+        if not _REGION.match(self.s3_region):
+            raise LakeError(f"invalid S3 region {self.s3_region!r}")
+
+    @property
+    def catalog_kind(self) -> str:
+        return self.catalog.partition(":")[0]
+
+    @property
+    def is_s3(self) -> bool:
+        return self.data_path.startswith("s3://")
+
+    @classmethod
+    def embedded(cls, home: str | Path) -> LakeConfig:
+        """The default: a SQLite catalog and local Parquet files under `<home>/lake/`."""
+        root = Path(home).resolve() / "lake"
+        return cls(catalog=f"sqlite:{root / 'catalog.sqlite'}", data_path=f"{root / 'data'}/")
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> LakeConfig:
+        base = cls.embedded(home or default_home())
+        return cls(
+            catalog=os.environ.get(ENV_CATALOG) or base.catalog,
+            data_path=os.environ.get(ENV_DATA) or base.data_path,
+            s3_endpoint=os.environ.get(ENV_S3_ENDPOINT) or None,
+            s3_region=os.environ.get(ENV_S3_REGION) or os.environ.get("AWS_REGION") or "us-east-1",
+            s3_access_key_id=os.environ.get(ENV_S3_KEY_ID) or os.environ.get("AWS_ACCESS_KEY_ID"),
+            s3_secret_access_key=os.environ.get(ENV_S3_SECRET) or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        )
+
+    def env(self) -> dict[str, str]:
+        """The variables that make `from_env` (in another process: dbt, a worker) return this config."""
+        out = {ENV_CATALOG: self.catalog, ENV_DATA: self.data_path, ENV_S3_REGION: self.s3_region}
+        if self.s3_endpoint:
+            out[ENV_S3_ENDPOINT] = self.s3_endpoint
+        if self.s3_access_key_id and self.s3_secret_access_key:
+            out[ENV_S3_KEY_ID] = self.s3_access_key_id
+            out[ENV_S3_SECRET] = self.s3_secret_access_key
+        return out
+
+    def describe(self) -> str:
+        """For logs and metadata: where the catalog and files are (never a credential)."""
+        where = f" via {self.s3_endpoint}" if self.s3_endpoint else ""
+        return f"DuckLake catalog {self.catalog} data {self.data_path}{where}"
+
+    def exists(self) -> bool:
+        """False only for an embedded catalog file that was never created (Postgres: assume it is)."""
+        return self.catalog_kind != "sqlite" or Path(self.catalog.partition(":")[2]).exists()
+
+
+def extension_file(name: str) -> Path:
+    """The `.duckdb_extension` file shipped by the `duckdb-extension-<name>` wheel for this duckdb."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        wheel = f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}"
+        raise LakeError(f"extension {name} missing: install {wheel}")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    path = root / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.exists():
+        found = sorted(root.rglob(f"{name}.duckdb_extension"))
+        raise LakeError(f"{path} missing (found {[str(p) for p in found]}): pin the wheel to duckdb "
+                        f"{duckdb.__version__}")
+    return path
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
+    names = ["ducklake", "sqlite_scanner" if config.catalog_kind == "sqlite" else "postgres_scanner"]
+    if config.is_s3:
+        names.append("httpfs")
+    loaded = {r[0] for r in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+    for name in names:
+        if name.removesuffix("_scanner") not in loaded and name not in loaded:
+            con.execute(f"LOAD {_literal(str(extension_file(name)))}")
+
+
+def _s3_secret(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
+    parts = ["TYPE s3", f"REGION {_literal(config.s3_region)}"]
+    if config.s3_access_key_id and config.s3_secret_access_key:
+        parts += [f"KEY_ID {_literal(config.s3_access_key_id)}", f"SECRET {_literal(config.s3_secret_access_key)}"]
+    if config.s3_endpoint:
+        m = _ENDPOINT.match(config.s3_endpoint)
+        assert m is not None  # validated in __post_init__
+        host = config.s3_endpoint.split("://", 1)[1].rstrip("/")
+        parts += [f"ENDPOINT {_literal(host)}", "URL_STYLE 'path'", f"USE_SSL {str(m.group(1) == 'https').lower()}"]
+    con.execute(f"CREATE OR REPLACE SECRET tickwh_lake_s3 ({', '.join(parts)})")
+
+
+def attach(
+    con: duckdb.DuckDBPyConnection,
+    config: LakeConfig,
+    *,
+    read_only: bool = False,
+    as_of: int | dt.datetime | None = None,
+    alias: str = ALIAS,
+    use: bool = True,
+) -> None:
+    """Attach the lake to `con` as `alias` (and `USE` it); `as_of` pins a snapshot id or time."""
+    load_extensions(con, config)
+    if config.is_s3:
+        _s3_secret(con, config)
+    options = [f"DATA_PATH {_literal(config.data_path)}"]
+    if read_only or as_of is not None:
+        options.append("READ_ONLY")
+    if isinstance(as_of, bool):
+        raise LakeError("as_of must be a snapshot id or a timestamp")
+    if isinstance(as_of, int):
+        options.append(f"SNAPSHOT_VERSION {int(as_of)}")
+    elif isinstance(as_of, dt.datetime):
+        ts = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
+        options.append(f"SNAPSHOT_TIME {_literal(ts.isoformat())}")
+    elif as_of is not None:
+        raise LakeError(f"as_of must be a snapshot id or a timestamp, got {as_of!r}")
+    if config.catalog_kind == "sqlite" and not read_only and as_of is None:
+        Path(config.catalog.partition(":")[2]).parent.mkdir(parents=True, exist_ok=True)
+        if not config.is_s3:
+            Path(config.data_path).mkdir(parents=True, exist_ok=True)
+    if not alias.isidentifier():
+        raise LakeError(f"invalid alias {alias!r}")
+    try:
+        con.execute(f"ATTACH {_literal('ducklake:' + config.catalog)} AS {alias} ({', '.join(options)})")
+    except duckdb.Error as exc:
+        raise LakeError(f"cannot open the lake ({config.describe()}): {exc}") from exc
+    if use:
+        con.execute(f"USE {alias}")
+
+
+@contextmanager
+def connect(
+    config: LakeConfig | None = None, *, read_only: bool = False, as_of: int | dt.datetime | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with the lake attached and in use; closed on exit."""
+    config = config or LakeConfig.from_env()
+    if (read_only or as_of is not None) and not config.exists():
+        raise LakeError(f"no lake at {config.describe()}: load a day first (tickwh demo, or daily_pipeline)")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET enable_progress_bar = false")
+        attach(con, config, read_only=read_only, as_of=as_of)
+        yield con
+    finally:
+        con.close()
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int:
+    """The id of the newest snapshot this connection sees."""
+    return int(con.execute(f"SELECT id FROM {alias}.current_snapshot()").fetchone()[0])
+
+
+def snapshots(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> list[tuple[int, dt.datetime, dict]]:
+    """(snapshot id, commit time in UTC, changes) of every snapshot still kept, oldest first."""
+    rows = con.execute(
+        "SELECT snapshot_id, snapshot_time, changes FROM ducklake_snapshots(?) ORDER BY snapshot_id", [alias]
+    ).fetchall()
+    return [(int(i), t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC), c) for i, t, c in rows]
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open (a failed COMMIT has already ended it)."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        if "no transaction is active" not in str(exc).lower():
+            raise
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A commit lost to a concurrent writer (DuckLake's conflict check, or SQLite's lock on the catalog)."""
+    text = str(exc)
+    return isinstance(exc, duckdb.Error) and (
+        "Transaction conflict" in text or "database is locked" in text or "Failed to commit DuckLake" in text
+    )
+
+
+def with_conflict_retry(
+    fn: Callable[[], T], *, what: str, attempts: int = 8, base_delay_s: float = 0.2, max_delay_s: float = 5.0
+) -> T:
+    """Run `fn` (one whole transaction) again when another writer committed first.
+
+    A retried transaction re-reads the table, so two reloads of the same day end as one reload:
+    the later one deletes what the earlier one inserted.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except duckdb.Error as exc:
+            if not is_conflict(exc) or attempt == attempts:
+                if is_conflict(exc):
+                    raise LakeConflictError(f"{what}: still conflicting after {attempts} attempts: {exc}") from exc
+                raise
+            delay = min(max_delay_s, base_delay_s * 2 ** (attempt - 1)) * (0.5 + random.random())
+            log.info("%s: another writer committed first (attempt %d/%d); retrying in %.2fs", what, attempt,
+                     attempts, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
