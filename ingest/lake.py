@@ -301,3 +301,25 @@ def with_conflict_retry(
                      attempts, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def copy_embedded(src: LakeConfig, dst_home: str | Path) -> LakeConfig:
+    """Copy an embedded lake (SQLite catalog + local files) under `<dst_home>/lake/` and repoint it.
+
+    The catalog stores its data folder and, under it, relative file paths: the copy is the same
+    lake, snapshots included, at the new place.
+    """
+    import shutil
+    import sqlite3
+
+    if src.catalog_kind != "sqlite" or src.is_s3:
+        raise LakeError("only an embedded lake (SQLite catalog, local files) can be copied as files")
+    dst = LakeConfig.embedded(dst_home)
+    src_catalog, dst_catalog = Path(src.catalog.partition(":")[2]), Path(dst.catalog.partition(":")[2])
+    dst_catalog.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src_catalog, dst_catalog)
+    if Path(src.data_path).exists():
+        shutil.copytree(src.data_path, dst.data_path, dirs_exist_ok=True)
+    with sqlite3.connect(dst_catalog) as db:
+        db.execute("UPDATE ducklake_metadata SET value = ? WHERE key = 'data_path'", [dst.data_path])
+    return dst

@@ -71,6 +71,12 @@ class WarehouseResource(DuckDBResource):
         return self.lake_config().env()
 
     @classmethod
+    def at(cls, home: str | Path) -> "WarehouseResource":
+        """An embedded lake under `<home>/lake/` (tests, benchmarks, a private sandbox)."""
+        config = lake.LakeConfig.embedded(home)
+        return cls(catalog=config.catalog, data_path=config.data_path)
+
+    @classmethod
     def from_env(cls) -> "WarehouseResource":
         """The code location's resource: S3 credentials as `EnvVar`s when the variables are set."""
         creds: dict[str, Any] = {}

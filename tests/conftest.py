@@ -29,7 +29,9 @@ def tickwh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     home = tmp_path / "var"
     home.mkdir()
     monkeypatch.setenv("TICKWH_HOME", str(home))
-    monkeypatch.setenv("TICKWH_DUCKDB_PATH", str(home / "warehouse.duckdb"))
+    # The lake follows TICKWH_HOME unless these point elsewhere; a developer's shell must not leak in.
+    for var in ("TICKWH_LAKE_CATALOG", "TICKWH_LAKE_DATA", "TICKWH_LAKE_S3_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TICKWH_LANDING_ROOT", str(home / "landing"))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
     (home / "dagster_home").mkdir()
