@@ -68,7 +68,7 @@ def default_home() -> Path:
     return Path(os.environ.get("TICKWH_HOME", Path(__file__).resolve().parents[1] / "var"))
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     """A SQL string literal for statements that take no bound parameters (ATTACH, CREATE SECRET)."""
     if "\x00" in text or "\n" in text or "\r" in text:
         raise LakeError(f"control character in lake setting {text!r}")
@@ -91,7 +91,7 @@ class LakeConfig:
         if kind == "sqlite":
             if not rest:
                 raise LakeError("sqlite catalog needs a file: sqlite:/path/to/catalog.sqlite")
-            _literal(rest)
+            sql_literal(rest)
         elif kind == "postgres":
             for pair in rest.split():
                 m = _PG_PAIR.match(pair)
@@ -105,7 +105,7 @@ class LakeConfig:
             if not _S3_DATA.match(self.data_path):
                 raise LakeError(f"invalid S3 data path {self.data_path!r} (expected s3://bucket/prefix/)")
         else:
-            _literal(self.data_path)
+            sql_literal(self.data_path)
         if self.s3_endpoint is not None and not _ENDPOINT.match(self.s3_endpoint):
             raise LakeError(f"invalid S3 endpoint {self.s3_endpoint!r} (expected http(s)://host:port)")
         if not _REGION.match(self.s3_region):
@@ -179,18 +179,19 @@ def load_extensions(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
     loaded = {r[0] for r in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
     for name in names:
         if name.removesuffix("_scanner") not in loaded and name not in loaded:
-            con.execute(f"LOAD {_literal(str(extension_file(name)))}")
+            con.execute(f"LOAD {sql_literal(str(extension_file(name)))}")
 
 
 def _s3_secret(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
-    parts = ["TYPE s3", f"REGION {_literal(config.s3_region)}"]
+    parts = ["TYPE s3", f"REGION {sql_literal(config.s3_region)}"]
     if config.s3_access_key_id and config.s3_secret_access_key:
-        parts += [f"KEY_ID {_literal(config.s3_access_key_id)}", f"SECRET {_literal(config.s3_secret_access_key)}"]
+        parts += [f"KEY_ID {sql_literal(config.s3_access_key_id)}",
+                  f"SECRET {sql_literal(config.s3_secret_access_key)}"]
     if config.s3_endpoint:
         m = _ENDPOINT.match(config.s3_endpoint)
         assert m is not None  # validated in __post_init__
         host = config.s3_endpoint.split("://", 1)[1].rstrip("/")
-        parts += [f"ENDPOINT {_literal(host)}", "URL_STYLE 'path'", f"USE_SSL {str(m.group(1) == 'https').lower()}"]
+        parts += [f"ENDPOINT {sql_literal(host)}", "URL_STYLE 'path'", f"USE_SSL {str(m.group(1) == 'https').lower()}"]
     con.execute(f"CREATE OR REPLACE SECRET tickwh_lake_s3 ({', '.join(parts)})")
 
 
@@ -207,7 +208,7 @@ def attach(
     load_extensions(con, config)
     if config.is_s3:
         _s3_secret(con, config)
-    options = [f"DATA_PATH {_literal(config.data_path)}"]
+    options = [f"DATA_PATH {sql_literal(config.data_path)}"]
     if read_only or as_of is not None:
         options.append("READ_ONLY")
     if isinstance(as_of, bool):
@@ -216,7 +217,7 @@ def attach(
         options.append(f"SNAPSHOT_VERSION {int(as_of)}")
     elif isinstance(as_of, dt.datetime):
         ts = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
-        options.append(f"SNAPSHOT_TIME {_literal(ts.isoformat())}")
+        options.append(f"SNAPSHOT_TIME {sql_literal(ts.isoformat())}")
     elif as_of is not None:
         raise LakeError(f"as_of must be a snapshot id or a timestamp, got {as_of!r}")
     if config.catalog_kind == "sqlite" and not read_only and as_of is None:
@@ -226,7 +227,7 @@ def attach(
     if not alias.isidentifier():
         raise LakeError(f"invalid alias {alias!r}")
     try:
-        con.execute(f"ATTACH {_literal('ducklake:' + config.catalog)} AS {alias} ({', '.join(options)})")
+        con.execute(f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
         raise LakeError(f"cannot open the lake ({config.describe()}): {exc}") from exc
     if use:

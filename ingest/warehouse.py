@@ -85,8 +85,9 @@ def _create_raw(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(RAW_DDL)
-        for table, column in PARTITIONING.items():
-            con.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({column})")
+        if is_ducklake(con):  # a plain DuckDB file (a benchmark floor, a migration source) has no partitioning
+            for table, column in PARTITIONING.items():
+                con.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({column})")
         for name in DATASETS:
             con.execute(
                 "INSERT INTO raw.load_fence SELECT ?, 0 "
@@ -97,6 +98,11 @@ def _create_raw(con: duckdb.DuckDBPyConnection) -> None:
     except BaseException:
         rollback(con)
         raise
+
+
+def is_ducklake(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row) and row[0] == "ducklake"
 
 
 def fence(con: duckdb.DuckDBPyConnection, dataset: str) -> None:

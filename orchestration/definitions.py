@@ -20,6 +20,7 @@ from orchestration.jobs import (
     rollups_after_daily,
     rollups_job,
 )
+from orchestration.lake import lake_maintenance, lake_maintenance_job, lake_maintenance_schedule
 from orchestration.live import HotTierResource, NatsResource, hot_load, hot_load_sensor, hot_tier_matches_warm
 from orchestration.quality import quality_checks
 from orchestration.resources import LandingZoneResource, WarehouseResource
@@ -52,9 +53,9 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
     """The whole code location; tests pass resources that point at temporary files."""
     return Definitions(
         assets=[raw_trades, raw_book_snapshots, dbt_daily_marts, dbt_rollups, cold_archive, warm_retention,
-                vendor_landing, binance_klines_reference],
-        jobs=[daily_pipeline, rollups_job, archive_job, hot_load, vendor_landing_job],
-        schedules=[daily_schedule, vendor_landing_schedule],
+                vendor_landing, binance_klines_reference, lake_maintenance],
+        jobs=[daily_pipeline, rollups_job, archive_job, hot_load, vendor_landing_job, lake_maintenance_job],
+        schedules=[daily_schedule, vendor_landing_schedule, lake_maintenance_schedule],
         sensors=[
             rollups_after_daily,
             archive_after_daily,
@@ -64,8 +65,8 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
         ],
         asset_checks=[hot_tier_matches_warm, ohlcv_1m_matches_exchange_klines, *quality_checks],
         resources={**default_resources(), **(resources or {})},
-        # Every warehouse step sits in the `duckdb_warehouse` pool (limit 1), so steps run one after
-        # another anyway; a process per step would only add Dagster/dbt/GE import time to each.
+        # A run's steps depend on each other (raw -> marts), so a process per step would only add
+        # Dagster/dbt/GE import time to each; parallelism comes from runs of different days.
         executor=in_process_executor,
     )
 

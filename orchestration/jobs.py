@@ -19,8 +19,9 @@ from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.cold import cold_archive, warm_retention
 from orchestration.partitions import daily_partitions, partition_tags_of
 
-# One writer on the DuckDB file: the queued run coordinator limits runs carrying this tag to one.
-WRITER_TAGS = {"tickwh/writer": "duckdb"}
+# Runs that write the lake carry this tag, so an operator can cap concurrent writers in dagster.yaml
+# (tag_concurrency_limits). The lake itself needs no cap: runs of different days commit side by side.
+WRITER_TAGS = {"tickwh/writer": "lake"}
 
 daily_pipeline = define_asset_job(
     "daily_pipeline",

@@ -1,4 +1,4 @@
-"""End-to-end tests of the dbt project (dbt_project/) on a small hand-made DuckDB warehouse.
+"""End-to-end tests of the dbt project (dbt_project/) on a small hand-made warehouse (an embedded DuckLake).
 
 The raw schema is created exactly as docs/contracts.md describes it, loaded with a few trades and
 book snapshots whose bars are worked out by hand, and `dbt build` (models + schema tests) runs
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -25,6 +24,7 @@ import duckdb
 import pytest
 
 from ingest.warehouse import ensure_raw_schema
+from tests import lakes
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = REPO / "dbt_project"
@@ -100,10 +100,10 @@ SNAPSHOTS = [
 ]
 
 
-def _load_raw(path: Path) -> None:
-    con = duckdb.connect(str(path))
-    try:
+def _load_raw(home: Path) -> None:
+    with lakes.connect(home) as con:
         ensure_raw_schema(con)
+        con.execute("begin transaction")  # one lake snapshot for the whole hand-made day
         rows = []
         for t in TRADES:
             rows.append((
@@ -130,13 +130,12 @@ def _load_raw(path: Path) -> None:
             " 'price <= 0', 'bad,line', now()::timestamp)",
             [DAY1],
         )
-    finally:
-        con.close()
+        con.execute("commit")
 
 
-def _dbt(command: str, db_path: Path, work: Path, *args: str, env: dict[str, str] | None = None,
+def _dbt(command: str, home: Path, work: Path, *args: str, env: dict[str, str] | None = None,
          ) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TICKWH_DUCKDB_PATH": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}
+    env = {**os.environ, **lakes.lake_at(home).env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}
     cmd = [
         str(DBT), command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
         "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *args,
@@ -144,8 +143,8 @@ def _dbt(command: str, db_path: Path, work: Path, *args: str, env: dict[str, str
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _dbt_build(db_path: Path, work: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    proc = _dbt("build", db_path, work, *args, env=env)
+def _dbt_build(home: Path, work: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    proc = _dbt("build", home, work, *args, env=env)
     assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout[-6000:]}\n{proc.stderr}"
     assert "WARN=0" in proc.stdout, proc.stdout[-6000:]
 
@@ -161,36 +160,34 @@ def _snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def built_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home folder whose lake (`<home>/lake/`) holds the hand-made raw days and the built marts."""
     work = tmp_path_factory.mktemp("dbt_build")
-    path = work / "warehouse.duckdb"
-    _load_raw(path)
-    _dbt_build(path, work)
-    return path
+    _load_raw(work)
+    _dbt_build(work, work)
+    return work
 
 
 @pytest.fixture()
-def con(built_db: Path):
-    connection = duckdb.connect(str(built_db), read_only=True)
-    yield connection
-    connection.close()
+def con(built_home: Path):
+    with lakes.connect(built_home, read_only=True) as connection:
+        yield connection
 
 
 @pytest.fixture(scope="module")
-def rebuilt(built_db: Path, tmp_path_factory: pytest.TempPathFactory):
+def rebuilt(built_home: Path, tmp_path_factory: pytest.TempPathFactory):
     """Copy of the built warehouse where a day-1 and a day-2 trade changed in raw, then only the
     day-2 window was rebuilt. Returns (marts before, marts after, path)."""
     work = tmp_path_factory.mktemp("dbt_rebuild")
-    path = work / "warehouse.duckdb"
-    shutil.copy(built_db, path)
-    with duckdb.connect(str(path)) as connection:
+    lakes.copy_home_lake(built_home, work)
+    with lakes.connect(work) as connection:
         before = _snapshot(connection)
         # day 2: the last BTC trade of the day moves; day 1: a change outside the window
         connection.execute("update raw.trades set price = 42500, amount = 0.6 where trade_id = '108'")
         connection.execute("update raw.trades set price = 41000 where trade_id = '104'")
     # the window the way Dagster runs pass it (orchestration/dbt_args.py), not --vars
-    _dbt_build(path, work, env={"TICKWH_DBT_MIN_DATE": str(DAY2), "TICKWH_DBT_MAX_DATE": str(DAY3)})
-    with duckdb.connect(str(path), read_only=True) as connection:
+    _dbt_build(work, work, env={"TICKWH_DBT_MIN_DATE": str(DAY2), "TICKWH_DBT_MAX_DATE": str(DAY3)})
+    with lakes.connect(work, read_only=True) as connection:
         after = _snapshot(connection)
         daily = _query(connection, "select * from marts.daily_stats order by all")
         monthly = _query(connection, "select * from marts.rollup_monthly order by all")
@@ -468,8 +465,8 @@ def test_rollups(con):
     assert day2["mean_spread_bps"] is None
 
 
-def test_every_mart_column_is_documented_and_tested(built_db, con):
-    manifest = json.loads((built_db.parent / "target" / "manifest.json").read_text())
+def test_every_mart_column_is_documented_and_tested(built_home, con):
+    manifest = json.loads((built_home / "target" / "manifest.json").read_text())
     tested = defaultdict(set)
     for node in manifest["nodes"].values():
         if node["resource_type"] == "test" and node.get("column_name"):
@@ -481,7 +478,7 @@ def test_every_mart_column_is_documented_and_tested(built_db, con):
         node = manifest["nodes"][f"model.tickwarehouse.{model}"]
         assert node["description"].strip(), model
         actual = [r[0] for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'marts'"
+            "select column_name from information_schema.columns where table_catalog = 'lake' and table_schema = 'marts'"
             " and table_name = ? order by ordinal_position", [model]).fetchall()]
         assert list(node["columns"]) == actual, f"{model}: documented columns differ from the table"
         for column, spec in node["columns"].items():
@@ -489,28 +486,27 @@ def test_every_mart_column_is_documented_and_tested(built_db, con):
         assert set(actual) <= tested[node["unique_id"]], f"{model}: untested {set(actual) - tested[node['unique_id']]}"
 
 
-def test_tests_read_the_run_window_and_column_rules_name_the_column(built_db, tmp_path):
+def test_tests_read_the_run_window_and_column_rules_name_the_column(built_home, tmp_path):
     """A NULL volume and a negative trade count planted on day 1: a day-2 window's tests do not
     read day 1 (macros/test_window.sql), a bare `dbt test` reads all days and fails, and the
     failing rows name the rule and column with the number of offending rows."""
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copy(built_db, path)
-    with duckdb.connect(str(path)) as connection:
+    lakes.copy_home_lake(built_home, tmp_path)
+    with lakes.connect(tmp_path) as connection:
         n = connection.execute(
             "update marts.ohlcv_1m set volume = null, trade_count = -1 where bar_date = ? and symbol = 'BTCUSDT'",
             [DAY1],
         ).fetchone()[0]
     assert n > 0
     select = ["--select", "ohlcv_1m,test_name:column_rules", "--store-failures"]
-    window = _dbt("test", path, tmp_path, *select, "--vars", f"{{min_date: '{DAY2}', max_date: '{DAY3}'}}")
+    window = _dbt("test", tmp_path, tmp_path, *select, "--vars", f"{{min_date: '{DAY2}', max_date: '{DAY3}'}}")
     assert window.returncode == 0 and "PASS=1" in window.stdout, window.stdout[-3000:]
-    everything = _dbt("test", path, tmp_path, *select)
+    everything = _dbt("test", tmp_path, tmp_path, *select)
     # fail_calc sums the offending rows over the broken (rule, column) pairs
     assert everything.returncode == 1 and f"Got {2 * n} result" in everything.stdout, everything.stdout[-3000:]
-    with duckdb.connect(str(path), read_only=True) as connection:
+    with lakes.connect(tmp_path, read_only=True) as connection:
         table = connection.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_name = 'column_rules_ohlcv_1m'").fetchone()[0]
+            "where table_catalog = 'lake' and table_name = 'column_rules_ohlcv_1m'").fetchone()[0]
         failures = connection.execute(f"select rule, column_name, failing_rows from {table} order by all").fetchall()
     assert failures == [("non_negative", "trade_count", n), ("not_null", "volume", n)]
 
@@ -541,10 +537,9 @@ def test_window_rebuild_replaces_only_the_window(rebuilt):
 
 
 def test_build_on_empty_raw_schema(tmp_path):
-    path = tmp_path / "empty.duckdb"
-    with duckdb.connect(str(path)) as connection:
+    with lakes.connect(tmp_path) as connection:
         ensure_raw_schema(connection)
-    _dbt_build(path, tmp_path)
-    with duckdb.connect(str(path), read_only=True) as connection:
+    _dbt_build(tmp_path, tmp_path)
+    with lakes.connect(tmp_path, read_only=True) as connection:
         for model in ALL_MARTS:
             assert connection.execute(f"select count(*) from marts.{model}").fetchone()[0] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from ingest.loader import NoLandingFilesError, load_book_snapshots, load_trades
 from ingest.tardis import LandingFileError
+from tests import lakes
 from tests.conftest import REAL_DATA, TRADES_HEADER, write_gz
 
 DAY = dt.date(2024, 1, 2)
@@ -23,10 +25,9 @@ def trade(i: int, price: str = "100.5", amount: str = "0.25", side: str = "buy",
 
 
 @pytest.fixture
-def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield c
-    c.close()
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with lakes.connect(tmp_path) as c:
+        yield c
 
 
 def landing_with(tmp_path: Path, lines: list[str], day: dt.date = DAY) -> Path:

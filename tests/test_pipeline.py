@@ -9,7 +9,6 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
@@ -20,6 +19,7 @@ from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
 from orchestration.partitions import range_tags
 from orchestration.resources import LandingZoneResource, WarehouseResource
+from tests import lakes
 
 START = dt.date(2024, 3, 1)
 MARTS = ["ohlcv_1m", "ohlcv_5m", "ohlcv_15m", "ohlcv_1h", "ohlcv_1d", "daily_stats"]
@@ -31,15 +31,15 @@ BAR_COLUMNS = (
 
 def resources_for(home: Path) -> dict:
     return {
-        "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
+        "warehouse": WarehouseResource.at(home),
         "landing": LandingZoneResource(root=str(home / "landing")),
         "dbt": dbt_resource(),
     }
 
 
 
-def mart_contents(db: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(db), read_only=True) as con:
+def mart_contents(home: Path) -> dict[str, list[tuple]]:
+    with lakes.connect(home, read_only=True) as con:
         return {m: con.execute(f"SELECT * FROM marts.{m} ORDER BY ALL").fetchall() for m in MARTS}
 
 
@@ -54,13 +54,13 @@ def test_same_partition_twice_gives_identical_marts(sim_home):
     assets = [raw_trades, raw_book_snapshots, dbt_daily_marts]
     key = (START + dt.timedelta(days=1)).isoformat()
     assert materialize(assets, resources=res, partition_key=key).success
-    first = mart_contents(sim_home / "warehouse.duckdb")
+    first = mart_contents(sim_home)
     assert materialize(assets, resources=res, partition_key=key).success
-    second = mart_contents(sim_home / "warehouse.duckdb")
+    second = mart_contents(sim_home)
     assert {m: len(rows) for m, rows in first.items()} == {m: len(rows) for m, rows in second.items()}
     assert first == second
     assert len(first["ohlcv_1m"]) > 1000
-    with duckdb.connect(str(sim_home / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(sim_home, read_only=True) as con:
         days = con.execute("SELECT DISTINCT bar_date FROM marts.ohlcv_1m").fetchall()
     assert days == [(START + dt.timedelta(days=1),)]
 
@@ -76,7 +76,7 @@ def test_backfill_of_five_days_is_one_run(sim_home):
     expected = {(START + dt.timedelta(days=i)).isoformat() for i in range(5)}
     for key in ("raw_trades", "raw_book_snapshots", "ohlcv_1m", "ohlcv_1d", "daily_stats"):
         assert instance.get_materialized_partitions(AssetKey(key)) == expected, key
-    with duckdb.connect(str(sim_home / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(sim_home, read_only=True) as con:
         per_day = con.execute("SELECT bar_date, count(*) FROM marts.daily_stats GROUP BY 1 ORDER BY 1").fetchall()
         n_symbols = con.execute("SELECT count(DISTINCT symbol) FROM raw.trades").fetchone()[0]
     assert per_day == [(START + dt.timedelta(days=i), n_symbols) for i in range(5)]
@@ -88,7 +88,7 @@ def test_rolled_up_bars_equal_bars_from_trades(sim_home):
     res = resources_for(sim_home)
     assert materialize([raw_trades, raw_book_snapshots, dbt_daily_marts], resources=res,
                        partition_key=START.isoformat()).success
-    with duckdb.connect(str(sim_home / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(sim_home, read_only=True) as con:
         for mart, interval in [("ohlcv_5m", "5 minutes"), ("ohlcv_15m", "15 minutes"), ("ohlcv_1h", "1 hour"),
                                ("ohlcv_1d", "1 day")]:
             direct = con.execute(
@@ -144,7 +144,7 @@ def test_bars_from_real_trades_equal_independent_computation(tickwh_env, real_tr
                        selection=[raw_trades, dbt_daily_marts]).success
     expected = python_minute_bars(real_trades_file)
     last_complete = dt.datetime(2020, 2, 22, 2, 5)  # the file is cut inside 02:05 (see its README)
-    with duckdb.connect(str(tickwh_env / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(tickwh_env, read_only=True) as con:
         cur = con.execute(
             """SELECT symbol, bucket_start, open, high, low, close, volume, quote_volume, trade_count, vwap,
                       buy_volume, sell_volume
@@ -168,7 +168,7 @@ def test_rollups_build_after_partitions(sim_home):
     assert materialize([raw_trades, raw_book_snapshots, dbt_daily_marts], resources=res,
                        partition_key=START.isoformat()).success
     assert materialize([dbt_rollups], resources=res).success
-    with duckdb.connect(str(sim_home / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(sim_home, read_only=True) as con:
         summary = con.execute(
             "SELECT count(*), sum(total_trades) FROM marts.market_daily_summary"
         ).fetchone()

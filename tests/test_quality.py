@@ -30,6 +30,7 @@ from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.dbt_resource import dbt_resource
 from orchestration.quality import DAILY_SUITES, TABLE_SUITES, checks_by_suite, quality_checks
 from orchestration.resources import LandingZoneResource, WarehouseResource
+from tests import lakes
 from tests.conftest import REAL_DATA, write_gz
 
 D0 = dt.date(2024, 3, 1)
@@ -50,7 +51,7 @@ RAW_ONLY = [raw_trades, raw_book_snapshots, *RAW_CHECKS]
 
 def resources(home: Path) -> dict[str, Any]:
     return {
-        "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
+        "warehouse": WarehouseResource.at(home),
         "landing": LandingZoneResource(root=str(home / "landing")),
         "dbt": dbt_resource(),
     }
@@ -90,15 +91,15 @@ def materialized(result: ExecuteInProcessResult) -> set[str]:
     return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
 
-def quarantine(db: Path, day: dt.date) -> dict[str, int]:
-    with duckdb.connect(str(db), read_only=True) as con:
+def quarantine(home: Path, day: dt.date) -> dict[str, int]:
+    with lakes.connect(home, read_only=True) as con:
         return dict(con.execute(
             "SELECT rule, count(*) FROM raw.quarantine WHERE partition_date = ? GROUP BY rule", [day]
         ).fetchall())
 
 
-def day_counts(db: Path, day: dt.date) -> dict[str, int]:
-    with duckdb.connect(str(db), read_only=True) as con:
+def day_counts(home: Path, day: dt.date) -> dict[str, int]:
+    with lakes.connect(home, read_only=True) as con:
         return {
             table: con.execute(f"SELECT count(*) FROM {table} WHERE {col} = ?", [day]).fetchone()[0]
             for table, col in [("raw.trades", "trade_date"), ("raw.book_snapshots", "snapshot_date"),
@@ -129,13 +130,13 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     daily = run_day(home, D0, FULL)
     rollups = materialize([dbt_rollups, *quality_checks], resources=resources(home), selection=[dbt_rollups],
                           raise_on_error=False)
-    return Baseline(home, daily, rollups, day_counts(home / "warehouse.duckdb", D0))
+    return Baseline(home, daily, rollups, day_counts(home, D0))
 
 
 @pytest.fixture
 def case(baseline: Baseline, tmp_path: Path) -> Path:
     """A private copy of the baseline warehouse, and a landing folder holding a clean D1."""
-    shutil.copy(baseline.home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    lakes.copy_home_lake(baseline.home, tmp_path)
     simulate(tmp_path / "landing", D1)
     return tmp_path
 
@@ -149,7 +150,7 @@ def book_file(home: Path, day: dt.date = D1) -> Path:
 
 
 def assert_d0_untouched(baseline: Baseline, home: Path) -> None:
-    assert day_counts(home / "warehouse.duckdb", D0) == baseline.d0_counts
+    assert day_counts(home, D0) == baseline.d0_counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def test_unreadable_trades_file_fails_the_load_and_blocks_the_day(baseline, case
     assert "ge_raw_trades" not in evaluations(result)  # the check of a failed load never runs
     assert evaluations(result)["ge_raw_book_snapshots"].passed  # the other dataset is fine...
     assert_blocked(result)  # ...but the marts need both
-    assert day_counts(case / "warehouse.duckdb", D1)["raw.trades"] == 0
+    assert day_counts(case, D1)["raw.trades"] == 0
     assert_d0_untouched(baseline, case)
 
 
@@ -309,7 +310,7 @@ def test_wrong_day_rows_are_quarantined_and_too_many_block(baseline, case):
         r[2] = str(int(r[2]) - 86_400_000_000)
     write_rows(trades_file(case), header, rows)
     result = run_day(case, D1, FULL)
-    assert quarantine(case / "warehouse.duckdb", D1) == {"wrong_day": len(shifted)}
+    assert quarantine(case, D1) == {"wrong_day": len(shifted)}
     e = evaluations(result)["ge_raw_trades"]
     assert (e.passed, e.severity) == (False, AssetCheckSeverity.ERROR)
     assert meta(e, "failed_errors") == ["quarantine_share"]
@@ -347,7 +348,7 @@ def test_a_few_bad_rows_are_quarantined_and_only_warn(baseline, case, corrupt):
     write_rows(trades_file(case), header, rows)
     result = run_day(case, D1, RAW_ONLY)
     assert result.success  # a WARN does not fail the step
-    assert quarantine(case / "warehouse.duckdb", D1) == expected
+    assert quarantine(case, D1) == expected
     e = evaluations(result)["ge_raw_trades"]
     assert (e.passed, e.severity) == (False, AssetCheckSeverity.WARN)
     assert meta(e, "failed_errors") == [] and meta(e, "failed_warnings") == ["no_quarantined_rows"]
@@ -363,7 +364,7 @@ def test_missing_trade_ids_block_the_day(baseline, case):
     rows = [r for i, r in enumerate(rows) if i not in set(cut)]
     write_rows(trades_file(case), header, rows)
     result = run_day(case, D1, FULL)
-    assert quarantine(case / "warehouse.duckdb", D1) == {}
+    assert quarantine(case, D1) == {}
     e = evaluations(result)["ge_raw_trades"]
     assert (e.passed, e.severity) == (False, AssetCheckSeverity.ERROR)
     assert meta(e, "failed_errors") == ["trade_id_contiguous"] and meta(e, "failed_warnings") == []
@@ -384,7 +385,7 @@ def test_price_spike_blocks_the_day_and_thresholds_live_in_the_suite_file(baseli
     spike[6] = str(Decimal(spike[6]) * Decimal("1.5"))  # one print 50% above the market
     write_rows(trades_file(case), header, rows)
     result = run_day(case, D1, FULL)
-    assert quarantine(case / "warehouse.duckdb", D1) == {}  # a spike is not the loader's business
+    assert quarantine(case, D1) == {}  # a spike is not the loader's business
     e = evaluations(result)["ge_raw_trades"]
     assert (e.passed, e.severity) == (False, AssetCheckSeverity.ERROR)
     assert meta(e, "failed_errors") == ["max_move_between_trades"]
@@ -408,7 +409,7 @@ def test_price_spike_blocks_the_day_and_thresholds_live_in_the_suite_file(baseli
             x["kwargs"]["max_value"] = 60
     (suites / "raw_trades.json").write_text(json.dumps(doc))
     monkeypatch.setenv("TICKWH_EXPECTATIONS_DIR", str(suites))
-    with duckdb.connect(str(case / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(case, read_only=True) as con:
         relaxed = validate(con, "raw_trades", D1)
     assert relaxed.failed_errors == [] and relaxed.failed_warnings == ["price_spike_mad"]
 
@@ -490,7 +491,7 @@ def test_crossed_book_warns_and_does_not_block(baseline, case):
     assert crossed["observed_value"]["max"] == pytest.approx(10 / len(eth))
     assert all(e.passed for e in evals.values()), {n: e.description for n, e in evals.items()}
     assert {"ohlcv_1m", "ohlcv_1d", "daily_stats"} <= materialized(result)
-    with duckdb.connect(str(case / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(case, read_only=True) as con:
         share, unsided = con.execute(
             """SELECT s.crossed_or_locked_share, (SELECT sum(volume - buy_volume - sell_volume) FROM marts.ohlcv_1m
                                                   WHERE bar_date = ?)
@@ -515,7 +516,7 @@ def test_a_bad_day_in_a_ranged_backfill_blocks_the_window(baseline, case):
     assert evaluations(result)["ge_raw_book_snapshots"].passed
     # One dbt invocation builds the whole window, so one bad day holds back all of it.
     assert_blocked(result)
-    assert day_counts(case / "warehouse.duckdb", d2)["raw.trades"] == TRADES_PER_DAY
+    assert day_counts(case, d2)["raw.trades"] == TRADES_PER_DAY
     assert_d0_untouched(baseline, case)
 
 
@@ -523,7 +524,8 @@ def _copy_day(con: duckdb.DuckDBPyConnection, src: dt.date, dst: dt.date) -> Non
     """Every day-keyed row of `src` again on `dst`: dates and timestamps moved, all else equal."""
     shift = (dst - src).days
     tables = con.execute("""SELECT table_schema || '.' || table_name, list(column_name), list(data_type)
-                            FROM information_schema.columns WHERE table_schema IN ('raw', 'marts')
+                            FROM information_schema.columns WHERE table_catalog = 'lake'
+                            AND table_schema IN ('raw', 'marts')
                             GROUP BY ALL""").fetchall()
     for table, names, types in tables:
         day_col = next((c for c in ("trade_date", "snapshot_date", "bar_date", "partition_date") if c in names), None)
@@ -545,9 +547,8 @@ def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_pat
 
     monkeypatch.setattr(ingest.quality, "WINDOW_ROWS", window_rows)
 
-    db = tmp_path / "warehouse.duckdb"
-    shutil.copy(baseline.home / "warehouse.duckdb", db)
-    with duckdb.connect(str(db)) as con:
+    lakes.copy_home_lake(baseline.home, tmp_path)
+    with lakes.connect(tmp_path) as con:
         _copy_day(con, D0, D1)
         # D1 only: a 100% print, a duplicated trade id, and a 1m bar whose high drops to its low
         con.execute("""UPDATE raw.trades SET price = price * 2 WHERE trade_date = ? AND rowid =
@@ -559,7 +560,7 @@ def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_pat
                     [D1, D1])
     days = [D0 - dt.timedelta(days=1), D0, D1, D1 + dt.timedelta(days=1)]
     now = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
-    with duckdb.connect(str(db), read_only=True) as con:
+    with lakes.connect(tmp_path, read_only=True) as con:
         chunks = ingest.quality._chunks(con, load_suite("raw_trades"), days)
         assert chunks == ([days] if window_rows > TRADES_PER_DAY * 2 else [days[:2], days[2:]])
         for _, suite in DAILY_SUITES:
@@ -587,8 +588,8 @@ def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_pat
 
 
 def test_mart_check_catches_broken_bars_and_reconciliation(baseline, tmp_path, capfd):
-    shutil.copy(baseline.home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+    lakes.copy_home_lake(baseline.home, tmp_path)
+    with lakes.connect(tmp_path) as con:
         # One bar gets high = low (its open, close and vwap were above low), another bar that had
         # buys and sells disappears; neither held its symbol's high or low of the day.
         inside = """FROM marts.ohlcv_1m b
@@ -646,9 +647,10 @@ def test_run_suite_on_frames_directly():
 def test_ge_data_docs_site_beside_the_dbt_docs(baseline, tmp_path, monkeypatch):
     from orchestration.docs import build_ge_docs
 
-    shutil.copy(baseline.home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    copy = lakes.copy_home_lake(baseline.home, tmp_path)
     monkeypatch.setenv("TICKWH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TICKWH_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    for var, value in copy.env().items():  # the lake stays outside TICKWH_HOME, as the file did
+        monkeypatch.setenv(var, value)
     index = build_ge_docs(max_days=1)
     assert index == tmp_path / "home" / "docs" / "ge" / "index.html" and index.exists()
     pages = {p.relative_to(index.parent).as_posix() for p in index.parent.rglob("*.html")}
@@ -811,7 +813,7 @@ def test_raw_rows_frames_are_evaluated_in_duckdb(baseline):
     from ingest.quality.sql_eval import SqlFrame
 
     assert {load_suite(n).engine(f) for n in suite_names() for f in load_suite(n).frames} == {"duckdb"}
-    with duckdb.connect(str(baseline.home / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(baseline.home, read_only=True) as con:
         for name in ("raw_trades", "raw_book_snapshots"):
             frames = prepare(con, load_suite(name), D0)
             assert isinstance(frames["rows"], SqlFrame), name
@@ -925,6 +927,7 @@ def planted_trades_day(con: duckdb.DuckDBPyConnection, day: dt.date) -> None:
         for j in range(n):
             add("simex", f"TINY{i}USDT", t0 + j * 1_000_000 + i, str(j + 1), 5 + j % 3)
     rnd.shuffle(rows)  # scan order says nothing
+    con.execute("BEGIN TRANSACTION")  # one lake snapshot for the planted day
     con.executemany("INSERT INTO raw.trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     for rule, line in [("non_positive_price", "simex,BIGUSDT,0,0,10400,buy,-1,1"),
                        ("non_positive_price", "simex,BIGUSDT,0,0,10401,buy,-1,1"),
@@ -933,6 +936,7 @@ def planted_trades_day(con: duckdb.DuckDBPyConnection, day: dt.date) -> None:
                        ("unparseable_value", "otherx,BIGUSDT,0,0,not-an-id,buy,x,1")]:
         con.execute("INSERT INTO raw.quarantine (dataset, partition_date, source_file, source_line, rule, reason, "
                     "raw_line) VALUES ('trades', ?, 'f', 1, ?, 'r', ?)", [day, rule, line])
+    con.execute("COMMIT")
 
 
 def test_trade_series_match_the_window_definitions(tmp_path):
@@ -943,7 +947,7 @@ def test_trade_series_match_the_window_definitions(tmp_path):
     from ingest.quality import prepare
 
     day, now = D0, dt.datetime(2024, 3, 1, 12, tzinfo=dt.UTC)
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+    with lakes.connect(tmp_path) as con:
         planted_trades_day(con, day)
         suite = load_suite("raw_trades")
         frames = prepare(con, suite, day, now)
@@ -968,7 +972,7 @@ def test_trade_series_group_ids_without_hashing(tmp_path):
     """Two symbols whose hashes collide would be merged: the fallback path names groups exactly."""
     from ingest.quality import series
 
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+    with lakes.connect(tmp_path) as con:
         planted_trades_day(con, D0)
         (fast, _), (exact, _) = series._fetch(con, D0), series._fetch(con, D0, by_hash=False)
         assert len(fast.keys) == len(exact.keys) == 6

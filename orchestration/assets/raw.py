@@ -8,7 +8,8 @@ from orchestration.metadata import load_metadata, preview
 from orchestration.partitions import daily_partitions, days_in_window
 from orchestration.resources import LandingZoneResource, WarehouseResource
 
-WAREHOUSE_POOL = "duckdb_warehouse"
+# Steps that write the lake; dagster.yaml caps how many run at once (a setting: the lake allows several).
+WAREHOUSE_POOL = "lake_writers"
 
 
 def _load(

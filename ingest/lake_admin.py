@@ -1,0 +1,223 @@
+"""Looking after the lake: snapshots, maintenance (compaction, expiry) and migration from a DuckDB file.
+
+CLI: `python -m ingest.lake_admin snapshots | maintain --keep-days 7 | migrate --from var/warehouse.duckdb`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ingest import lake
+from ingest.warehouse import ensure_raw_schema
+
+log = logging.getLogger(__name__)
+
+# The schemas that hold tables of the warehouse; staging holds dbt views, rebuilt by every dbt run.
+TABLE_SCHEMAS = ("raw", "marts", "reference")
+
+
+@dataclass
+class TableFingerprint:
+    rows: int
+    checksum: int  # order-independent: the sum of every row's hash
+
+
+@dataclass
+class MaintenanceReport:
+    files_before: int
+    files_after: int
+    snapshots_before: int
+    snapshots_after: int
+    expired_before: dt.datetime
+    seconds: float = 0.0
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def list_tables(con: duckdb.DuckDBPyConnection, catalog: str = lake.ALIAS) -> list[str]:
+    """`schema.table` of every base table (not view) of the warehouse's schemas in `catalog`."""
+    rows = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name IN "
+        f"({', '.join('?' for _ in TABLE_SCHEMAS)}) ORDER BY ALL",
+        [catalog, *TABLE_SCHEMAS],
+    ).fetchall()
+    return [f"{s}.{t}" for s, t in rows]
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, table: str, catalog: str = lake.ALIAS) -> TableFingerprint:
+    """Row count and an order-independent checksum of a table's content (every column)."""
+    schema, name = table.split(".", 1)
+    columns = [r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
+        "ORDER BY column_index", [catalog, schema, name]).fetchall()]
+    if not columns:
+        raise lake.LakeError(f"no table {catalog}.{table}")
+    row_hash = "hash(" + ", ".join(_ident(c) for c in columns) + ")"
+    n, total = con.execute(
+        f"SELECT count(*), coalesce(sum({row_hash}::HUGEINT), 0) FROM {_ident(catalog)}.{_ident(schema)}.{_ident(name)}"
+    ).fetchone()
+    return TableFingerprint(int(n), int(total))
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection, catalog: str = lake.ALIAS) -> dict[str, TableFingerprint]:
+    return {t: fingerprint(con, t, catalog) for t in list_tables(con, catalog)}
+
+
+def live_file_count(con: duckdb.DuckDBPyConnection, alias: str = lake.ALIAS) -> int:
+    """Data and delete files the current snapshot reads, over every table."""
+    rows = con.execute("SELECT sum(file_count + delete_file_count) FROM ducklake_table_info(?)", [alias]).fetchone()
+    return int(rows[0] or 0)
+
+
+def stored_file_count(con: duckdb.DuckDBPyConnection, alias: str = lake.ALIAS) -> int:
+    """Every data and delete file the catalog still tracks, for any snapshot kept (what is on disk)."""
+    meta = f"__ducklake_metadata_{alias}"
+    data = con.execute(f"SELECT count(*) FROM {meta}.ducklake_data_file").fetchone()[0]
+    deletes = con.execute(f"SELECT count(*) FROM {meta}.ducklake_delete_file").fetchone()[0]
+    return int(data) + int(deletes)
+
+
+def maintain(
+    con: duckdb.DuckDBPyConnection, *, keep: dt.timedelta, now: dt.datetime | None = None, alias: str = lake.ALIAS
+) -> MaintenanceReport:
+    """Merge small files, expire snapshots older than `keep`, delete the files nobody can read any more.
+
+    Answers at the current snapshot do not change (compaction rewrites files, not rows); readers
+    pinned to an expired snapshot can no longer read it, which is what `keep` bounds.
+    """
+    t0 = time.perf_counter()
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = now - keep
+    report = MaintenanceReport(
+        files_before=stored_file_count(con, alias),
+        files_after=0,
+        snapshots_before=len(lake.snapshots(con, alias)),
+        snapshots_after=0,
+        expired_before=cutoff,
+    )
+    # Each step is its own commit; a lost race with a loader only means doing it on the next run.
+    lake.with_conflict_retry(lambda: con.execute("CALL ducklake_flush_inlined_data(?)", [alias]), what="flush")
+    lake.with_conflict_retry(lambda: con.execute("CALL ducklake_merge_adjacent_files(?)", [alias]), what="compaction")
+    lake.with_conflict_retry(
+        lambda: con.execute("CALL ducklake_expire_snapshots(?, older_than => ?)", [alias, cutoff]), what="expiry"
+    )
+    con.execute("CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [alias])
+    report.files_after = stored_file_count(con, alias)
+    report.snapshots_after = len(lake.snapshots(con, alias))
+    report.rows = {t: int(con.execute(f"SELECT count(*) FROM {alias}.{t}").fetchone()[0]) for t in list_tables(con)}
+    report.seconds = time.perf_counter() - t0
+    log.info(
+        "lake maintenance: files %d -> %d, snapshots %d -> %d (expired before %s) in %.1fs",
+        report.files_before, report.files_after, report.snapshots_before, report.snapshots_after,
+        cutoff.isoformat(timespec="seconds"), report.seconds,
+    )
+    return report
+
+
+@dataclass
+class MigrationReport:
+    tables: dict[str, TableFingerprint] = field(default_factory=dict)
+    snapshot: int = 0
+    seconds: float = 0.0
+
+
+class MigrationError(lake.LakeError):
+    pass
+
+
+def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = False) -> MigrationReport:
+    """Copy every table of a single-file warehouse (`warehouse.duckdb`) into the lake, in one commit.
+
+    Checked table by table: row count and content checksum of the copy equal the source's. A lake
+    table that already holds rows is refused unless `replace`; dbt's staging views are not copied
+    (the next dbt run creates them).
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise MigrationError(f"no DuckDB file at {source}")
+    t0 = time.perf_counter()
+    report = MigrationReport()
+    with lake.connect(config) as con:
+        ensure_raw_schema(con)
+        con.execute(f"ATTACH {lake.sql_literal(str(source.resolve()))} AS old (READ_ONLY)")
+        tables = list_tables(con, "old")
+        if not tables:
+            raise MigrationError(f"{source} holds no table in schemas {', '.join(TABLE_SCHEMAS)}")
+        present = set(list_tables(con))
+        if not replace:
+            busy = [t for t in tables if t in present and con.execute(f"SELECT count(*) FROM lake.{t}").fetchone()[0]]
+            if busy:
+                raise MigrationError(f"lake tables already hold rows: {busy} (use --replace to overwrite them)")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in tables:
+                schema, _ = table.split(".", 1)
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS lake.{_ident(schema)}")
+                if table in present and table.startswith("raw."):
+                    con.execute(f"DELETE FROM lake.{table}")
+                    con.execute(f"INSERT INTO lake.{table} BY NAME SELECT * FROM old.{table}")
+                else:
+                    con.execute(f"CREATE OR REPLACE TABLE lake.{table} AS SELECT * FROM old.{table}")
+                log.info("migrated %s", table)
+            con.execute("COMMIT")
+        except BaseException:
+            lake.rollback(con)
+            raise
+        for table in tables:
+            before, after = fingerprint(con, table, "old"), fingerprint(con, table)
+            if before != after:
+                raise MigrationError(f"{table}: source {before} != lake {after}")
+            report.tables[table] = after
+        report.snapshot = lake.current_snapshot(con)
+        con.execute("DETACH old")
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest.lake_admin", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("snapshots", help="list the lake's snapshots (pin one with history --as-of)")
+    m = sub.add_parser("maintain", help="merge small files, expire old snapshots, delete unreadable files")
+    m.add_argument("--keep-days", type=float, default=7.0, help="keep snapshots younger than this (default 7)")
+    g = sub.add_parser("migrate", help="copy a single-file warehouse.duckdb into the lake, checked")
+    g.add_argument("--from", dest="source", type=Path, required=True, help="the DuckDB file")
+    g.add_argument("--replace", action="store_true", help="overwrite lake tables that already hold rows")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = lake.LakeConfig.from_env()
+    try:
+        if args.command == "snapshots":
+            with lake.connect(config, read_only=True) as con:
+                for sid, when, changes in lake.snapshots(con):
+                    print(f"{sid:>6}  {when.isoformat(timespec='seconds')}  {changes}")
+        elif args.command == "maintain":
+            with lake.connect(config) as con:
+                r = maintain(con, keep=dt.timedelta(days=args.keep_days))
+            print(f"files {r.files_before} -> {r.files_after}; snapshots {r.snapshots_before} -> {r.snapshots_after}")
+        else:
+            r = migrate(args.source, config, replace=args.replace)
+            for table, fp in r.tables.items():
+                print(f"  {table:<32} {fp.rows:>12} rows  checksum {fp.checksum}")
+            print(f"migrated {len(r.tables)} tables into {config.describe()} as snapshot {r.snapshot} "
+                  f"in {r.seconds:.1f}s; row counts and checksums match")
+    except (lake.LakeError, duckdb.Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
