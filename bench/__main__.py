@@ -9,6 +9,10 @@ Sections (``--only`` takes one or more, comma separated):
   ohlcv        figure 4: 1m bars, project SQL on DuckDB vs pandas, polars, ClickHouse (chdb)
   live, cold   other benches (bench/live_bench.py, bench/cold_bench.py), only when named and present
 
+The pipeline writes the warm warehouse, a DuckLake (SQLite catalog + Parquet files under the run's
+home); the DuckDB floor is DuckDB alone on a plain native DuckDB file, the baseline the lake is
+measured against.
+
 Every figure is measured in the same invocation as its reference, ``--reps`` times (interleaved),
 and the median is reported. Data is simulated once into ``$TICKWH_HOME/bench/data`` and reused.
 """

@@ -3,8 +3,9 @@
 `python -m bench.cold_bench [--trades 1000000] [--reps 7]`
 
 * Archive: one simulated day (1M trades by default, book snapshots every second) loaded into a
-  fresh warm DuckDB file, then archived to a real S3 server (SeaweedFS started here on
-  loopback) table by table: export with zstd, upload, verify, publish the manifest. Re-run
+  fresh warm warehouse (an embedded DuckLake: SQLite catalog + Parquet files), then archived to
+  a real S3 server (SeaweedFS started here on loopback) table by table: export with zstd,
+  upload, verify, publish the manifest. Re-run
   `--archive-reps` times (each run replaces the last, as a re-archive does); median rows/s.
 * Latency: `HistoricalData.get_trades` / `get_book_snapshots` for one symbol-day from warm,
   from cold (download + sha256 verification every call, the default), and from cold with a
@@ -25,8 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
-
+from ingest import lake
 from ingest.cold.archive import archive_table
 from ingest.cold.config import ColdStoreConfig, default_var_dir
 from ingest.cold.layout import RAW_BOOK_SNAPSHOTS, RAW_TRADES, new_run_id
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="tickwh-cold-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        warehouse = tmp / "warehouse.duckdb"
+        warehouse = lake.LakeConfig.embedded(tmp)  # <tmp>/lake/
         t = time.perf_counter()
-        with duckdb.connect(str(warehouse)) as con:
+        with lake.connect(warehouse) as con:
             for dataset in ("trades", "book_snapshots"):
                 load_day(con, landing, DAY, dataset)
             n_trades = con.execute("SELECT count(*) FROM raw.trades").fetchone()[0]  # type: ignore[index]
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             archive: dict[str, list[float]] = {RAW_TRADES.name: [], RAW_BOOK_SNAPSHOTS.name: []}
             sizes: dict[str, int] = {}
             rows: dict[str, int] = {}
-            with duckdb.connect(str(warehouse), read_only=True) as con:
+            with lake.connect(warehouse, read_only=True) as con:
                 for _ in range(args.archive_reps):
                     run_id = new_run_id()
                     for table in (RAW_TRADES, RAW_BOOK_SNAPSHOTS):

@@ -292,21 +292,22 @@ class CompiledModel:
 def compile_models(first: dt.date, end: dt.date, work: Path) -> list[CompiledModel]:
     """``dbt compile`` the daily models for the window [first, end) against an empty warehouse.
 
+    The warehouse is an empty embedded lake under ``<work>/lake/``, so the compiled SQL names the
+    catalog `lake`, as it does in the pipeline.
+
     Returns staging views and incremental marts in dependency order, as dbt would run them on a
     first build (no delete pre-hook, since the tables do not exist yet). Output goes to a private
     target folder so the project's own ``target/`` (read by the Dagster code location) is untouched.
     """
-    import duckdb
-
+    from ingest import lake
     from ingest.warehouse import ensure_raw_schema
 
     work.mkdir(parents=True, exist_ok=True)
-    db = work / "warehouse.duckdb"
-    if not db.exists():
-        with duckdb.connect(str(db)) as con:
-            ensure_raw_schema(con)
+    config = lake.LakeConfig.embedded(work)
+    with lake.connect(config) as con:
+        ensure_raw_schema(con)  # a no-op when the raw tables exist
     target = work / "target"
-    env = {**os.environ, "TICKWH_DUCKDB_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, **config.env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     window = json.dumps({"min_date": first.isoformat(), "max_date": end.isoformat()})
     subprocess.run(
         [dbt_bin(), "compile", "--quiet", "--select", "config.materialized:incremental staging",

@@ -78,8 +78,9 @@ class DuckDBEngine:
         by_name = {m.name: m for m in models}
         self.ohlcv_sql = by_name["ohlcv_1m"].sql
         self.con = duckdb.connect()
-        # The compiled SQL names its catalog `warehouse`.
-        self.con.execute("ATTACH ':memory:' AS warehouse; USE warehouse; SET enable_progress_bar = false")
+        # The compiled SQL names its catalog `lake` (the pipeline's DuckLake); here a native in-memory
+        # DuckDB database takes that name, so only the bar computation is measured, not the lake's I/O.
+        self.con.execute("ATTACH ':memory:' AS lake; USE lake; SET enable_progress_bar = false")
         ensure_raw_schema(self.con)
         self.con.execute(f"INSERT INTO raw.trades SELECT * FROM read_parquet('{parquet}')")
         self.con.execute("CREATE SCHEMA staging")

@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,8 +49,8 @@ from ingest.cold.layout import (
     Manifest,
 )
 from ingest.cold.store import ColdObjectError
-from ingest.lake import LakeConfig, LakeError, current_snapshot
-from ingest.lake import connect as lake_connect
+from ingest.lake import ALIAS as LAKE_ALIAS
+from ingest.lake import LakeConfig, LakeError, attach, current_snapshot
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
 
 if TYPE_CHECKING:
@@ -144,6 +145,8 @@ class HistoricalData:
             raise HistoryError(f"no warehouse at {warehouse.describe()}: load a day first")
         self.warehouse = warehouse
         self.as_of = parse_as_of(as_of)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
         self.cold = cold_store.open() if isinstance(cold_store, ColdStoreConfig) else cold_store
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if self.cache_dir is not None:
@@ -245,22 +248,41 @@ class HistoricalData:
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self.warehouse is None:
-            con = duckdb.connect(":memory:")
-            try:
-                yield con
-            finally:
-                con.close()
-            return
+        """A cursor on this reader's DuckDB, where the lake is attached once, read-only.
+
+        Attaching once saves loading the extensions and opening the catalog on every call; each
+        call is its own transaction, so an unpinned reader still sees the newest snapshot.
+        """
+        with self._lock:
+            if self._con is None:
+                con = duckdb.connect(":memory:")
+                con.execute("SET enable_progress_bar = false")
+                if self.warehouse is not None:
+                    try:
+                        attach(con, self.warehouse, read_only=True, as_of=self.as_of)
+                    except LakeError as exc:
+                        con.close()
+                        raise HistoryError(str(exc)) from exc
+                self._con = con
+            cursor = self._con.cursor()
+        if self.warehouse is not None:
+            cursor.execute(f"USE {LAKE_ALIAS}")  # a cursor starts in the in-memory catalog
         try:
-            opened = lake_connect(self.warehouse, read_only=True, as_of=self.as_of)
-            con = opened.__enter__()
-        except LakeError as exc:
-            raise HistoryError(str(exc)) from exc
-        try:
-            yield con
+            yield cursor
         finally:
-            opened.__exit__(None, None, None)
+            cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def __enter__(self) -> HistoricalData:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _known_days(self, ds: _Dataset, symbol: str, exchange: str | None) -> list[dt.date]:
         table = ds.table

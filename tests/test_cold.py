@@ -12,11 +12,11 @@ import hashlib
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from ingest.cold.layout import RAW_TRADES
 from ingest.cold.seaweed import SeaweedServer
 from ingest.cold.store import file_digests
 from ingest.history import HistoricalData, HistoryError
+from ingest.lake import LakeConfig
 from ingest.names import InvalidNameError
 from ingest.simulator import simulate_days
 from orchestration.cold import ColdStorageResource, cold_archive, warm_retention
@@ -50,6 +51,7 @@ from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
 from orchestration.partitions import range_tags
 from orchestration.resources import LandingZoneResource, WarehouseResource
+from tests import lakes
 
 DAY1 = dt.date(2024, 3, 4)
 DAY2 = dt.date(2024, 3, 5)
@@ -92,9 +94,10 @@ def golden_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TICKWH_HOME", str(home))
         mp.setenv("DAGSTER_HOME", str(home))
-        mp.setenv("TICKWH_DUCKDB_PATH", str(home / "warehouse.duckdb"))
+        for var in ("TICKWH_LAKE_CATALOG", "TICKWH_LAKE_DATA", "TICKWH_LAKE_S3_ENDPOINT"):
+            mp.delenv(var, raising=False)  # the lake follows TICKWH_HOME: <home>/lake/
         resources = {
-            "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
+            "warehouse": WarehouseResource.at(home),
             "landing": LandingZoneResource(root=str(home / "landing")),
             "dbt": dbt_resource(),
         }
@@ -106,7 +109,7 @@ def golden_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @dataclass
 class Env:
-    warehouse: Path
+    home: Path  # the warehouse is the embedded lake under <home>/lake/
     tier: ColdTier
     config: ColdStoreConfig
 
@@ -122,13 +125,16 @@ class Env:
         )
 
     def resources(self) -> dict:
-        return {"warehouse": WarehouseResource(path=str(self.warehouse)), "cold": self.resource()}
+        return {"warehouse": WarehouseResource.at(self.home), "cold": self.resource()}
 
-    def con(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.warehouse), read_only=read_only)
+    def lake(self) -> LakeConfig:
+        return lakes.lake_at(self.home)
+
+    def con(self, read_only: bool = True) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return lakes.connect(self.home, read_only=read_only)
 
     def api(self, warm: bool = True) -> HistoricalData:
-        return HistoricalData(self.warehouse if warm else None, self.tier)
+        return HistoricalData(self.lake() if warm else None, self.tier)
 
     def warm_count(self, relation: str, date_column: str, day: dt.date) -> int:
         with self.con() as con:
@@ -138,8 +144,7 @@ class Env:
 @pytest.fixture
 def env(golden_home: Path, seaweed: SeaweedServer, tmp_path: Path) -> Env:
     """A private copy of the two-day warehouse and a private prefix in the shared bucket."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(golden_home / "warehouse.duckdb", warehouse)
+    lakes.copy_home_lake(golden_home, tmp_path)
     config = ColdStoreConfig(
         endpoint_url=seaweed.endpoint_url,
         bucket=BUCKET,
@@ -149,7 +154,7 @@ def env(golden_home: Path, seaweed: SeaweedServer, tmp_path: Path) -> Env:
     )
     tier = config.open()
     tier.store.ensure_ready()
-    return Env(warehouse, tier, config)
+    return Env(tmp_path, tier, config)
 
 
 def s3_client(env: Env) -> Any:
@@ -183,7 +188,7 @@ def test_archive_asset_writes_verified_partitions_for_a_ranged_run(env: Env) -> 
     # The trades file: zstd, sorted by symbol then time, the manifest's time range.
     manifest = env.tier.read_manifest("raw_trades", DAY1)
     assert manifest is not None
-    local = env.tier.fetch_verified(manifest, Path(env.warehouse.parent))[0]
+    local = env.tier.fetch_verified(manifest, env.home)[0]
     meta_pq = pq.read_metadata(local)
     assert meta_pq.row_group(0).column(0).compression == "ZSTD"
     table = pq.read_table(local)
@@ -346,8 +351,10 @@ def test_cli_prints_csv_from_warm_and_from_cold(env: Env) -> None:
     child_env = {**os.environ, "TICKWH_COLD_ENDPOINT": env.config.endpoint_url or "", "TICKWH_COLD_BUCKET": BUCKET,
                  "TICKWH_COLD_PREFIX": env.tier.prefix}
     base = [sys.executable, "-m", "ingest.history", "trades", SYMBOL, "--start", str(DAY1), "--end", str(DAY2), "--csv"]
-    for extra in (["--warehouse", str(env.warehouse), "--no-cold"], ["--no-warm"]):
-        out = subprocess.run(base + extra, capture_output=True, text=True, env=child_env, cwd=REPO, check=True)
+    # The warm reader finds the lake through TICKWH_LAKE_* (the CLI's --warehouse file option is gone).
+    for extra, lake_env in ((["--no-cold"], env.lake().env()), (["--no-warm"], {})):
+        out = subprocess.run(base + extra, capture_output=True, text=True, env={**child_env, **lake_env}, cwd=REPO,
+                             check=True)
         lines = out.stdout.strip().splitlines()
         assert lines[0].startswith('"trade_date","exchange","symbol","ts"'), lines[0]
         assert len(lines) - 1 == expected, (extra, out.stderr)

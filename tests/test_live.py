@@ -64,6 +64,7 @@ from orchestration.live import (
     make_hot_load_sensor,
 )
 from orchestration.resources import LandingZoneResource, WarehouseResource
+from tests import lakes
 
 REPO = Path(__file__).resolve().parents[1]
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
@@ -300,7 +301,7 @@ def test_live_path_is_exactly_once_through_crashes_and_bars_equal_dbt(
     snapshots = next(sim_day.parent.glob(f"*_book_snapshot_*_{DAY}_*.csv.gz"))
     (landing / snapshots.name).symlink_to(snapshots)
     warm_resources = {
-        "warehouse": WarehouseResource(path=str(tickwh_env / "warehouse.duckdb")),
+        "warehouse": WarehouseResource.at(tickwh_env),
         "landing": LandingZoneResource(root=str(landing)),
         "dbt": dbt_resource(),
         "hot": hot,
@@ -316,7 +317,7 @@ def test_live_path_is_exactly_once_through_crashes_and_bars_equal_dbt(
     assert check.metadata["minutes_different"].value == 0
     assert check.metadata["trades_hot"].value == N_TRADES
 
-    with duckdb.connect(str(tickwh_env / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(tickwh_env, read_only=True) as con:
         dbt_bars = con.execute(
             f"SELECT {', '.join(BAR_COLUMNS)} FROM marts.ohlcv_1m WHERE bar_date = ? ORDER BY ALL", [DAY]
         ).fetchall()
@@ -418,7 +419,7 @@ def test_real_binance_file_live_bars_equal_warm_bars(
     landing = tmp_path / "landing"
     landing.mkdir()
     (landing / real_trades_file.name).symlink_to(real_trades_file)
-    with duckdb.connect(str(tmp_path / "warm.duckdb")) as con:
+    with lakes.connect(tmp_path) as con:
         load_day(con, landing, dt.date(2020, 2, 22), "trades")
         warm = warm_bars(con, dt.date(2020, 2, 22))
         since = dt.datetime(2020, 2, 22, 1, 0)

@@ -1,8 +1,8 @@
 """The daily schedule and a ranged backfill, driven through a Dagster instance the way the daemon drives them.
 
 Both tests load the code location through Dagster's workspace machinery (a real gRPC code server
-subprocess, as `dagster dev` starts), use the project's `dagster.yaml` (so the `duckdb_warehouse`
-pool serialises the warehouse steps) and swap only the run coordinator and launcher for Dagster's
+subprocess, as `dagster dev` starts), use the project's `dagster.yaml` (so the `lake_writers`
+pool caps the steps that write the lake) and swap only the run coordinator and launcher for Dagster's
 synchronous in-memory ones, so a submitted run executes before the daemon call returns. The code
 location is `tests/ui_location.py`: the production definitions with the in-process executor
 (see its docstring for why).
@@ -80,6 +80,13 @@ def workspace(instance: DagsterInstance) -> Iterator[WorkspaceProcessContext]:
         yield context
 
 
+def writer_limit() -> dict[str, Any]:
+    """The run queue's limit on runs that write the warehouse, as the project's dagster.yaml sets it."""
+    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    [limit] = [x for x in config["concurrency"]["runs"]["tag_concurrency_limits"] if x["key"] == "tickwh/writer"]
+    return limit
+
+
 def remote_repo(workspace: WorkspaceProcessContext) -> RemoteRepository:
     return workspace.create_request_context().get_code_location(LOCATION).get_repository(REPOSITORY)
 
@@ -126,7 +133,9 @@ def test_daily_schedule_runs_yesterday(tickwh_env: Path, instance: DagsterInstan
     assert run.status == DagsterRunStatus.SUCCESS
     assert run.tags["dagster/partition"] == yesterday
     assert run.tags["dagster/schedule_name"] == daily_schedule.name
-    assert run.tags["tickwh/writer"] == "duckdb"  # the tag the run queue limits to one at a time
+    # The tag the run queue limits (dagster.yaml's tag_concurrency_limits: lake writers).
+    assert run.tags["tickwh/writer"] == "lake"
+    assert {"key": "tickwh/writer", "value": "lake"}.items() <= writer_limit().items()
     keys = daily_assets()
     assert materialized(instance, keys) == {k: {yesterday} for k in keys}
 

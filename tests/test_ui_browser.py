@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import DagsterInstance
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
@@ -31,6 +30,7 @@ from orchestration.definitions import build_defs
 from orchestration.docs import build_dbt_docs
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
+from tests import lakes
 from tests.ui_servers import REPO, docs_server_cmd, free_port, server, wait_http, webserver_cmd
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,7 +87,7 @@ def prepare_warehouse(home: Path) -> int:
     simulate_days(DAY, 1, home / "landing", trades_per_day=5_000, snapshot_interval_ms=10_000, seed=11)
     defs = build_defs(
         {
-            "warehouse": WarehouseResource(path=str(home / "warehouse.duckdb")),
+            "warehouse": WarehouseResource.at(home),
             "landing": LandingZoneResource(root=str(home / "landing")),
             "dbt": dbt_resource(),
         }
@@ -99,7 +99,7 @@ def prepare_warehouse(home: Path) -> int:
         )
         assert daily.success
         assert defs.resolve_job_def("rollups").execute_in_process(instance=instance, run_config=quiet).success
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with lakes.connect(home, read_only=True) as con:
         return int(con.execute("SELECT count(*) FROM raw.trades").fetchone()[0])
 
 
@@ -116,7 +116,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     shots.mkdir()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TICKWH_HOME", str(home))
-        mp.setenv("TICKWH_DUCKDB_PATH", str(home / "warehouse.duckdb"))
+        for var in ("TICKWH_LAKE_CATALOG", "TICKWH_LAKE_DATA", "TICKWH_LAKE_S3_ENDPOINT"):
+            mp.delenv(var, raising=False)  # the lake (and the code server's) follows TICKWH_HOME: <home>/lake/
         mp.setenv("TICKWH_LANDING_ROOT", str(home / "landing"))
         mp.setenv("DAGSTER_HOME", str(dagster_home))
         mp.setenv("DAGSTER_DISABLE_TELEMETRY", "1")

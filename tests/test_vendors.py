@@ -47,6 +47,7 @@ from orchestration.vendors import (
     ohlcv_1m_matches_exchange_klines,
     vendor_landing,
 )
+from tests import lakes
 from tests.conftest import REAL_DATA, REAL_TRADES
 
 DAY = dt.date(2024, 1, 1)
@@ -204,7 +205,7 @@ def test_klines_built_from_real_trades_reconcile_with_our_bars(tickwh_env):
     ref_dir = tickwh_env / "binance" / "data" / "futures" / "um" / "daily" / "klines" / "BTCUSDT" / "1m"
     write_klines_zip(ref_dir, klines)
     res = {
-        "warehouse": WarehouseResource(path=str(tickwh_env / "warehouse.duckdb")),
+        "warehouse": WarehouseResource.at(tickwh_env),
         "landing": LandingZoneResource(root=str(landing)),
         "dbt": dbt_resource(),
         "binance_reference": VendorSourceResource(
@@ -265,9 +266,8 @@ def test_comparison_fills_minutes_without_trades_and_ignores_them_outside_the_sp
         ",".join(str(v) for v in (r[0], *r[1:6], r[0] + 59_999, *r[7:])) + ",0\n" for r in rows
     )
     write_zip(ref, "BTCUSDT-1m-2020-02-22.zip", text)
-    db = tmp_path / "w.duckdb"
     res = {
-        "warehouse": WarehouseResource(path=str(db)),
+        "warehouse": WarehouseResource.at(tmp_path),
         "landing": LandingZoneResource(root=str(landing)),
         "dbt": dbt_resource(),
         "binance_reference": VendorSourceResource(vendor="binance", market="usdm", path=str(ref),
@@ -276,7 +276,7 @@ def test_comparison_fills_minutes_without_trades_and_ignores_them_outside_the_sp
     result = materialize([raw_trades, dbt_daily_marts, binance_klines_reference], resources=res,
                          partition_key="2020-02-22")
     assert result.success
-    with duckdb.connect(str(db)) as con:
+    with lakes.connect(tmp_path) as con:
         filled = con.execute(
             "SELECT bucket_start::TIME, open, close, volume, trade_count, is_filled FROM marts.ohlcv_1m_filled "
             "ORDER BY bucket_start"
@@ -459,7 +459,7 @@ def test_vendor_landing_asset_stages_a_binance_day(tmp_path):
     res = {
         "vendor_source": VendorSourceResource(vendor="binance", market="usdm", path=str(vendor)),  # symbols found
         "landing": LandingZoneResource(root=str(tmp_path / "landing")),
-        "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+        "warehouse": WarehouseResource.at(tmp_path),
     }
     # Two runs, as the job + sensor do: raw_trades does not depend on vendor_landing (see orchestration/vendors.py).
     result = materialize([vendor_landing], resources=res, partition_key=DAY.isoformat())
@@ -467,7 +467,7 @@ def test_vendor_landing_asset_stages_a_binance_day(tmp_path):
     meta = result.asset_materializations_for_node("vendor_landing")[0].metadata
     assert meta["landing_files"].value == 4
     assert materialize([raw_trades], resources=res, partition_key=DAY.isoformat()).success
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+    with lakes.connect(tmp_path) as con:
         assert con.execute("SELECT symbol, count(*) FROM raw.trades GROUP BY 1 ORDER BY 1").fetchall() == [
             ("BTCUSDT", 2), ("ETHUSDT", 2)]
 
@@ -482,7 +482,7 @@ def test_successful_vendor_run_requests_the_daily_pipeline_for_the_same_days(tmp
         "vendor_source": VendorSourceResource(vendor="binance", market="usdm", path=str(vendor), symbols=["BTCUSDT"]),
         "binance_reference": VendorSourceResource(vendor="binance"),  # not configured: the reference skips
         "landing": LandingZoneResource(root=str(tmp_path / "landing")),
-        "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+        "warehouse": WarehouseResource.at(tmp_path),
     })
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_job_def("vendor_landing_job")

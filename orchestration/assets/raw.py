@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
+from ingest.lake import current_snapshot
 from ingest.loader import load_day
 from orchestration.metadata import load_metadata, preview
 from orchestration.partitions import daily_partitions, days_in_window
@@ -27,6 +28,8 @@ def _load(
             context.log.info(f"loading {dataset} for {day} ({i}/{len(days)})")
             reports.append(load_day(con, landing.path, day, dataset))
         metadata = load_metadata(reports)
+        # The snapshot this run's loads produced: pin it with `--as-of` / HistoricalData(as_of=...).
+        metadata["lake_snapshot"] = current_snapshot(con)
         metadata["preview"] = preview(
             con,
             f"SELECT * EXCLUDE (source_file) FROM {table} WHERE {date_column} = ? ORDER BY ts DESC LIMIT 5",
