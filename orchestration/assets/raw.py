@@ -1,7 +1,9 @@
 """Raw layer: one UTC day of landing files into `raw.trades` / `raw.book_snapshots`."""
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+import datetime as dt
+
+from dagster import AssetExecutionContext, BackfillPolicy, Failure, MaterializeResult, asset
 
 from ingest.lake import current_snapshot
 from ingest.loader import load_day
@@ -26,7 +28,10 @@ def _load(
     with warehouse.connect() as con:
         for i, day in enumerate(days, 1):
             context.log.info(f"loading {dataset} for {day} ({i}/{len(days)})")
-            reports.append(load_day(con, landing.path, day, dataset))
+            try:
+                reports.append(load_day(con, landing.path, day, dataset))
+            except Exception as exc:
+                raise partial_range_failure(dataset, days, [r.day for r in reports], day, exc) from exc
         metadata = load_metadata(reports)
         # The snapshot this run's loads produced: pin it with `--as-of` / HistoricalData(as_of=...).
         metadata["lake_snapshot"] = current_snapshot(con)
@@ -36,6 +41,35 @@ def _load(
             [days[-1]],
         )
     return MaterializeResult(metadata=metadata)
+
+
+def partial_range_failure(
+    dataset: str, days: list[dt.date], committed: list[dt.date], failed: dt.date, exc: BaseException
+) -> Failure:
+    """A ranged load stopped at `failed`: say which days now hold new raw rows under old marts.
+
+    Each day commits on its own (one snapshot a day), so the days before the failure keep their
+    reload; the marts of the range are not rebuilt because this step failed. A rerun of the same
+    range after fixing the cause reloads every day and rebuilds the marts: it converges.
+    """
+    rest = [d for d in days if d > failed]
+    lines = [f"{dataset} for {failed} failed: {exc}"]
+    if committed:
+        lines.append(
+            f"{len(committed)} day(s) before it were reloaded and committed ({committed[0]}..{committed[-1]}): "
+            "their raw rows are newer than their marts until this range is rerun successfully"
+        )
+    if rest:
+        lines.append(f"{len(rest)} day(s) not attempted ({rest[0]}..{rest[-1]})")
+    return Failure(
+        description="; ".join(lines),
+        metadata={
+            "failed_day": str(failed),
+            "reloaded_days": [str(d) for d in committed],
+            "not_attempted_days": [str(d) for d in rest],
+            "error": f"{type(exc).__name__}: {exc}",
+        },
+    )
 
 
 @asset(
