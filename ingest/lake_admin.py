@@ -152,7 +152,8 @@ def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = Fals
     with lake.connect(config) as con:
         ensure_raw_schema(con)
         con.execute(f"ATTACH {lake.sql_literal(str(source.resolve()))} AS old (READ_ONLY)")
-        tables = list_tables(con, "old")
+        # The fence is the lake's own bookkeeping of concurrent loads, not data: never copied.
+        tables = [t for t in list_tables(con, "old") if t != "raw.load_fence"]
         if not tables:
             raise MigrationError(f"{source} holds no table in schemas {', '.join(TABLE_SCHEMAS)}")
         present = set(list_tables(con))

@@ -289,7 +289,7 @@ def test_migration_copies_a_single_file_warehouse_exactly(home: Path, tmp_path: 
     source = tmp_path / "old" / "warehouse.duckdb"
     source.parent.mkdir()
     with lake.connect(lakes.lake_at(home), read_only=True) as con:
-        expected = fingerprints(con)
+        expected = {t: fp for t, fp in fingerprints(con).items() if t != "raw.load_fence"}
         con.execute(f"ATTACH {lake.sql_literal(str(source))} AS old")
         for table in expected:
             schema = table.split(".")[0]
@@ -301,7 +301,7 @@ def test_migration_copies_a_single_file_warehouse_exactly(home: Path, tmp_path: 
     report = migrate(source, target)
     assert report.tables == expected
     with lake.connect(target, read_only=True) as con:
-        assert fingerprints(con) == expected
+        assert {t: fp for t, fp in fingerprints(con).items() if t in expected} == expected
     with pytest.raises(lake.LakeError, match="already hold rows"):
         migrate(source, target)
     out = subprocess.run(
