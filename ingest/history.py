@@ -347,7 +347,10 @@ class HistoricalData:
                 ).fetchall()
                 warm_days = {r[0] for r in rows}
             manifests: list[Manifest] = []
-            if self.cold is not None:
+            all_warm = len(warm_days) == (last_day - first_day).days + 1
+            # A range the warm tier holds whole never asks the cold store: an S3 outage then
+            # costs only the reads that need it.
+            if self.cold is not None and not all_warm:
                 for day in self.cold.archived_days(table.name):
                     if first_day <= day <= last_day and day not in warm_days:
                         manifest = self.cold.read_manifest(table.name, day)

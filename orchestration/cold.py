@@ -28,7 +28,7 @@ from pydantic import Field
 from ingest.cold.archive import TableArchive, archive_days
 from ingest.cold.config import ColdStoreConfig
 from ingest.cold.layout import ALL_TABLES, RAW_TRADES, ColdTier
-from ingest.cold.retention import enforce_retention
+from ingest.cold.retention import ALLOW_LOCAL_ENV, allow_local_from_env, enforce_retention
 from orchestration.assets.raw import WAREHOUSE_POOL, raw_book_snapshots, raw_trades
 from orchestration.metadata import markdown_table
 from orchestration.partitions import daily_partitions, days_in_window
@@ -155,6 +155,13 @@ class RetentionConfig(Config):
     deep_verify: bool = Field(
         default=True, description="download each archive and check its sha256 before dropping (else HEAD only)"
     )
+    allow_local_cold_store: bool = Field(
+        default_factory=allow_local_from_env,
+        description=(
+            "drop warm rows even when the cold store is a local directory (var/cold: same disk, deleted by "
+            f"`make clean`); default from {ALLOW_LOCAL_ENV}"
+        ),
+    )
 
 
 @asset(
@@ -176,7 +183,8 @@ def warm_retention(
     tier = cold.open()
     with warehouse.connect() as con:
         report = enforce_retention(
-            con, tier, as_of=as_of, warm_days=config.warm_days, deep=config.deep_verify, on_progress=context.log.info
+            con, tier, as_of=as_of, warm_days=config.warm_days, deep=config.deep_verify,
+            allow_local_store=config.allow_local_cold_store, on_progress=context.log.info,
         )
     for verdict in report.kept:
         context.log.warning(f"kept {verdict.day} warm: {verdict.reason}")

@@ -4,9 +4,11 @@ The feed handler (`python -m ingest.feed`) runs outside Dagster: it is a long-li
 that must keep up with the exchange whatever the orchestrator does. Dagster owns what can be
 scheduled, retried and audited:
 
-* `hot_load_sensor` remembers the last JetStream sequence it asked for (its cursor) and asks
-  for each new range once (`run_key` `hot-<first>-<last>`), in bounded slices so a backlog
-  becomes several runs rather than one huge one;
+* `hot_load_sensor` asks for each new range of JetStream sequences once (`run_key`
+  `hot-<first>-<last>`), in bounded slices so a backlog becomes several runs rather than one
+  huge one. Its cursor keeps the ranges requested but not yet landed: a range whose run failed
+  is requested again (`hot-<first>-<last>-retry<n>`) on the next tick, and the "landed" mark
+  advances only past ranges whose run succeeded;
 * `hot_load` loads exactly that range into the ClickHouse hot tier, idempotently (see
   `ingest.hot.load`), so re-executing a failed or doubtful run is always safe;
 * `hot_tier_matches_warm` reconciles the hot tier with `raw.trades` once the vendor file of
@@ -18,8 +20,10 @@ The sensor is STOPPED by default because it needs a NATS server; see docs/live.m
 # No `from __future__ import annotations`: Dagster inspects annotations at runtime.
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -30,11 +34,13 @@ from dagster import (
     Backoff,
     Config,
     ConfigurableResource,
+    DagsterRunStatus,
     DefaultSensorStatus,
     MetadataValue,
     OpExecutionContext,
     RetryPolicy,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -177,6 +183,47 @@ def hot_range_requests(
     return ranges, (ranges[-1][1] if ranges else cursor)
 
 
+SEQ_RANGE_TAG = "tickwh/seq_range"
+_FAILED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+@dataclass
+class HotCursor:
+    """The sensor's state: last sequence requested, and the requested ranges not yet landed.
+
+    `landed` is the last sequence below which every range's run succeeded: what the hot tier
+    is known to hold. Stored as JSON; a bare integer (the format before) reads as all landed.
+    """
+
+    requested: int = 0
+    pending: list[tuple[int, int, int]] = field(default_factory=list)  # (first, last, attempt)
+
+    @property
+    def landed(self) -> int:
+        return min(first for first, _, _ in self.pending) - 1 if self.pending else self.requested
+
+    @classmethod
+    def parse(cls, text: str | None) -> "HotCursor":
+        if not text:
+            return cls()
+        if text.strip().isdigit():
+            return cls(requested=int(text))
+        data = json.loads(text)
+        return cls(int(data["requested"]), [(int(f), int(la), int(a)) for f, la, a in data["pending"]])
+
+    def dump(self) -> str:
+        return json.dumps({"requested": self.requested, "landed": self.landed, "pending": self.pending})
+
+
+def range_run_key(first: int, last: int, attempt: int) -> str:
+    return f"hot-{first}-{last}" + (f"-retry{attempt}" if attempt else "")
+
+
+def _latest_status(context: SensorEvaluationContext, first: int, last: int) -> DagsterRunStatus | None:
+    runs = context.instance.get_runs(filters=RunsFilter(tags={SEQ_RANGE_TAG: f"{first}-{last}"}), limit=1)
+    return runs[0].status if runs else None
+
+
 def make_hot_load_sensor(
     name: str = "hot_load_sensor",
     max_msgs_per_run: int = HOT_RANGE_MAX_MSGS,
@@ -192,39 +239,66 @@ def make_hot_load_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=(
-            "Requests a hot_load run for each new range of the TRADES stream (cursor: last requested sequence). "
-            "Needs a NATS server: start it and the feed handler first (docs/live.md)."
+            "Requests a hot_load run for each new range of the TRADES stream and again for each range whose run "
+            "failed (cursor: ranges requested, not yet landed). Needs a NATS server: start it and the feed "
+            "handler first (docs/live.md)."
         ),
     )
     def evaluate(context: SensorEvaluationContext, nats: NatsResource) -> SensorResult | SkipReason:
-        cursor = int(context.cursor) if context.cursor else 0
+        cursor = HotCursor.parse(context.cursor)
         try:
             state = nats.state()
         except (StreamUnavailableError, OSError) as exc:
             return SkipReason(f"NATS at {nats.url} not reachable: {exc}")
         except Exception as exc:  # e.g. the stream does not exist yet
             return SkipReason(f"stream {nats.stream} not readable: {exc!r}")
-        if state.last_seq < cursor:
+        if state.last_seq < cursor.requested:
             return SkipReason(
-                f"stream {nats.stream} ends at {state.last_seq}, before the cursor {cursor}: it was re-created. "
-                "Reset this sensor's cursor (docs/live.md)."
+                f"stream {nats.stream} ends at {state.last_seq}, before the cursor {cursor.requested}: it was "
+                "re-created. Reset this sensor's cursor (docs/live.md)."
             )
-        if cursor and state.first_seq > cursor + 1:
+        if cursor.requested and state.first_seq > cursor.requested + 1:
             context.log.warning(
-                f"sequences {cursor + 1}-{state.first_seq - 1} expired from the stream before they were loaded"
+                f"sequences {cursor.requested + 1}-{state.first_seq - 1} expired from the stream before they were "
+                "loaded"
             )
-        ranges, new_cursor = hot_range_requests(cursor, state, max_msgs_per_run, max_runs_per_tick)
-        if not ranges:
-            return SkipReason(f"no new messages (last sequence {state.last_seq})")
-        requests = [
-            RunRequest(
-                run_key=f"hot-{first}-{last}",
+
+        def request(first: int, last: int, attempt: int) -> RunRequest:
+            return RunRequest(
+                run_key=range_run_key(first, last, attempt),
                 run_config={"ops": {"load_stream_range": {"config": {"first_seq": first, "last_seq": last}}}},
-                tags={"tickwh/stream": nats.stream, "tickwh/seq_range": f"{first}-{last}"},
+                tags={"tickwh/stream": nats.stream, SEQ_RANGE_TAG: f"{first}-{last}"},
             )
-            for first, last in ranges
-        ]
-        return SensorResult(run_requests=requests, cursor=str(new_cursor))
+
+        requests: list[RunRequest] = []
+        pending: list[tuple[int, int, int]] = []
+        for first, last, attempt in cursor.pending:
+            status = _latest_status(context, first, last)
+            if status == DagsterRunStatus.SUCCESS:
+                continue  # landed
+            if last < state.first_seq:
+                context.log.warning(f"range {first}-{last} expired from the stream before it landed")
+                continue
+            if status in _FAILED:
+                context.log.warning(f"range {first}-{last}: run failed ({status.value}); requesting it again")
+                attempt += 1
+                requests.append(request(first, last, attempt))
+            pending.append((first, last, attempt))
+        # New ranges only while the in-flight backlog is bounded: a hot tier that keeps failing
+        # should not grow the cursor without end.
+        room = max(0, min(max_runs_per_tick, 4 * max_runs_per_tick - len(pending)))
+        ranges, new_requested = hot_range_requests(cursor.requested, state, max_msgs_per_run, room)
+        for first, last in ranges:
+            requests.append(request(first, last, 0))
+            pending.append((first, last, 0))
+        new_cursor = HotCursor(new_requested, pending)
+        if not requests:
+            waiting = f"; {len(pending)} range(s) in flight, landed up to {new_cursor.landed}" if pending else ""
+            return SensorResult(
+                skip_reason=SkipReason(f"no new messages (last sequence {state.last_seq}){waiting}"),
+                cursor=new_cursor.dump(),
+            )
+        return SensorResult(run_requests=requests, cursor=new_cursor.dump())
 
     return evaluate
 

@@ -56,6 +56,7 @@ from orchestration.assets.dbt import dbt_daily_marts
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.dbt_resource import dbt_resource
 from orchestration.live import (
+    HotCursor,
     HotTierResource,
     NatsResource,
     hot_load,
@@ -199,7 +200,7 @@ class SensorDriver:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.tick()
-            if self.cursor and int(self.cursor) >= stream_now(url).last_seq:
+            if self.cursor and HotCursor.parse(self.cursor).landed >= stream_now(url).last_seq:
                 return
         raise AssertionError("sensor did not catch up with the stream")
 

@@ -31,6 +31,7 @@ from typing import Literal
 
 import duckdb
 
+from ingest.cold.content import parquet_content, warm_content
 from ingest.cold.layout import ALL_TABLES, ArchiveTable, ColdTier, Manifest, ManifestObject, new_run_id
 from ingest.cold.store import ColdObjectError, ColdStoreError, file_digests, sha256_of
 
@@ -162,6 +163,11 @@ def archive_table(
     ).fetchone()  # type: ignore[misc]
     if count != warm_rows:
         raise ColdArchiveError(f"{table.source} {day}: exported {count} rows but the warehouse has {warm_rows}")
+    schema = relation_columns(con, table.source)
+    _, content_hash = parquet_content(con, [local], schema)
+    _, warm_hash = warm_content(con, table.source, table.date_column, day, schema)
+    if content_hash != warm_hash:
+        raise ColdArchiveError(f"{table.source} {day}: the exported file's rows differ from the warehouse's")
     symbols = dict(
         con.execute("SELECT symbol, count(*) FROM read_parquet(?) GROUP BY 1 ORDER BY 1", [str(local)]).fetchall()
     )
@@ -183,9 +189,10 @@ def archive_table(
         max_time=_iso(max_time),
         sort_order=[c.split()[0] for c in table.order_by],
         compression="zstd",
-        schema=relation_columns(con, table.source),
+        schema=schema,
         objects=[ManifestObject(key=key, size=digests.size, sha256=digests.sha256, etag=etag, rows=int(count))],
         symbols={str(k): int(v) for k, v in symbols.items()},
+        content_hash=content_hash,
     )
     tier.store.put_bytes(manifest_key, manifest.to_json(), content_type="application/json")
     published = tier.read_manifest(table.name, day)
@@ -245,7 +252,10 @@ def archive_days(
     on_progress: Callable[[str], None] | None = None,
 ) -> list[TableArchive]:
     """`archive_day` for several days under one run id (a ranged backfill is one run)."""
-    tier.store.ensure_ready()
+    try:
+        tier.store.ensure_ready()
+    except ColdStoreError as exc:
+        raise ColdArchiveError(f"cold store {tier.describe()} not ready, nothing archived: {exc}") from exc
     run_id = run_id or new_run_id()
     out: list[TableArchive] = []
     for day in days:

@@ -101,6 +101,8 @@ class Manifest:
     schema: list[dict[str, str]]
     objects: list[ManifestObject]
     symbols: dict[str, int] = field(default_factory=dict)
+    # sum(hash(row)) over the file's rows (ingest.cold.content); None in archives made before it existed.
+    content_hash: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -136,9 +138,18 @@ class Manifest:
                 schema=list(body["schema"]),
                 objects=[ManifestObject(**o) for o in body["objects"]],
                 symbols=dict(body.get("symbols", {})),
+                content_hash=_content_hash(body.get("content_hash")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ColdObjectError(uri, f"unreadable manifest: {exc}") from exc
+
+
+def _content_hash(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"-?\d{1,40}", value):
+        raise ValueError(f"content_hash must be a decimal integer string, got {value!r:.60}")
+    return value
 
 
 @dataclass(frozen=True)

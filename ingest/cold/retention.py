@@ -3,16 +3,23 @@
 The warm DuckDB file grows by the raw tables (millions of rows a day); the marts are small and
 stay. A day older than `warm_days` (counted back from `as_of`, which itself stays warm) is
 deleted from `raw.trades` and `raw.book_snapshots` only if, for both tables, the archive
-manifest exists, its row count and time range equal the warm rows of that day, and every
-object it lists is present with the right size (and, with `deep=True`, the right sha256 after
-a download). Any doubt keeps the day warm and says why: losing ticks is not recoverable,
-keeping a day too long costs disk.
+manifest exists, its row count and time range equal the warm rows of that day, every object
+it lists is present with the right size (and, with `deep=True`, the right sha256 after a
+download), and the archived rows have the same content as the warm rows: an order-independent
+checksum (`ingest.cold.content`) recomputed over the downloaded Parquet with `deep=True`, or
+the one the manifest recorded at archive time otherwise. Any doubt keeps the day warm and says
+why: losing ticks is not recoverable, keeping a day too long costs disk.
+
+A cold store that is a local directory (the default `var/cold`, on the warehouse's own disk and
+deleted by `make clean`) is no second copy: retention drops nothing into it unless the caller
+passes `allow_local_store=True` (`TICKWH_RETENTION_ALLOW_LOCAL_COLD=1`, see docs/cold.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,10 +29,18 @@ from pathlib import Path
 import duckdb
 
 from ingest.cold.archive import relation_columns
+from ingest.cold.content import parquet_content, warm_content
 from ingest.cold.layout import RAW_TABLES, ArchiveTable, ColdTier
 from ingest.cold.store import ColdStoreError
 
 log = logging.getLogger(__name__)
+
+ALLOW_LOCAL_ENV = "TICKWH_RETENTION_ALLOW_LOCAL_COLD"
+
+
+def allow_local_from_env() -> bool:
+    """The documented switch: retention may drop warm rows into a local-directory cold store."""
+    return os.environ.get(ALLOW_LOCAL_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
 @dataclass
@@ -79,15 +94,30 @@ def verify_archive(
             return False, f"{table.name}: {reason}", rows
         if (manifest.min_time, manifest.max_time) != (lo, hi):
             return False, f"{table.name}: archive spans {manifest.min_time}..{manifest.max_time}, warm {lo}..{hi}", rows
+        schema = relation_columns(con, table.source)
+        _, warm_hash = warm_content(con, table.source, table.date_column, day, schema)
         if deep:
-            for path in tier.fetch_verified(manifest, scratch):
-                if path.parent == scratch:
-                    path.unlink(missing_ok=True)
+            paths = tier.fetch_verified(manifest, scratch)
+            try:
+                cold_rows, cold_hash = parquet_content(con, paths, schema)
+            finally:
+                for path in paths:
+                    if path.parent == scratch:
+                        path.unlink(missing_ok=True)
+            if (cold_rows, cold_hash) != (rows, warm_hash):
+                reason = f"archived rows differ in content from the warm rows ({cold_rows} vs {rows} rows)"
+                return False, f"{table.name}: {reason} (re-archive the day)", rows
         else:
             tier.check_objects(manifest)
+            if manifest.content_hash is None:
+                reason = "the manifest has no content checksum (re-archive the day, or verify deep)"
+                return False, f"{table.name}: {reason}", rows
+            if manifest.content_hash != warm_hash:
+                reason = "the manifest's content checksum differs from the warm rows' (re-archive the day)"
+                return False, f"{table.name}: {reason}", rows
     except ColdStoreError as exc:
         return False, f"{table.name}: {exc}", rows
-    return True, "archive verified", rows
+    return True, "archive verified (rows, time range, objects, content)", rows
 
 
 def warm_days_on_or_before(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> list[dt.date]:
@@ -110,6 +140,7 @@ def enforce_retention(
     warm_days: int,
     deep: bool = True,
     dry_run: bool = False,
+    allow_local_store: bool = False,
     on_progress: Callable[[str], None] | None = None,
 ) -> RetentionReport:
     """Drop raw days on or before `as_of - warm_days` whose archives verify; `con` must be writable."""
@@ -118,11 +149,20 @@ def enforce_retention(
     started = time.perf_counter()
     say = on_progress or log.info
     report = RetentionReport(as_of=as_of, warm_days=warm_days, cutoff=as_of - dt.timedelta(days=warm_days))
+    local_refusal = None
+    if getattr(tier.store, "is_local", False) and not allow_local_store:
+        local_refusal = (
+            f"the cold store {tier.describe()} is a local directory, not a second copy: warm rows are only "
+            f"dropped into it with {ALLOW_LOCAL_ENV}=1 (or allow_local_store) — see docs/cold.md"
+        )
     with tempfile.TemporaryDirectory(prefix="tickwh-retention-") as tmp:
         for day in warm_days_on_or_before(con, report.cutoff):
             rows: dict[str, int] = {}
-            reasons = []
+            reasons = [local_refusal] if local_refusal else []
             for table in RAW_TABLES:
+                if local_refusal:
+                    rows[table.name] = _warm_stats(con, table, day)[0]
+                    continue
                 ok, reason, n = verify_archive(con, tier, table, day, deep=deep, scratch=Path(tmp))
                 rows[table.name] = n
                 if not ok:

@@ -100,6 +100,8 @@ def sha256_of(path: Path) -> str:
 class ColdStore(Protocol):
     """The operations the cold tier needs from an object store. Keys use `/` and never start with one."""
 
+    is_local: bool  # True for a directory on this machine's disk
+
     def uri(self, key: str) -> str: ...
 
     def ensure_ready(self) -> None:
@@ -135,9 +137,20 @@ def _is_not_found(exc: Exception) -> bool:
 class S3ColdStore:
     """A bucket reached through boto3. Path-style addressing, because SeaweedFS and MinIO need it."""
 
+    is_local = False
+
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
+
+    @property
+    def endpoint(self) -> str:
+        return str(getattr(getattr(self.client, "meta", None), "endpoint_url", "") or "AWS S3")
+
+    def _failed(self, key: str, action: str, exc: Exception) -> ColdStoreError:
+        """One message shape for every failed call: the object, what was tried, and where (an outage
+        must say which endpoint did not answer, not only that a connection failed)."""
+        return ColdStoreError(f"{self.uri(key)}: {action} failed (endpoint {self.endpoint}): {exc}")
 
     @classmethod
     def connect(
@@ -177,18 +190,29 @@ class S3ColdStore:
             self.client.head_bucket(Bucket=self.bucket)
         except Exception as exc:  # botocore raises ClientError; 404 means "create it"
             if not _is_not_found(exc):
-                raise ColdStoreError(f"s3://{self.bucket}: cannot reach bucket: {exc}") from exc
-            self.client.create_bucket(Bucket=self.bucket)
+                raise ColdStoreError(
+                    f"s3://{self.bucket}: cannot reach bucket (endpoint {self.endpoint}): {exc}"
+                ) from exc
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except Exception as create_exc:
+                raise self._failed("", "create bucket", create_exc) from create_exc
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None:
         from boto3.s3.transfer import TransferConfig
 
         transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNKSIZE)
         extra = {"Metadata": metadata or {}, "ContentType": "application/vnd.apache.parquet"}
-        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=transfer)
+        try:
+            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=transfer)
+        except Exception as exc:
+            raise self._failed(key, "upload", exc) from exc
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except Exception as exc:
+            raise self._failed(key, "PUT", exc) from exc
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
@@ -196,8 +220,11 @@ class S3ColdStore:
         except Exception as exc:
             if _is_not_found(exc):
                 return None
-            raise ColdStoreError(f"{self.uri(key)}: {exc}") from exc
-        return response["Body"].read()
+            raise self._failed(key, "GET", exc) from exc
+        try:
+            return response["Body"].read()
+        except Exception as exc:
+            raise self._failed(key, "GET", exc) from exc
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -205,7 +232,7 @@ class S3ColdStore:
         except Exception as exc:
             if _is_not_found(exc):
                 return None
-            raise ColdStoreError(f"{self.uri(key)}: {exc}") from exc
+            raise self._failed(key, "HEAD", exc) from exc
         return ObjectInfo(key=key, size=int(response["ContentLength"]), etag=str(response.get("ETag", "")).strip('"'))
 
     def fetch(self, key: str, scratch_dir: Path) -> Path:
@@ -217,13 +244,16 @@ class S3ColdStore:
             target.unlink(missing_ok=True)
             if _is_not_found(exc):
                 raise ColdObjectError(self.uri(key), "missing (listed in the manifest, not in the bucket)") from exc
-            raise ColdStoreError(f"{self.uri(key)}: download failed: {exc}") from exc
+            raise self._failed(key, "download", exc) from exc
         return target
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            keys += [item["Key"] for item in page.get("Contents", [])]
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                keys += [item["Key"] for item in page.get("Contents", [])]
+        except Exception as exc:
+            raise self._failed(prefix, "LIST", exc) from exc
         return keys
 
     def list_dirs(self, prefix: str) -> list[str]:
@@ -236,13 +266,16 @@ class S3ColdStore:
         except Exception as exc:
             if _is_not_found(exc):  # no bucket yet: nothing archived
                 return []
-            raise
+            raise self._failed(prefix, "LIST", exc) from exc
         return dirs
 
     def delete(self, keys: Sequence[str]) -> None:
         for i in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[i : i + 1000]]
-            response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            try:
+                response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            except Exception as exc:
+                raise self._failed(batch[0]["Key"], f"DELETE of {len(batch)} objects", exc) from exc
             errors = response.get("Errors") or []
             if errors:
                 first = errors[0]
@@ -255,6 +288,10 @@ class LocalColdStore:
     Writes go to a temporary name in the same directory and are renamed into place, so a
     reader sees a whole file or none, as with an S3 PUT.
     """
+
+    # On the warehouse's own disk (var/cold by default, which `make clean` deletes): retention
+    # refuses to drop warm rows into it unless explicitly allowed.
+    is_local = True
 
     def __init__(self, root: str | Path) -> None:
         root = str(root)

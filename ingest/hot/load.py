@@ -1,30 +1,42 @@
-"""Load one JetStream sequence range into the hot tier, exactly once however often it is retried.
+"""Load one JetStream sequence range into the hot tier, each trade exactly once, whatever the ranges.
 
-The stream only appends (expiry removes from the front), so a sequence window always holds
-the same messages, minus any that expired. Each insert covers a fixed window of sequences
-(`part_msgs` of them, aligned to the range start) and carries the token
-`hot:<stream>@<created>:<a>-<b>`: a window is inserted completely or not at all, and a retry
-(a run that died after inserting, a re-executed Dagster run, a sensor that asked twice)
-inserts nothing twice, into `hot_trades` or the bars. Windows depend only on sequence
-numbers, not on what is still stored, so even a retry after expiry cannot shift rows into a
-token that was already used. `<created>` keeps tokens of a re-created stream (whose sequences
-restart at 1) from colliding with the old ones.
+Exactly once is keyed by the stream's sequence, not by the range asked for: a retried run, a
+range overlapping one already loaded, a manual replay of any boundaries, or a rerun after the
+loader was killed mid-insert all leave each trade once in `hot_trades` and in the bars.
+
+* Messages are inserted in fixed blocks of `part_msgs` sequences aligned to sequence 1
+  (`1..500`, `501..1000`, ...), whatever the range's first sequence.
+* Before a block is inserted, the `(stream_seq, exchange, symbol, trade_id)` keys already in
+  `hot_trades` for its sequences are read and those trades dropped from the insert: an
+  overlap, or the part of a block a killed loader had committed, is not inserted again. An
+  insert either commits or leaves nothing (a killed process leaves only temporary parts, which
+  the engine discards on restart), so the check sees every row that landed.
+* The insert carries the token `hot:<stream>@<created>:<a>-<b>:<rows>:<digest>` of exactly the
+  rows it holds, so two identical retries racing each other, or a replay of rows the TTL already
+  expired, are dropped by the server's deduplication window; different rows never share a token.
+  `<created>` keeps tokens of a re-created stream (whose sequences restart at 1) apart.
+
+The check and the insert are two statements, so exactly-once assumes one writer at a time per
+hot tier: the Dagster pool `clickhouse_hot` (limit 1) serialises loads, and embedded chdb admits
+one process per directory anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from ingest.feed.codec import decode
 from ingest.feed.stream import DEFAULT_STREAM, RETRYABLE, Backoff, connect, fetch_range, stream_state
-from ingest.hot.tier import insert_trades, to_hot_rows
+from ingest.hot.tier import insert_trades, present_keys, to_hot_rows
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +52,7 @@ class RangeLoad:
     messages: int = 0
     trades: int = 0
     inserts: int = 0
+    already_present: int = 0  # trades of the range found in the hot tier before insert (overlap, retry)
     fetch_seconds: float = 0.0  # wall time of the whole fetch, inserts overlapping it
     insert_seconds: float = 0.0
     subjects: dict[str, int] = field(default_factory=dict)
@@ -50,8 +63,44 @@ class RangeLoad:
         return (self.last_seq - self.first_seq + 1) - self.messages
 
 
-def range_token(stream: str, created_us: int, first: int, last: int) -> str:
-    return f"hot:{stream}@{created_us}:{first}-{last}"
+KEY_COLUMNS = ("stream_seq", "exchange", "symbol", "trade_id")
+
+
+def block_start(seq: int, part_msgs: int) -> int:
+    """First sequence of the fixed block holding `seq`: blocks do not depend on a range's boundaries."""
+    return (seq - 1) // part_msgs * part_msgs + 1
+
+
+def _keys(rows: pa.Table) -> pa.Table:
+    """The key columns as plain types (the rows may carry dictionary-encoded strings)."""
+    types = {"stream_seq": pa.uint64(), "exchange": pa.string(), "symbol": pa.string(), "trade_id": pa.string()}
+    return pa.table({c: pc.cast(rows[c], types[c]) for c in KEY_COLUMNS})
+
+
+def rows_token(stream: str, created_us: int, rows: pa.Table) -> str:
+    """A token naming exactly these rows (by key), independent of their order."""
+    keys = _keys(rows)
+    keys = keys.take(pc.sort_indices(keys, [(c, "ascending") for c in KEY_COLUMNS]))
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.asarray(keys["stream_seq"].combine_chunks()).tobytes())
+    for column in KEY_COLUMNS[1:]:
+        digest.update("\x1f".join(keys[column].to_pylist()).encode())
+        digest.update(b"\x1e")
+    seqs = keys["stream_seq"]
+    first, last = pc.min(seqs).as_py(), pc.max(seqs).as_py()
+    return f"hot:{stream}@{created_us}:{first}-{last}:{rows.num_rows}:{digest.hexdigest()}"
+
+
+def without_present(client: Client, rows: pa.Table) -> tuple[pa.Table, int]:
+    """`rows` minus the trades `hot_trades` already holds under the same stream sequences."""
+    seqs = rows["stream_seq"]
+    present = present_keys(client, pc.min(seqs).as_py(), pc.max(seqs).as_py())
+    if not present.num_rows:
+        return rows, 0
+    keys = _keys(rows).append_column("_row", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    keep = keys.join(present, keys=list(KEY_COLUMNS), join_type="left anti", use_threads=False)
+    kept = keep["_row"]
+    return rows.take(kept.take(pc.sort_indices(kept))), rows.num_rows - keep.num_rows
 
 
 async def _load(
@@ -63,19 +112,22 @@ async def _load(
         created = (await stream_state(js, stream)).created_us
         started = time.perf_counter()
         pending: list[pa.Table] = []
-        window = first  # start of the current sequence window
+        window = block_start(first, part_msgs)  # start of the current fixed block
         inserting: asyncio.Future[None] | None = None
 
-        def insert(rows: pa.Table, token: str) -> None:
+        def insert(rows: pa.Table) -> None:
             t0 = time.perf_counter()
-            insert_trades(client, rows, token)
-            result.inserts += 1
-            result.trades += rows.num_rows
+            rows, present = without_present(client, rows)
+            result.already_present += present
+            if rows.num_rows:
+                insert_trades(client, rows, rows_token(stream, created, rows))
+                result.inserts += 1
+                result.trades += rows.num_rows
             result.insert_seconds += time.perf_counter() - t0
 
-        async def flush(window_start: int) -> None:
-            # The insert runs in a thread (ClickHouse works off the GIL) while the next window
-            # is fetched; at most one insert at a time, so windows go in in order.
+        async def flush() -> None:
+            # The insert runs in a thread (ClickHouse works off the GIL) while the next block
+            # is fetched; at most one insert at a time, so blocks go in in order.
             nonlocal inserting, pending
             if inserting is not None:
                 await inserting
@@ -83,21 +135,20 @@ async def _load(
             if not pending:
                 return
             rows, pending = pa.concat_tables(pending), []
-            token = range_token(stream, created, window_start, min(last, window_start + part_msgs - 1))
-            inserting = asyncio.ensure_future(asyncio.to_thread(insert, rows, token))
+            inserting = asyncio.ensure_future(asyncio.to_thread(insert, rows))
 
         try:
             async for msg in fetch_range(js, stream, first, last):
-                msg_window = first + (msg.seq - first) // part_msgs * part_msgs
+                msg_window = block_start(msg.seq, part_msgs)
                 if msg_window != window:
-                    await flush(window)
+                    await flush()
                     window = msg_window
                 trades = decode(msg.data, msg.headers)
                 seqs = pa.array(np.full(trades.num_rows, msg.seq, dtype=np.uint64))
                 pending.append(to_hot_rows(trades, seqs))
                 result.messages += 1
                 result.subjects[msg.subject] = result.subjects.get(msg.subject, 0) + trades.num_rows
-            await flush(window)
+            await flush()
         finally:
             if inserting is not None:
                 await inserting  # never leave an insert running behind a failed fetch
@@ -118,8 +169,8 @@ def load_range(
 ) -> RangeLoad:
     """Fetch stream sequences [first, last] and insert their trades into `hot_trades`.
 
-    A NATS outage mid-range starts the range again (after backoff): windows inserted before
-    the failure are dropped as duplicates by their tokens, the rest go in.
+    A NATS outage mid-range starts the range again (after backoff): trades inserted before the
+    failure are found in the hot tier and left out, the rest go in.
     """
     if first < 1 or last < first:
         raise ValueError(f"invalid sequence range {first}..{last}")

@@ -1,8 +1,9 @@
 """The hot tier's tables in ClickHouse, and the two things done to them: idempotent inserts and bars.
 
 * `hot_trades`: every trade of the last `ttl_hours`, MergeTree ordered by (exchange, symbol,
-  ts), partitioned by day. `non_replicated_deduplication_window` plus an
-  `insert_deduplication_token` per stream range is what makes a retried load a no-op.
+  ts), partitioned by day, with the JetStream sequence of its message (`stream_seq`, min/max
+  indexed). Loads leave out the trades already present per sequence and tag each insert with
+  a token of its rows (`non_replicated_deduplication_window`): see `ingest.hot.load`.
 * `hot_ohlcv_1m`: AggregatingMergeTree fed by the materialized view `hot_ohlcv_1m_mv`, so bars
   are current the moment an insert returns, without re-reading trades. Partial states merge in
   the background; `hot_ohlcv_1m_bars` finalises them at read time.
@@ -228,6 +229,11 @@ def ensure_schema(client: Client, settings: HotSettings, cache_key: str | None =
                 client.command(
                     f"ALTER TABLE {table} MODIFY SETTING non_replicated_deduplication_window = {settings.dedup_window}"
                 )
+        # Loads look up the keys already present per block of stream sequences; parts hold narrow
+        # sequence ranges (inserted in stream order), so a min/max index prunes nearly all of them.
+        client.command(
+            "ALTER TABLE hot_trades ADD INDEX IF NOT EXISTS stream_seq_minmax stream_seq TYPE minmax GRANULARITY 1"
+        )
         client.command(_MV_DDL)
         client.command(
             _BARS_VIEW_DDL.format(vwap_num=duckdb_double("quote_volume", 16), vwap_den=duckdb_double("volume", 8))
@@ -274,6 +280,24 @@ def insert_trades(client: Client, rows: pa.Table, token: str) -> int:
         },
     )
     return rows.num_rows
+
+
+def present_keys(client: Client, first_seq: int, last_seq: int) -> pa.Table:
+    """(stream_seq, exchange, symbol, trade_id) of the trades already in `hot_trades` for these sequences."""
+    table = client.query_arrow(
+        "SELECT stream_seq, toString(exchange) AS exchange, toString(symbol) AS symbol, trade_id FROM hot_trades "
+        "WHERE stream_seq BETWEEN {a:UInt64} AND {b:UInt64}",
+        parameters={"a": first_seq, "b": last_seq},
+        use_strings=True,
+    )
+    return pa.table(
+        {
+            "stream_seq": pc.cast(table["stream_seq"], pa.uint64()),
+            "exchange": pc.cast(table["exchange"], pa.string()),
+            "symbol": pc.cast(table["symbol"], pa.string()),
+            "trade_id": pc.cast(table["trade_id"], pa.string()),
+        }
+    )
 
 
 def _naive_utc(value: Any) -> Any:
