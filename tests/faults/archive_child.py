@@ -1,4 +1,4 @@
-"""A real archiving process for the crash rows: `python -m tests.faults.archive_child WAREHOUSE DAY STOP_AT MARKER`.
+"""A real archiving process for the crash rows: `python -m tests.faults.archive_child HOME DAY STOP_AT MARKER`.
 
 It archives `raw_trades` of DAY into the store of the TICKWH_COLD_* environment and, at STOP_AT
 (`manifest`: the object is uploaded and verified, the manifest not yet written; `cleanup`: the
@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from ingest import lake
 from ingest.cold import ColdStoreConfig, archive_days
 from ingest.cold.layout import MANIFEST_NAME, RAW_TRADES
 
@@ -43,7 +42,7 @@ def main() -> int:
         delete(keys)
 
     store.put_bytes, store.delete = put_bytes_then_park, delete_then_park
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with lake.connect(lake.LakeConfig.embedded(warehouse), read_only=True) as con:
         archive_days(con, tier, [day], [RAW_TRADES])
     return 0
 

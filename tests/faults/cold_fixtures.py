@@ -10,15 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from ingest import lake
 from ingest.cold import ColdStoreConfig, ColdTier
 from ingest.cold.seaweed import SeaweedServer
 from ingest.loader import load_day
@@ -69,25 +70,29 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
 
 @pytest.fixture(scope="module")
 def golden_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose lake (`<home>/lake`) holds the two days."""
     home = tmp_path_factory.mktemp("cold_faults")
     simulate_days(DAY1, 2, home / "landing", trades_per_day=20_000, snapshot_interval_ms=10_000, seed=5)
-    path = home / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
+    with lake.connect(lake.LakeConfig.embedded(home)) as con:
         for day in (DAY1, DAY2):
             for dataset in ("trades", "book_snapshots"):
                 load_day(con, home / "landing", day, dataset)
-    return path
+    return home
 
 
 @dataclass
 class ColdEnv:
-    warehouse: Path
+    home: Path
     config: ColdStoreConfig
     tier: ColdTier
     seaweed: Seaweed
 
-    def con(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.warehouse), read_only=read_only)
+    @property
+    def warehouse(self) -> lake.LakeConfig:
+        return lake.LakeConfig.embedded(self.home)
+
+    def con(self, read_only: bool = True) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return lake.connect(self.warehouse, read_only=read_only)
 
     def warm_count(self, relation: str, date_column: str, day: dt.date) -> int:
         with self.con() as con:
@@ -100,8 +105,7 @@ class ColdEnv:
 @pytest.fixture
 def cold_env(golden_warehouse: Path, seaweed: Seaweed, tmp_path: Path) -> Iterator[ColdEnv]:
     seaweed.start()  # a previous test may have left it stopped on failure
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(golden_warehouse, warehouse)
+    lake.copy_embedded(lake.LakeConfig.embedded(golden_warehouse), tmp_path)
     config = ColdStoreConfig(
         endpoint_url=seaweed.endpoint_url,
         bucket=BUCKET,
@@ -111,7 +115,7 @@ def cold_env(golden_warehouse: Path, seaweed: Seaweed, tmp_path: Path) -> Iterat
     )
     tier = config.open()
     tier.store.ensure_ready()
-    yield ColdEnv(warehouse, config, tier, seaweed)
+    yield ColdEnv(tmp_path, config, tier, seaweed)
     seaweed.start()
 
 

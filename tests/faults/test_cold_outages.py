@@ -133,7 +133,7 @@ def test_archiver_killed_between_steps_rerun_completes_without_orphans(
         [previous] = archive_days(con, env.tier, [DAY1], [RAW_TRADES])
     marker = tmp_path / "parked.json"
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults.archive_child", str(env.warehouse), str(DAY1), stop_at, str(marker)],
+        [sys.executable, "-m", "tests.faults.archive_child", str(env.home), str(DAY1), stop_at, str(marker)],
         cwd=REPO, env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120

@@ -122,7 +122,7 @@ def test_local_cold_store_refused_unless_allowed(
 
     # Through Dagster: the refusal is in the run's metadata; the env flag lifts it.
     resources = {
-        "warehouse": WarehouseResource(path=str(env.warehouse)),
+        "warehouse": WarehouseResource.at(env.home),
         "cold": ColdStorageResource(endpoint_url=None, local_root=str(tmp_path / "cold"), prefix="warehouse"),
     }
     run_config = {"ops": {"warm_retention": {"config": {"warm_days": 1}}}}
