@@ -1,7 +1,7 @@
 """Raw layer: one UTC day of landing files into `raw.trades` / `raw.book_snapshots`."""
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from ingest.loader import load_day
 from orchestration.metadata import load_metadata, preview
@@ -24,8 +24,14 @@ def _load(
     with warehouse.connect() as con:
         for i, day in enumerate(days, 1):
             context.log.info(f"loading {dataset} for {day} ({i}/{len(days)})")
-            reports.append(load_day(con, landing.path, day, dataset))
+            kwargs = {"books": landing.books} if dataset == "book_snapshots" else {}
+            reports.append(load_day(con, landing.path, day, dataset, **kwargs))
         metadata = load_metadata(reports)
+        missing = [f"{r.day}: {ex}" for r in reports for ex in r.missing_book_files]
+        if missing:
+            # Allowed (trades-only exchanges), but visible: the book statistics of these days are NULL.
+            context.log.warning(f"no book file (trades-only, book statistics NULL): {', '.join(missing)}")
+            metadata["missing_book_files"] = MetadataValue.json(missing)
         metadata["preview"] = preview(
             con,
             f"SELECT * EXCLUDE (source_file) FROM {table} WHERE {date_column} = ? ORDER BY ts DESC LIMIT 5",
