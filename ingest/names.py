@@ -82,7 +82,13 @@ def canonical_symbol(vendor_symbol: str) -> str:
         raise InvalidNameError(f"invalid symbol {shown(vendor_symbol)}: expected a string")
     if vendor_symbol.startswith("/") or "\\" in vendor_symbol or "\x00" in vendor_symbol:
         return validate_symbol(vendor_symbol)  # refused with the precise reason
-    return validate_symbol(vendor_symbol.translate(_VENDOR_SEPARATORS))
+    mapped = vendor_symbol.translate(_VENDOR_SEPARATORS)
+    try:
+        return validate_symbol(mapped)
+    except InvalidNameError as exc:
+        if mapped == vendor_symbol:
+            raise
+        raise InvalidNameError(f"invalid symbol {shown(vendor_symbol)} (mapped to {shown(mapped)}): {exc}") from None
 
 
 def validate_exchange(exchange: str) -> str:

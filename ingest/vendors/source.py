@@ -198,6 +198,7 @@ class S3Store:
 
     def fetch(self, key: str) -> Path:
         # Keys come from a listing of someone else's bucket: confined to the cache before any write.
+        validate_key(key, "S3 key")
         target = _confined(self.cache, f"{self.bucket}/{self.prefix}{key}", "S3 key")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.partial")
