@@ -29,7 +29,12 @@ from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exc
 from ingest.tardis import LandingFileError, landing_file_name
 from ingest.vendors.source import S3Store, VendorSource, stage_vendor_day
 from orchestration.resources import LandingZoneResource
-from orchestration.vendors import VendorSourceResource, binance_reference_from_env, vendor_landing, vendor_source_from_env
+from orchestration.vendors import (
+    VendorSourceResource,
+    binance_reference_from_env,
+    vendor_landing,
+    vendor_source_from_env,
+)
 from tests.conftest import TRADES_HEADER
 from tests.faults.conftest import files_under
 
