@@ -163,7 +163,7 @@ class LocalStore:
 class S3Store:
     """An S3 prefix listed with boto3; objects are downloaded into `cache` before use.
 
-    `client` is injectable (tests pass a stub); otherwise a boto3 client is made with the
+    `client` is injectable (a client with other credentials or settings); otherwise a boto3 client is made with the
     standard credential chain and `endpoint_url`.
     """
 

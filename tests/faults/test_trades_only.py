@@ -173,6 +173,5 @@ def test_one_exchange_with_books_and_one_without(source: Path, tmp_path: Path) -
     with duckdb.connect() as con:
         report = load_book_snapshots(con, landing, D2, books=BookExpectation.parse("auto"))
     assert report.missing_book_files == ["tradesonly"] and report.rows_loaded > 0
-    with pytest.raises(MissingBookFileError, match="tradesonly"):
-        with duckdb.connect() as con:
-            load_book_snapshots(con, landing, D2, books=BookExpectation.parse("all"))
+    with pytest.raises(MissingBookFileError, match="tradesonly"), duckdb.connect() as con:
+        load_book_snapshots(con, landing, D2, books=BookExpectation.parse("all"))
