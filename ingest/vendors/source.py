@@ -173,7 +173,8 @@ class S3Store:
         if client is None:
             import boto3
 
-            client = boto3.client("s3", endpoint_url=endpoint_url)
+            # A fresh session: the default one caches the credentials it first resolved.
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url)
         self.client = client
 
     def _keys(self, prefix: str) -> list[str]:
