@@ -47,6 +47,7 @@ from ingest.cold.layout import (
     ArchiveTable,
     ColdTier,
     Manifest,
+    sql_type,
 )
 from ingest.cold.store import ColdObjectError
 from ingest.lake import ALIAS as LAKE_ALIAS
@@ -387,14 +388,14 @@ class HistoricalData:
             if files:
                 # Cast to the reference types so a cold day is indistinguishable from a warm one.
                 select = ", ".join(
-                    f"CAST({_quote(c['name']) if c['name'] in cold_columns else 'NULL'} AS {c['type']}) "
+                    f"CAST({_quote(c['name']) if c['name'] in cold_columns else 'NULL'} AS {sql_type(c['type'])}) "
                     f"AS {_quote(c['name'])}"
                     for c in inner
                 )
                 parts.append(f"SELECT {select} FROM read_parquet(?, union_by_name = true) WHERE {filters}")
                 all_params += [files, *params]
             if not parts:  # nothing in range in either tier: an empty table with the right columns
-                select = ", ".join(f"CAST(NULL AS {c['type']}) AS {_quote(c['name'])}" for c in inner)
+                select = ", ".join(f"CAST(NULL AS {sql_type(c['type'])}) AS {_quote(c['name'])}" for c in inner)
                 parts.append(f"SELECT {select} WHERE false")
             outer = ", ".join(_quote(c["name"]) for c in wanted)
             sql = f"SELECT {outer} FROM ({' UNION ALL '.join(parts)}) ORDER BY {ds.order_by}"

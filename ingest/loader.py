@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.books import BookExpectation, missing_book_exchanges
 from ingest.lake import rollback, with_conflict_retry
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
 from ingest.tardis import (
@@ -62,6 +63,8 @@ class LoadReport:
     extra_columns: dict[str, list[str]] = field(default_factory=dict)
     used_line_numbering: bool = False
     seconds: float = 0.0
+    # Exchanges that traded on the day without a book file they are allowed to lack (trades-only).
+    missing_book_files: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,11 @@ class _Dataset:
     raw_line_expr: str
     insert_select: str
     dup_key: str | None
+
+
+# Vendor spellings with '/' or ':' (`BTC/USD`) take the warehouse's form (names.canonical_symbol);
+# what is still not a valid symbol after that is quarantined as `invalid_name`.
+_SYMBOL_SQL = "translate(symbol, '/:', '--')"
 
 
 def _q(name: str) -> str:
@@ -95,7 +103,7 @@ def _trades_types(header: list[str]) -> dict[str, str]:
 
 def _trades_select(header: list[str]) -> str:
     return (
-        "exchange, symbol, timestamp AS ts_us, local_timestamp AS local_us, id AS trade_id, "
+        f"exchange, {_SYMBOL_SQL} AS symbol, timestamp AS ts_us, local_timestamp AS local_us, id AS trade_id, "
         "lower(side) AS side, price, amount"
     )
 
@@ -118,7 +126,7 @@ def _snap_select(header: list[str]) -> str:
         return "[" + ", ".join(_q(f"{side}[{i}].{what}") for i in range(depth)) + "]"
 
     return (
-        f"exchange, symbol, timestamp AS ts_us, local_timestamp AS local_us, {depth} AS depth, "
+        f"exchange, {_SYMBOL_SQL} AS symbol, timestamp AS ts_us, local_timestamp AS local_us, {depth} AS depth, "
         f"{lst('bids', 'price')} AS bid_prices, {lst('bids', 'amount')} AS bid_amounts, "
         f"{lst('asks', 'price')} AS ask_prices, {lst('asks', 'amount')} AS ask_amounts"
     )
@@ -345,19 +353,32 @@ def load_day(
     dataset: str,
     *,
     now: dt.datetime | None = None,
+    books: BookExpectation | None = None,
 ) -> LoadReport:
-    """Replace one day of `dataset` (`trades` or `book_snapshots`) from the landing files."""
+    """Replace one day of `dataset` (`trades` or `book_snapshots`) from the landing files.
+
+    Book snapshots: an exchange that traded without a book file fails the load if it is expected
+    to have books (`books`, default TICKWH_BOOK_EXCHANGES, see ingest.books), else it is listed in
+    `missing_book_files` and the day loads what book files there are (possibly none).
+    """
     ds = {"trades": TRADES, "book_snapshots": BOOK_SNAPSHOTS}[dataset]
     t_start = time.perf_counter()
     con.execute("SET enable_progress_bar = false")
     ensure_raw_schema(con)
     files = find_landing_files(Path(landing_root), ds.family, day)
+    missing_books: list[str] = []
+    if ds is BOOK_SNAPSHOTS:
+        missing_books = missing_book_exchanges(Path(landing_root), day, books or BookExpectation.from_env())
+        if missing_books:
+            log.warning("book_snapshots %s: no book file for %s (trades-only)", day, ", ".join(missing_books))
+        if not files and missing_books:
+            return _replace_with_nothing(con, ds, day, missing_books, t_start)
     if not files:
         raise NoLandingFilesError(
             f"no {ds.family} files for {day} under {landing_root} "
             f"(expected <exchange>_{ds.family}..._{day}_<symbols>.csv.gz)"
         )
-    report = LoadReport(dataset=ds.name, day=day, files=[f.path.name for f in files])
+    report = LoadReport(dataset=ds.name, day=day, files=[f.path.name for f in files], missing_book_files=missing_books)
     now_us = int((now or dt.datetime.now(dt.UTC)).timestamp() * 1_000_000) + FUTURE_SLACK_US
 
     _stage(con, ds, files, numbered=False, report=report)
@@ -449,6 +470,30 @@ def load_day(
         "%s %s: %d rows loaded, %d quarantined, %d replaced in %.2fs",
         ds.name, day, report.rows_loaded, report.rows_quarantined, report.rows_replaced, report.seconds,
     )
+    return report
+
+
+def _replace_with_nothing(
+    con: duckdb.DuckDBPyConnection, ds: _Dataset, day: dt.date, missing_books: list[str], t_start: float
+) -> LoadReport:
+    """A day with no file of the dataset that is allowed to have none: the day holds no rows afterwards."""
+    report = LoadReport(dataset=ds.name, day=day, files=[], missing_book_files=missing_books)
+
+    def swap() -> int:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fence(con, ds.name)
+            replaced = con.execute(f"SELECT count(*) FROM {ds.table} WHERE {ds.date_column} = ?", [day]).fetchone()[0]
+            con.execute(f"DELETE FROM {ds.table} WHERE {ds.date_column} = ?", [day])
+            con.execute("DELETE FROM raw.quarantine WHERE dataset = ? AND partition_date = ?", [ds.name, day])
+            con.execute("COMMIT")
+        except BaseException:
+            rollback(con)
+            raise
+        return int(replaced)
+
+    report.rows_replaced = with_conflict_retry(swap, what=f"emptying {ds.name} for {day}")
+    report.seconds = time.perf_counter() - t_start
     return report
 
 

@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.names import validate_data_type
+from ingest.names import InvalidNameError, validate_data_type, validate_exchange, validate_symbol
 
 TRADES_COLUMNS: tuple[str, ...] = (
     "exchange",
@@ -53,13 +53,26 @@ class LandingFile:
 
 
 def landing_file_name(exchange: str, data_type: str, day: dt.date, symbols: str = "ALL") -> str:
+    """The landing name; every part is validated first, so the name is one path component."""
+    validate_exchange(exchange)
+    validate_symbol(symbols)
     return f"{exchange}_{validate_data_type(data_type)}_{day.isoformat()}_{symbols}.csv.gz"
 
 
 def parse_landing_name(path: Path) -> LandingFile | None:
+    """The parts of a landing (or Tardis download) name; None if it is not one.
+
+    A name with the layout's shape but a hostile exchange or symbol part (`..`, 300 characters)
+    is an error naming the file, not a file quietly skipped.
+    """
     m = _FILE_NAME.match(path.name)
     if not m:
         return None
+    try:
+        validate_exchange(m["exchange"])
+        validate_symbol(m["symbols"])
+    except InvalidNameError as exc:
+        raise LandingFileError(f"{path}: refused landing file name: {exc}") from exc
     return LandingFile(
         path=path,
         exchange=m["exchange"],

@@ -31,6 +31,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     Backoff,
     Config,
     ConfigurableResource,
@@ -45,8 +46,8 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    asset_check,
     job,
+    multi_asset_check,
     op,
     sensor,
 )
@@ -55,12 +56,13 @@ from pydantic import Field
 from ingest.feed.stream import DEFAULT_STREAM, StreamState, StreamUnavailableError, connect, stream_state
 from ingest.feed.stream import Backoff as NatsBackoff
 from ingest.hot import HotSettings, HotTarget, day_bars, load_range, open_hot_tier
+from ingest.hot.client import redact_url
 from ingest.hot.reconcile import reconcile, warm_window
 from orchestration.assets.raw import WAREHOUSE_POOL, raw_trades
-from orchestration.metadata import markdown_table
+from orchestration.metadata import markdown_table, not_evaluated
 from orchestration.partitions import daily_partitions, days_in_window
 from orchestration.resources import WarehouseResource
-from orchestration.settings import clickhouse_url, default_chdb_path, default_nats_url
+from orchestration.settings import clickhouse_url, default_chdb_path, default_nats_url, live_path_setting
 
 # Embedded chdb admits one process per directory: hot-tier writers never overlap across runs
 # (dagster.yaml gives every pool a default limit of 1).
@@ -103,6 +105,10 @@ class HotTierResource(ConfigurableResource):
     ttl_basis: str = Field(default="event", description="'event': TTL on trade time; 'ingest': on load time")
     dedup_window: int = Field(default=10_000, description="inserts remembered for idempotent retries")
     open_timeout_s: float = Field(default=120.0, description="wait for another process to release chdb")
+    live: bool | None = Field(
+        default_factory=live_path_setting,
+        description="TICKWH_LIVE: does the live path run? None: yes if a server URL is set or hot_load ever ran",
+    )
 
     def target(self) -> HotTarget:
         return HotTarget(path=self.path, url=self.url, password=self.password, open_timeout_s=self.open_timeout_s)
@@ -249,7 +255,7 @@ def make_hot_load_sensor(
         try:
             state = nats.state()
         except (StreamUnavailableError, OSError) as exc:
-            return SkipReason(f"NATS at {nats.url} not reachable: {exc}")
+            return SkipReason(redact_url(nats.url, f"NATS at {nats.url} not reachable: {exc}"))
         except Exception as exc:  # e.g. the stream does not exist yet
             return SkipReason(f"stream {nats.stream} not readable: {exc!r}")
         if state.last_seq < cursor.requested:
@@ -317,28 +323,82 @@ def _horizon(hot: HotTierResource, now: dt.datetime) -> dt.datetime | None:
     return (now - dt.timedelta(hours=hot.ttl_hours) + dt.timedelta(minutes=10)).replace(second=0, microsecond=0)
 
 
-@asset_check(
-    asset=raw_trades,
+def _live_path_off(context: AssetCheckExecutionContext, hot: HotTierResource) -> str | None:
+    """Why the live path counts as off (the check then does not evaluate), or None when it runs."""
+    if hot.live is not None:
+        return None if hot.live else "TICKWH_LIVE is off"
+    if hot.url:
+        return None
+    if context.instance.get_runs_count(RunsFilter(job_name="hot_load")):
+        return None
+    return "the live path is not running (no hot_load run on this instance; set TICKWH_LIVE=1 to force the check)"
+
+
+@multi_asset_check(
     name="hot_tier_matches_warm",
-    partitions_def=daily_partitions,
+    specs=[
+        AssetCheckSpec(
+            "hot_tier_matches_warm",
+            asset=raw_trades.key,
+            partitions_def=daily_partitions,
+            blocking=False,
+            description=(
+                "The live hot tier's 1-minute bars, trade counts and volumes for the day equal those from the "
+                "vendor file in raw.trades (minutes older than the hot retention are reported, not judged). A day "
+                "wholly older than the retention is a WARN marked evaluated=false; with the live path off "
+                "(TICKWH_LIVE, docs/live.md) the check does not evaluate at all (skipped)."
+            ),
+        )
+    ],
+    can_subset=True,
     pool=WAREHOUSE_POOL,
-    blocking=False,
-    description=(
-        "The live hot tier's 1-minute bars, trade counts and volumes for the day equal those from the "
-        "vendor file in raw.trades (minutes older than the hot retention are reported, not judged)."
-    ),
 )
 def hot_tier_matches_warm(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, hot: HotTierResource
-) -> AssetCheckResult:
+) -> Iterator[AssetCheckResult]:
+    off = _live_path_off(context, hot)
+    if off:
+        context.log.info(f"hot_tier_matches_warm not evaluated: {off}")
+        return
     days = days_in_window(context.partition_time_window)
     since = _horizon(hot, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    # A day whose last minute is before the horizon: the hot tier no longer holds any of it.
+    outside = [d for d in days if since is not None and _day_end(d) <= since]
+    judged = [d for d in days if d not in outside]
+    common = {
+        "days_not_evaluated": MetadataValue.json([str(d) for d in outside]),
+        "judged_since": MetadataValue.text(str(since) if since else "whole day"),
+        "hot_tier": MetadataValue.text(hot.target().describe()),
+    }
+    if not judged:
+        yield not_evaluated(
+            f"{_days_text(outside)} lie wholly before the hot tier's retention horizon {since} "
+            f"({hot.ttl_hours} h): the hot tier no longer holds them, 0 minutes compared", common,
+        )
+        return
     with warehouse.connect(read_only=True) as con:
-        warm = warm_window(con, days, since)
+        warm = warm_window(con, judged, since)
     with hot.open() as client:
-        results = [reconcile(day, warm[day], day_bars(client, day), since) for day in days]
+        results = [reconcile(day, warm[day], day_bars(client, day), since) for day in judged]
+    if not any(r.minutes_compared or r.only_warm or r.only_hot for r in results):
+        yield not_evaluated(f"no trades on either side for {_days_text(judged)} since {since or 'midnight'}", common)
+        return
+    yield _reconciliation_result(results, outside, common)
+
+
+def _day_end(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+
+
+def _days_text(days: list[dt.date]) -> str:
+    return str(days[0]) if len(days) == 1 else f"{len(days)} days ({days[0]}..{days[-1]})"
+
+
+def _reconciliation_result(results: list[Any], outside: list[dt.date], common: dict[str, Any]) -> AssetCheckResult:
     passed = all(r.ok for r in results)
     metadata: dict[str, Any] = {
+        "evaluated": True,
+        **common,
         "trades_warm": sum(r.warm_trades for r in results),
         "trades_hot": sum(r.hot_trades for r in results),
         "volume_warm": MetadataValue.text(str(sum(r.warm_volume for r in results))),
@@ -348,8 +408,6 @@ def hot_tier_matches_warm(
         "minutes_only_warm": sum(len(r.only_warm) for r in results),
         "minutes_only_hot": sum(len(r.only_hot) for r in results),
         "warm_trades_before_horizon": sum(r.outside_window_warm_trades for r in results),
-        "judged_since": MetadataValue.text(str(since) if since else "whole day"),
-        "hot_tier": MetadataValue.text(hot.target().describe()),
         "per_symbol": MetadataValue.md(
             markdown_table(
                 ["day", "symbol", "warm trades", "hot trades", "warm volume", "hot volume"],
@@ -370,9 +428,10 @@ def hot_tier_matches_warm(
     extra = [f"{k[0]}:{k[1]} {k[2]}" for r in results for k in r.only_hot][:20]
     if extra:
         metadata["first_minutes_only_hot"] = MetadataValue.json(extra)
+    skipped = f"; not evaluated (older than the hot retention): {_days_text(outside)}" if outside else ""
     return AssetCheckResult(
         passed=passed,
         severity=AssetCheckSeverity.WARN,
         metadata=metadata,
-        description="; ".join(r.summary() for r in results),
+        description="; ".join(r.summary() for r in results) + skipped,
     )

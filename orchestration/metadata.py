@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
-from dagster import MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
 from ingest.loader import LoadReport
 
@@ -57,3 +57,13 @@ def load_metadata(reports: Sequence[LoadReport]) -> dict[str, Any]:
     if extra:
         meta["ignored_extra_columns"] = MetadataValue.json(extra)
     return meta
+
+
+def not_evaluated(reason: str, metadata: dict[str, Any] | None = None) -> AssetCheckResult:
+    """A check that compared nothing: a WARN (never a pass) saying why, marked `evaluated: false`."""
+    return AssetCheckResult(
+        passed=False,
+        severity=AssetCheckSeverity.WARN,
+        description=f"not evaluated: {reason}",
+        metadata={"evaluated": False, "reason": reason, **(metadata or {})},
+    )

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from ingest import lake
+from ingest.books import BOOK_EXCHANGES_ENV, BookExpectation
 from orchestration.settings import default_landing_root
 
 
@@ -93,6 +94,14 @@ class LandingZoneResource(ConfigurableResource):
     """Folder holding vendor files in the Tardis layout (`<exchange>_<type>_<day>_<symbols>.csv.gz`)."""
 
     root: str = Field(default_factory=default_landing_root, description="landing folder")
+    book_exchanges: str = Field(
+        default_factory=lambda: os.environ.get(BOOK_EXCHANGES_ENV, "auto"),
+        description="exchanges expected to deliver book files: auto, all, none or a,b (ingest/books.py)",
+    )
+
+    @property
+    def books(self) -> BookExpectation:
+        return BookExpectation.parse(self.book_exchanges)
 
     @property
     def path(self) -> Path:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ingest.cold.config import ColdStoreConfig, default_warm_days
+from ingest.hot.client import HotTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -45,7 +46,25 @@ def clickhouse_url() -> str | None:
 
     The password is read from TICKWH_CLICKHOUSE_PASSWORD when connecting, never from config.
     """
-    return os.environ.get("TICKWH_CLICKHOUSE_URL") or None
+    url = os.environ.get("TICKWH_CLICKHOUSE_URL") or None
+    if url:
+        HotTarget(url=url)  # refuses a password in the URL before Dagster shows it as resource config
+    return url
+
+
+def live_path_setting() -> bool | None:
+    """TICKWH_LIVE: `1`/`true` the live path runs, `0`/`false` it does not, unset: decide from what exists.
+
+    Decides whether the end-of-day check `hot_tier_matches_warm` evaluates (docs/live.md).
+    """
+    value = os.environ.get("TICKWH_LIVE", "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ValueError(f"TICKWH_LIVE={value[:20]!r}: expected 1/true/on or 0/false/off (unset: auto)")
+    return None
 
 
 def default_cold_config() -> ColdStoreConfig:

@@ -25,6 +25,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetSelection,
@@ -39,18 +40,19 @@ from dagster import (
     RunRequest,
     RunStatusSensorContext,
     asset,
-    asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
+    multi_asset_check,
     run_status_sensor,
 )
 from pydantic import Field
 
+from ingest.names import InvalidNameError, canonical_symbol
 from ingest.vendors.reference import TOLERANCE_TEXT, compare_with_reference, load_klines_reference
 from ingest.vendors.source import TARDIS_BOOK_TYPES, VendorSource, find_klines_files, stage_vendor_day_report
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.jobs import WRITER_TAGS, daily_pipeline
-from orchestration.metadata import markdown_table, preview
+from orchestration.metadata import markdown_table, not_evaluated, preview
 from orchestration.partitions import PARTITION_TAG, RANGE_END, RANGE_START, daily_partitions, days_in_window
 from orchestration.resources import LandingZoneResource, WarehouseResource
 
@@ -60,6 +62,14 @@ MAX_MISMATCH_ROWS = 20
 
 def _env_list(name: str) -> list[str]:
     return [s.strip() for s in os.environ.get(name, "").split(",") if s.strip()]
+
+
+def _env_symbols(name: str) -> list[str]:
+    """Symbols listed in an environment variable, refused (naming the variable) before any use."""
+    try:
+        return [canonical_symbol(s) for s in _env_list(name)]
+    except InvalidNameError as exc:
+        raise InvalidNameError(f"{name}: {exc}") from exc
 
 
 class VendorSourceResource(ConfigurableResource):
@@ -112,7 +122,7 @@ def vendor_source_from_env() -> VendorSourceResource:
         vendor=os.environ.get("TICKWH_VENDOR", "tardis"),
         market=os.environ.get("TICKWH_VENDOR_MARKET", "usdm"),
         path=os.environ.get("TICKWH_VENDOR_PATH", ""),
-        symbols=_env_list("TICKWH_VENDOR_SYMBOLS"),
+        symbols=_env_symbols("TICKWH_VENDOR_SYMBOLS"),
         trades_kind=os.environ.get("TICKWH_VENDOR_TRADES_KIND", "trades"),
     )
 
@@ -123,7 +133,7 @@ def binance_reference_from_env() -> VendorSourceResource:
         vendor="binance",
         market=os.environ.get("TICKWH_BINANCE_REFERENCE_MARKET", "usdm"),
         path=os.environ.get("TICKWH_BINANCE_REFERENCE_PATH", ""),
-        symbols=_env_list("TICKWH_BINANCE_REFERENCE_SYMBOLS"),
+        symbols=_env_symbols("TICKWH_BINANCE_REFERENCE_SYMBOLS"),
     )
 
 
@@ -214,23 +224,32 @@ def binance_klines_reference(
     )
 
 
-@asset_check(
-    asset=AssetKey("ohlcv_1m"),
+@multi_asset_check(
     name=CHECK_NAME,
-    partitions_def=daily_partitions,
-    additional_deps=[AssetKey("ohlcv_1m_filled"), AssetKey("ohlcv_1h"), AssetKey("binance_klines_reference")],
+    specs=[
+        AssetCheckSpec(
+            CHECK_NAME,
+            asset=AssetKey("ohlcv_1m"),
+            partitions_def=daily_partitions,
+            additional_deps=[AssetKey("ohlcv_1m_filled"), AssetKey("ohlcv_1h"), AssetKey("binance_klines_reference")],
+            blocking=False,
+            description=(
+                "Our 1m bars (gap-filled like klines) and 1h bars equal the exchange's published klines: OHLC, "
+                "volume, trade count and taker buy volume exactly, quote volume within trade_count x 1e-8. WARN: "
+                "the exchange archive is itself revised after the fact and a vendor capture can miss trades the "
+                "exchange printed, so a difference is a finding to investigate, not proof the bars are wrong. "
+                "Compared nothing (reference configured, no klines for the days): a WARN marked evaluated=false. "
+                "No reference configured and none loaded: not evaluated at all (skipped)."
+            ),
+        )
+    ],
+    # Lets the check end without a result (Dagster shows it as skipped) when no reference exists.
+    can_subset=True,
     pool=WAREHOUSE_POOL,
-    blocking=False,
-    description=(
-        "Our 1m bars (gap-filled like klines) and 1h bars equal the exchange's published klines: OHLC, volume, "
-        "trade count and taker buy volume exactly, quote volume within trade_count x 1e-8. WARN: the exchange "
-        "archive is itself revised after the fact and a vendor capture can miss trades the exchange printed, so a "
-        "difference is a finding to investigate, not proof the bars are wrong; the bars stay usable."
-    ),
 )
 def ohlcv_1m_matches_exchange_klines(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, binance_reference: VendorSourceResource
+) -> Iterator[AssetCheckResult]:
     with warehouse.connect() as con:
         if context.has_partition_key or context.has_partition_key_range:
             days = days_in_window(context.partition_time_window)
@@ -242,9 +261,18 @@ def ohlcv_1m_matches_exchange_klines(
         cmp = None if first is None or end is None else compare_with_reference(
             con, first, end, max_rows=MAX_MISMATCH_ROWS
         )
-    if cmp is None:
-        return AssetCheckResult(passed=True, metadata={"status": "no reference klines loaded"})
+    if cmp is None or not cmp.evaluated:
+        reason = cmp.note if cmp is not None and cmp.note else "no reference klines loaded: nothing to compare"
+        if not binance_reference.configured and (cmp is None or not cmp.reference_rows):
+            context.log.info(f"{CHECK_NAME} not evaluated: binance_reference is not configured ({reason})")
+            return
+        yield not_evaluated(reason, {
+            "window": f"[{first}, {end})",
+            "symbols_missing_from_reference": MetadataValue.json(cmp.symbols_missing_from_reference if cmp else []),
+        })
+        return
     metadata: dict[str, Any] = {
+        "evaluated": True,
         "status": cmp.summary(),
         "window": f"[{cmp.first_day}, {cmp.end_day})",
         "reference_rows": cmp.reference_rows,
@@ -255,13 +283,16 @@ def ohlcv_1m_matches_exchange_klines(
         "hours_compared": cmp.hours_compared,
         "hours_mismatched": cmp.hours_mismatched,
         "mismatches_by_field": MetadataValue.json(cmp.by_field),
+        "symbols_missing_from_reference": MetadataValue.json(cmp.symbols_missing_from_reference),
         "tolerance": TOLERANCE_TEXT,
         f"first_{MAX_MISMATCH_ROWS}_mismatches": MetadataValue.md(cmp.markdown()),
     }
-    return AssetCheckResult(
+    missing = cmp.symbols_missing_from_reference
+    note = f"; not compared (no reference klines): {', '.join(missing[:10])}" if missing else ""
+    yield AssetCheckResult(
         passed=cmp.passed,
         severity=AssetCheckSeverity.WARN,
-        description=cmp.summary(),
+        description=cmp.summary() + note,
         metadata=metadata,
     )
 

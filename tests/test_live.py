@@ -237,7 +237,7 @@ def tick_for(driver: SensorDriver, seconds: float) -> None:
 def test_live_path_is_exactly_once_through_crashes_and_bars_equal_dbt(
     tmp_path: Path, tickwh_env: Path, sim_day: Path, nats_server: NatsServer
 ) -> None:
-    hot = HotTierResource(path=str(tmp_path / "chdb"), ttl_basis="ingest")
+    hot = HotTierResource(path=str(tmp_path / "chdb"), ttl_basis="ingest", live=True)
     nats = NatsResource(url=nats_server.url, timeout_s=1.0)
     resources = {"nats": nats, "hot": hot}
     feed_log = tmp_path / "feed.log"

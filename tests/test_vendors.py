@@ -7,9 +7,11 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import secrets
 import shutil
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,11 +25,13 @@ from dagster import (
     materialize,
 )
 
+from ingest.cold.seaweed import SeaweedServer
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.vendors._lines import VendorFormatError
 from ingest.vendors.binance import ChecksumError, read_klines, read_trades, sniff, verify_checksum
 from ingest.vendors.reference import compare_with_reference, load_klines_reference
 from ingest.vendors.source import (
+    S3Store,
     VendorFileMissingError,
     VendorSource,
     find_klines_files,
@@ -415,41 +419,47 @@ def test_binance_layout_errors_are_clear(tmp_path):
         stage_vendor_day(source, DAY, tmp_path / "landing")
 
 
-class FakeS3:
-    """Just enough of a boto3 S3 client: paginated listing and download, from a dict of key -> bytes."""
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-        self.listed: list[str] = []
-
-    def list_objects_v2(self, Bucket: str, Prefix: str, ContinuationToken: str | None = None) -> dict:  # noqa: N803
-        self.listed.append(Prefix)
-        keys = sorted(k for k in self.objects if k.startswith(Prefix))
-        start = int(ContinuationToken or 0)
-        page = keys[start : start + 2]
-        more = start + 2 < len(keys)
-        return {"Contents": [{"Key": k} for k in page], "IsTruncated": more,
-                **({"NextContinuationToken": str(start + 2)} if more else {})}
-
-    def download_file(self, bucket: str, key: str, filename: str) -> None:
-        Path(filename).write_bytes(self.objects[key])
+@pytest.fixture(scope="module")
+def vendor_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A real S3 endpoint (SeaweedFS on a loopback port) with a throwaway identity in AWS_* variables."""
+    key, secret = "vendor" + secrets.token_hex(6), secrets.token_urlsafe(24)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", key)
+        mp.setenv("AWS_SECRET_ACCESS_KEY", secret)
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        server = SeaweedServer(tmp_path_factory.mktemp("vendor_s3"), access_key=key, secret_key=secret).start()
+        try:
+            yield server
+        finally:
+            server.stop(timeout=1.0)
 
 
-def test_stage_from_s3_prefix(tmp_path):
+def test_stage_from_s3_prefix(tmp_path, vendor_s3):
+    """A data.binance.vision mirror in a real bucket: listed, downloaded into the cache, verified, staged."""
     local = write_zip(tmp_path / "src", f"BTCUSDT-trades-{DAY}.zip", USDM_TRADES.format(t0=DAY_MS, t1=DAY_MS + 7))
     prefix = "mirror/data/futures/um/daily/trades/BTCUSDT/"
+    client = vendor_s3.client()
+    client.create_bucket(Bucket="binance-mirror")
     objects = {prefix + local.name: local.read_bytes(),
                prefix + local.name + ".CHECKSUM": (local.parent / f"{local.name}.CHECKSUM").read_bytes(),
                prefix + "BTCUSDT-trades-2024-01-02.zip": b"other day"}
-    fake = FakeS3(objects)
-    source = VendorSource(vendor="binance", market="usdm", path="s3://bucket/mirror", symbols=("BTCUSDT",))
-    staged = stage_vendor_day(source, DAY, tmp_path / "landing", s3_client=fake)
+    # More keys than one listing page holds, so the listing must follow continuation tokens.
+    objects |= {f"mirror/filler/{i:04d}.txt": b"x" for i in range(1005)}
+    for key, body in objects.items():
+        client.put_object(Bucket="binance-mirror", Key=key, Body=body)
+    source = VendorSource(vendor="binance", market="usdm", path="s3://binance-mirror/mirror", symbols=("BTCUSDT",),
+                          s3_endpoint_url=vendor_s3.endpoint_url, cache_dir=str(tmp_path / "cache"))
+    staged = stage_vendor_day(source, DAY, tmp_path / "landing")
     assert staged[0].name == "binance-futures_trades_2024-01-01_BTCUSDT.csv.gz"
+    cached = tmp_path / "cache" / "binance-mirror" / prefix / local.name
+    assert cached.read_bytes() == local.read_bytes()
     with duckdb.connect() as con:
         assert load_trades(con, tmp_path / "landing", DAY).rows_loaded == 2
-    objects[prefix + local.name + ".CHECKSUM"] = f"{'0' * 64}  {local.name}\n".encode()
-    with pytest.raises(ChecksumError):
-        stage_vendor_day(source, DAY, tmp_path / "landing2", s3_client=fake)
+    assert len(S3Store("s3://binance-mirror/mirror", tmp_path / "c2", vendor_s3.endpoint_url).list("filler")) == 1005
+    client.put_object(Bucket="binance-mirror", Key=prefix + local.name + ".CHECKSUM",
+                      Body=f"{'0' * 64}  {local.name}\n".encode())
+    with pytest.raises(ChecksumError, match="does not match"):
+        stage_vendor_day(source, DAY, tmp_path / "landing2")
 
 
 def test_vendor_landing_asset_stages_a_binance_day(tmp_path):

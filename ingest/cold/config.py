@@ -9,8 +9,10 @@ never defaults: they come from the caller (the resource's `EnvVar`s) or boto3's 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from ingest.cold.layout import ColdTier
 from ingest.cold.store import LocalColdStore, S3ColdStore
@@ -26,6 +28,7 @@ DEFAULT_BUCKET = "tickwh-cold"
 DEFAULT_PREFIX = "warehouse"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_WARM_DAYS = 30
+_BUCKET = re.compile(r"^(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def default_var_dir() -> Path:
@@ -44,6 +47,19 @@ class ColdStoreConfig:
     local_root: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.endpoint_url and not self.endpoint_url.startswith("file://"):
+            u = urlparse(self.endpoint_url)
+            if u.password or u.username:
+                # Never echo the URL: it holds the secret.
+                raise ValueError(
+                    f"{ENV_ENDPOINT}: credentials embedded in the S3 endpoint URL are refused; set "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment and give the endpoint as "
+                    f"{u.scheme}://{u.hostname}:{u.port or ''}"
+                )
+        if not self.is_local and not _BUCKET.match(self.bucket or ""):
+            raise ValueError(f"invalid S3 bucket {self.bucket[:80]!r}: 3-63 lower-case letters, digits, '.' and '-'")
 
     @property
     def is_local(self) -> bool:

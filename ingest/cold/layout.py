@@ -29,6 +29,37 @@ MANIFEST_FORMAT = "tickwh-cold-manifest"
 MANIFEST_VERSION = 1
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _PREFIX = re.compile(r"^[A-Za-z0-9._/=-]*$")
+_MAX_PREFIX = 512
+
+# What a manifest read back from the bucket may say. Whoever can write to the bucket must not be
+# able to run SQL in a reader's DuckDB (types are pasted into CAST) or write outside its cache
+# (sha256 names the cached file), so every field that reaches SQL or a path is checked here.
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_OBJECT_NAME = re.compile(r"^run=(?P<run>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/part-\d{1,6}\.parquet$")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_SCALAR_TYPES = frozenset({
+    "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE",
+    "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "INTERVAL", "VARCHAR",
+})
+_DECIMAL = re.compile(r"^DECIMAL\((\d{1,2}),\s?(\d{1,2})\)$")
+MAX_OBJECT_BYTES = 5 * 1024**4  # S3's largest object
+
+
+def sql_type(text: object, where: str = "manifest") -> str:
+    """A column type from the allow-list (scalars, DECIMAL(p,s), and lists of them), else an error.
+
+    The only way a type from outside (a manifest) may reach `CAST(... AS <type>)`.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: column type {text!r} is not a string")
+    base = text[:-2] if text.endswith("[]") else text
+    m = _DECIMAL.match(base)
+    ok = base in _SCALAR_TYPES or (m is not None and 1 <= int(m[1]) <= 38 and int(m[2]) <= int(m[1]))
+    if not ok:
+        raise ValueError(f"{where}: column type {text[:80]!r} is not an allowed type")
+    return text
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,38 @@ class Manifest:
         body["date"] = self.date.isoformat()
         return json.dumps(body, indent=2, sort_keys=False).encode()
 
+    def validate(self, uri: str) -> Manifest:
+        """Types, names, digests, sizes and run ids as the archiver writes them; else ColdObjectError."""
+        try:
+            if not _RUN_ID.match(self.run_id):
+                raise ValueError(f"run_id {self.run_id[:80]!r} is not a run id")
+            if not isinstance(self.row_count, int) or self.row_count < 0:
+                raise ValueError(f"row_count {self.row_count!r} is not a count")
+            if not isinstance(self.schema, list) or not self.schema:
+                raise ValueError("schema is empty")
+            for col in self.schema:
+                if not isinstance(col, dict) or set(col) != {"name", "type"}:
+                    raise ValueError(f"schema entry {str(col)[:80]!r} is not {{name, type}}")
+                if not isinstance(col["name"], str) or not _COLUMN.match(col["name"]):
+                    raise ValueError(f"column name {str(col['name'])[:80]!r} is not allowed")
+                sql_type(col["type"], f"column {col['name']}")
+            for obj in self.objects:
+                if not isinstance(obj.sha256, str) or not _SHA256.match(obj.sha256):
+                    raise ValueError(f"object {str(obj.key)[:200]!r}: sha256 {str(obj.sha256)[:80]!r} is not 64 "
+                                     "lower-case hex digits")
+                for name, value, cap in (("size", obj.size, MAX_OBJECT_BYTES), ("rows", obj.rows, None)):
+                    if type(value) is not int or value < 0 or (cap is not None and value > cap):
+                        raise ValueError(f"object {str(obj.key)[:200]!r}: {name} {str(value)[:40]!r} is not a "
+                                         "plausible byte or row count")
+                if obj.etag is not None and not isinstance(obj.etag, str):
+                    raise ValueError(f"object {str(obj.key)[:200]!r}: etag {obj.etag!r} is not a string")
+            if sum(o.rows for o in self.objects) != self.row_count:
+                raise ValueError(f"objects hold {sum(o.rows for o in self.objects)} rows, row_count says "
+                                 f"{self.row_count}")
+        except ValueError as exc:
+            raise ColdObjectError(uri, f"refused manifest: {exc}") from None
+        return self
+
     @classmethod
     def from_json(cls, data: bytes, uri: str) -> Manifest:
         try:
@@ -141,7 +204,7 @@ class Manifest:
                 content_hash=_content_hash(body.get("content_hash")),
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ColdObjectError(uri, f"unreadable manifest: {exc}") from exc
+            raise ColdObjectError(uri, f"unreadable manifest: {str(exc)[:300]}") from exc
 
 
 def _content_hash(value: object) -> str | None:
@@ -161,8 +224,10 @@ class ColdTier:
 
     def __post_init__(self) -> None:
         prefix = self.prefix.strip("/")
-        if not _PREFIX.match(prefix) or ".." in prefix.split("/"):
-            raise ValueError(f"invalid cold prefix {self.prefix!r}")
+        if not _PREFIX.match(prefix) or len(prefix) > _MAX_PREFIX or any(
+            part in (".", "..", "") for part in prefix.split("/") if prefix
+        ):
+            raise ValueError(f"invalid cold prefix {self.prefix[:80]!r}")
         object.__setattr__(self, "prefix", prefix)
 
     def table_prefix(self, table: str) -> str:
@@ -199,10 +264,23 @@ class ColdTier:
         data = self.store.get_bytes(key)
         if data is None:
             return None
-        manifest = Manifest.from_json(data, self.uri(key))
+        manifest = Manifest.from_json(data, self.uri(key)).validate(self.uri(key))
         if manifest.table != table or manifest.date != day:
-            raise ColdObjectError(self.uri(key), f"manifest is for {manifest.table} {manifest.date}")
+            raise ColdObjectError(self.uri(key), f"manifest is for {str(manifest.table)[:80]} {manifest.date}")
+        self._check_keys(manifest, key)
         return manifest
+
+    def _check_keys(self, manifest: Manifest, manifest_key: str) -> None:
+        """Every object key is `<partition>/run=<id>/part-N.parquet` of this manifest's own partition."""
+        partition = self.partition_prefix(manifest.table, manifest.date)
+        for obj in manifest.objects:
+            rest = obj.key[len(partition):] if isinstance(obj.key, str) and obj.key.startswith(partition) else None
+            m = _OBJECT_NAME.match(rest) if rest is not None else None
+            if m is None or ".." in obj.key:
+                raise ColdObjectError(
+                    self.uri(manifest_key),
+                    f"refused manifest: object key {str(obj.key)[:200]!r} is not a part file under {partition}",
+                )
 
     def check_objects(self, manifest: Manifest) -> None:
         """Every listed object exists with the listed size (and ETag where both sides have one)."""

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ingest.names import InvalidNameError, validate_key
+
 # Single-part uploads below this size: the ETag is then the MD5 of the body on S3 and SeaweedFS,
 # which lets the archive verify an upload with a HEAD instead of a re-download.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -300,6 +302,11 @@ class LocalColdStore:
         self.root = Path(root).resolve()
 
     def _path(self, key: str) -> Path:
+        if key:
+            try:
+                validate_key(key, "cold key")
+            except InvalidNameError as exc:
+                raise ColdStoreError(f"{exc} (store root {self.root})") from None
         path = (self.root / key).resolve()
         if self.root != path and self.root not in path.parents:
             raise ColdStoreError(f"key {key!r} escapes the store root {self.root}")

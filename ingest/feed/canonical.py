@@ -119,7 +119,8 @@ def normalise(raw: pa.Table, first_row: int = 0) -> tuple[pa.Table, Counter[str]
     price = to_decimal(raw["price"])
     amount = to_decimal(raw["amount"])
     exchange = raw["exchange"].combine_chunks()
-    symbol = raw["symbol"].combine_chunks()
+    # Vendor spellings with '/' or ':' (`BTC/USD`) take the warehouse's form, as names.canonical_symbol does.
+    symbol = pc.replace_substring_regex(raw["symbol"].combine_chunks(), "[/:]", "-")
     trade_id = raw["id"].combine_chunks()
     side = pc.utf8_lower(raw["side"].combine_chunks())
 

@@ -36,16 +36,18 @@ H_LAST_SEQ = "Tw-Last-Seq"
 H_SOURCE = "Tw-Src"
 H_SOURCE_ROW = "Tw-Src-Row"
 H_SENT_US = "Tw-Sent-Us"
+_TO_SUBJECT = str.maketrans({".": "_", "_": "~"})
+_FROM_SUBJECT = str.maketrans({"_": ".", "~": "_"})
 
 
 def subject_for(exchange: str, symbol: str) -> str:
-    """`trades.<exchange>.<symbol>`; a `.` in a symbol (a subject separator) travels as `_`.
+    """`trades.<exchange>.<symbol>`; a `.` in a symbol (a subject separator) travels as `_`, and `_` as `~`.
 
-    Valid symbols never contain `_` (ingest/names.py), so the mapping is reversible.
+    Valid symbols never contain `~` (ingest/names.py), so the mapping is reversible.
     """
     validate_exchange(exchange)
     validate_symbol(symbol)
-    return f"{SUBJECT_PREFIX}.{exchange}.{symbol.replace('.', '_')}"
+    return f"{SUBJECT_PREFIX}.{exchange}.{symbol.translate(_TO_SUBJECT)}"
 
 
 def parse_subject(subject: str) -> tuple[str, str]:
@@ -53,7 +55,7 @@ def parse_subject(subject: str) -> tuple[str, str]:
     prefix, exchange, token = subject.split(".", 2)
     if prefix != SUBJECT_PREFIX:
         raise ValueError(f"not a trade subject: {subject!r}")
-    return validate_exchange(exchange), validate_symbol(token.replace("_", "."))
+    return validate_exchange(exchange), validate_symbol(token.translate(_FROM_SUBJECT))
 
 
 def message_id(exchange: str, symbol: str, first_id: str, last_id: str) -> str:

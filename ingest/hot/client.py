@@ -35,6 +35,16 @@ CLICKHOUSE_URL_ENV = "TICKWH_CLICKHOUSE_URL"
 CLICKHOUSE_PASSWORD_ENV = "TICKWH_CLICKHOUSE_PASSWORD"
 
 
+def redact_url(url: str | None, text: str | None = None) -> str:
+    """`text` (default: the URL itself) with the URL's password, if any, replaced by `***`."""
+    text = url or "" if text is None else text
+    try:
+        password = urlparse(url or "").password
+    except ValueError:
+        return text
+    return text.replace(password, "***") if password else text
+
+
 class HotTierBusyError(RuntimeError):
     """The embedded engine of this process is in use on another path."""
 
@@ -55,8 +65,20 @@ class HotTarget:
     def __post_init__(self) -> None:
         if not self.url and not self.path:
             raise ValueError("HotTarget needs a chdb path or a ClickHouse server URL")
-        if self.url and urlparse(self.url).scheme not in ("http", "https"):
-            raise ValueError(f"ClickHouse URL must be http(s)://user@host:port/database, got {self.url!r}")
+        if self.url:
+            u = urlparse(self.url)
+            if u.password is not None:
+                # The URL is never echoed: it holds the secret. Config files, run metadata and
+                # logs carry URLs; the password lives in its own variable only.
+                raise ValueError(
+                    f"{CLICKHOUSE_URL_ENV}: a password in the ClickHouse URL is refused; remove it from the URL "
+                    f"({u.scheme}://{u.username or 'default'}@{u.hostname}:{u.port or ''}{u.path}) and set "
+                    f"{CLICKHOUSE_PASSWORD_ENV} in the environment instead"
+                )
+            if u.scheme not in ("http", "https"):
+                raise ValueError(
+                    f"ClickHouse URL must be http(s)://user@host:port/database, got scheme {u.scheme[:20]!r}"
+                )
 
     @property
     def embedded(self) -> bool:
@@ -99,8 +121,7 @@ def _open_chdb(path: str, timeout_s: float) -> Client:
 def hot_client(target: HotTarget) -> Iterator[Client]:
     """A client for the target, shared with the rest of the process when it is embedded."""
     if not target.embedded:
-        u = urlparse(target.url)
-        password = target.password or os.environ.get(CLICKHOUSE_PASSWORD_ENV) or u.password or ""
+        password = target.password or os.environ.get(CLICKHOUSE_PASSWORD_ENV) or ""
         client = clickhouse_connect.get_client(dsn=target.url, password=password)
         try:
             yield client

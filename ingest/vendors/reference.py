@@ -231,6 +231,14 @@ class ReferenceComparison:
     by_field: dict[str, int] = field(default_factory=dict)
     first_mismatches: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    # Symbol-days with bars on a reference exchange but no reference klines: not compared.
+    symbols_missing_from_reference: list[str] = field(default_factory=list)
+
+    @property
+    def evaluated(self) -> bool:
+        """Something was compared (or found missing): a pass means more than "nothing to look at"."""
+        return bool(self.minutes_compared or self.hours_compared or self.minutes_mismatched
+                    or self.hours_mismatched)
 
     @property
     def passed(self) -> bool:
@@ -288,6 +296,17 @@ def compare_with_reference(
     `missing_in_reference` (we have a bar the exchange does not).
     """
     out = ReferenceComparison(first_day=first_day, end_day=end_day)
+    if _exists(con, "reference", "binance_klines_1m") and _exists(con, "marts", "ohlcv_1m"):
+        out.symbols_missing_from_reference = [
+            f"{ex}:{sym} {day}" for ex, sym, day in con.execute(
+                """SELECT DISTINCT exchange, symbol, bar_date FROM marts.ohlcv_1m
+                   WHERE bar_date >= ? AND bar_date < ?
+                     AND exchange IN (SELECT DISTINCT exchange FROM reference.binance_klines_1m)
+                   EXCEPT SELECT exchange, symbol, kline_date FROM reference.binance_klines_1m
+                   ORDER BY ALL""",
+                [first_day, end_day],
+            ).fetchall()
+        ]
     if not _exists(con, "reference", "binance_klines_1m"):
         out.note = "no reference klines loaded (reference.binance_klines_1m does not exist): nothing to compare"
         return out

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from ingest.names import validate_exchange, validate_symbol
+from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exchange, validate_key
 from ingest.tardis import landing_file_name, parse_landing_name
 from ingest.vendors.binance import (
     EXCHANGE_BY_MARKET,
@@ -85,8 +85,10 @@ class VendorSource:
             raise ValueError(f"unknown market {self.market!r}: expected spot or usdm")
         if not self.path:
             raise ValueError("VendorSource.path is empty: give a folder or s3://bucket/prefix")
-        for s in self.symbols:
-            validate_symbol(s)
+        # Vendor spellings (`BTC/USD`) become the warehouse's (`BTC-USD`) before any path is built.
+        object.__setattr__(self, "symbols", tuple(canonical_symbol(s) for s in self.symbols))
+        if self.path.startswith("s3://"):
+            _parse_s3_url(self.path)
         if self.exchange:
             validate_exchange(self.exchange)
         unknown = [t for t in self.book_data_types if t not in TARDIS_BOOK_TYPES]
@@ -110,6 +112,32 @@ class Store(Protocol):
     def describe(self, key: str) -> str: ...
 
 
+def _confined(root: Path, key: str, what: str) -> Path:
+    """`root / key`, refused unless the key is a plain relative key that stays under `root`."""
+    validate_key(key, what)
+    path = (root / key).resolve()
+    base = root.resolve()
+    if path != base and base not in path.parents:
+        raise InvalidNameError(f"invalid {what} {shown(key)}: resolves outside {base}")
+    return path
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _parse_s3_url(url: str) -> tuple[str, str]:
+    """(bucket, prefix with a trailing `/` or empty) of `s3://bucket/prefix`, both validated."""
+    m = re.fullmatch(r"s3://([^/]+)/?(.*)", url)
+    if not m:
+        raise ValueError(f"not an s3:// URL: {shown(url)}")
+    bucket, prefix = m.group(1), m.group(2).strip("/")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise InvalidNameError(f"invalid S3 bucket {shown(bucket)} in {shown(url)}")
+    if prefix:
+        validate_key(prefix, "S3 prefix")
+    return bucket, f"{prefix}/" if prefix else ""
+
+
 class LocalStore:
     """A folder: keys are relative paths, files are used where they are."""
 
@@ -117,16 +145,16 @@ class LocalStore:
         self.root = Path(root)
 
     def exists(self, key: str) -> bool:
-        return (self.root / key).is_file()
+        return _confined(self.root, key, "vendor file key").is_file()
 
     def list(self, prefix: str) -> list[str]:
-        folder = self.root / prefix
+        folder = _confined(self.root, prefix, "vendor folder") if prefix else self.root
         if not folder.is_dir():
             return []
         return sorted(str(p.relative_to(self.root)) for p in folder.iterdir() if p.is_file())
 
     def fetch(self, key: str) -> Path:
-        return self.root / key
+        return _confined(self.root, key, "vendor file key")
 
     def describe(self, key: str) -> str:
         return str(self.root / key)
@@ -135,21 +163,18 @@ class LocalStore:
 class S3Store:
     """An S3 prefix listed with boto3; objects are downloaded into `cache` before use.
 
-    `client` is injectable (tests pass a stub); otherwise a boto3 client is made with the
+    `client` is injectable (a client with other credentials or settings); otherwise a boto3 client is made with the
     standard credential chain and `endpoint_url`.
     """
 
     def __init__(self, url: str, cache: Path, endpoint_url: str | None = None, client: Any = None) -> None:
-        m = re.fullmatch(r"s3://([^/]+)/?(.*)", url)
-        if not m:
-            raise ValueError(f"not an s3:// URL: {url!r}")
-        self.bucket, prefix = m.group(1), m.group(2).strip("/")
-        self.prefix = f"{prefix}/" if prefix else ""
+        self.bucket, self.prefix = _parse_s3_url(url)
         self.cache = Path(cache)
         if client is None:
             import boto3
 
-            client = boto3.client("s3", endpoint_url=endpoint_url)
+            # A fresh session: the default one caches the credentials it first resolved.
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url)
         self.client = client
 
     def _keys(self, prefix: str) -> list[str]:
@@ -166,14 +191,16 @@ class S3Store:
             token = page.get("NextContinuationToken")
 
     def exists(self, key: str) -> bool:
-        return key in self._keys(key)
+        return validate_key(key, "S3 key") in self._keys(key)
 
     def list(self, prefix: str) -> list[str]:
         prefix = f"{prefix.rstrip('/')}/" if prefix else ""
         return sorted(k for k in self._keys(prefix) if "/" not in k[len(prefix) :])
 
     def fetch(self, key: str) -> Path:
-        target = self.cache / self.bucket / self.prefix / key
+        # Keys come from a listing of someone else's bucket: confined to the cache before any write.
+        validate_key(key, "S3 key")
+        target = _confined(self.cache, f"{self.bucket}/{self.prefix}{key}", "S3 key")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.partial")
         self.client.download_file(self.bucket, self.prefix + key, str(tmp))

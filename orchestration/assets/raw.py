@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import datetime as dt
 
-from dagster import AssetExecutionContext, BackfillPolicy, Failure, MaterializeResult, asset
+from dagster import AssetExecutionContext, BackfillPolicy, Failure, MaterializeResult, MetadataValue, asset
 
 from ingest.lake import current_snapshot
 from ingest.loader import load_day
@@ -28,13 +28,19 @@ def _load(
     with warehouse.connect() as con:
         for i, day in enumerate(days, 1):
             context.log.info(f"loading {dataset} for {day} ({i}/{len(days)})")
+            kwargs = {"books": landing.books} if dataset == "book_snapshots" else {}
             try:
-                reports.append(load_day(con, landing.path, day, dataset))
+                reports.append(load_day(con, landing.path, day, dataset, **kwargs))
             except Exception as exc:
                 raise partial_range_failure(dataset, days, [r.day for r in reports], day, exc) from exc
         metadata = load_metadata(reports)
         # The snapshot this run's loads produced: pin it with `--as-of` / HistoricalData(as_of=...).
         metadata["lake_snapshot"] = current_snapshot(con)
+        missing = [f"{r.day}: {ex}" for r in reports for ex in r.missing_book_files]
+        if missing:
+            # Allowed (trades-only exchanges), but visible: the book statistics of these days are NULL.
+            context.log.warning(f"no book file (trades-only, book statistics NULL): {', '.join(missing)}")
+            metadata["missing_book_files"] = MetadataValue.json(missing)
         metadata["preview"] = preview(
             con,
             f"SELECT * EXCLUDE (source_file) FROM {table} WHERE {date_column} = ? ORDER BY ts DESC LIMIT 5",
