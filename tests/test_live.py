@@ -332,8 +332,8 @@ def test_live_path_is_exactly_once_through_crashes_and_bars_equal_dbt(
                 "exchange": ["simex"], "symbol": ["BTCUSDT"], "ts_us": pa.array([1709251200_000000 + 60_000_000]),
                 "local_ts_us": pa.array([1709251200_000001 + 60_000_000]), "trade_id": ["1"],
                 "trade_seq": pa.array([1], pa.int64()), "side": ["buy"],
-                "price": pa.array([Decimal("1.5")], pa.decimal128(18, 8)),
-                "amount": pa.array([Decimal("2")], pa.decimal128(18, 8)),
+                "price": pa.array([Decimal("1.5")], pa.decimal128(22, 12)),
+                "amount": pa.array([Decimal("2")], pa.decimal128(28, 12)),
             }
         )
         insert_trades(client, to_hot_rows(extra), token="test-extra-trade")
@@ -449,8 +449,8 @@ def test_hot_tier_inserts_are_idempotent_and_settings_apply(tmp_path: Path) -> N
             "exchange": ["x"] * 3, "symbol": ["S"] * 3, "ts_us": pa.array([minute, minute, minute + 1_000_000]),
             "local_ts_us": pa.array([None, None, None], pa.int64()), "trade_id": ["b", "a", "c"],
             "trade_seq": pa.array([None, None, None], pa.int64()), "side": ["buy", "sell", "unknown"],
-            "price": pa.array([Decimal("3"), Decimal("2"), Decimal("5")], pa.decimal128(18, 8)),
-            "amount": pa.array([Decimal("1"), Decimal("1"), Decimal("0.5")], pa.decimal128(18, 8)),
+            "price": pa.array([Decimal("3"), Decimal("2"), Decimal("5")], pa.decimal128(22, 12)),
+            "amount": pa.array([Decimal("1"), Decimal("1"), Decimal("0.5")], pa.decimal128(28, 12)),
         }
     )
     with open_hot_tier(target, HotSettings(ttl_hours=24, ttl_basis="event")) as client:
