@@ -176,14 +176,21 @@ def duckdb_double(column: str, scale: int) -> str:
     """
     p = 10**scale
     u = f"reinterpretAsInt128({column})"
-    q = f"intDiv({u}, toInt128({p}))"
-    q_double = (
-        f"(toFloat64(toUInt64(bitAnd({q}, toInt128('18446744073709551615')))) "
-        f"+ toFloat64(toInt64(bitShiftRight({q}, 64))) * 18446744073709551616.0)"
-    )
+    # 10^scale as a string: a numeric literal above 2^64 would be parsed as a Float64.
+    q = f"intDiv({u}, toInt128('{p}'))"
+    r = f"({u} % toInt128('{p}'))"
+
+    def int128_double(x: str) -> str:
+        return (
+            f"(toFloat64(toUInt64(bitAnd({x}, toInt128('18446744073709551615')))) "
+            f"+ toFloat64(toInt64(bitShiftRight({x}, 64))) * 18446744073709551616.0)"
+        )
+
+    # Scales above 18 leave remainders beyond int64: DuckDB converts them as 128-bit integers too.
+    r_double = int128_double(r) if p > 2**63 else f"toFloat64(toInt64({r}))"
     return (
         f"if(abs({u}) <= 9007199254740992, toFloat64(toInt64({u})) / {float(p)!r}, "
-        f"{q_double} + toFloat64(toInt64({u} % toInt128({p}))) / {float(p)!r})"
+        f"{int128_double(q)} + {r_double} / {float(p)!r})"
     )
 
 
