@@ -205,8 +205,9 @@ def normalise(raw: pa.Table, first_row: int = 0) -> tuple[pa.Table, Counter[str]
             "trade_id": trade_id,
             "trade_seq": to_int64(trade_id),
             "side": side,
-            "price": price,
-            "amount": amount,
+            # A rejected row is never published; a placeholder keeps the non-nullable schema.
+            "price": pc.fill_null(price, pa.scalar(Decimal(0), PRICE_TYPE)),
+            "amount": pc.fill_null(amount, pa.scalar(Decimal(0), AMOUNT_TYPE)),
             SOURCE_ROW: pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
             REJECTED: pa.array(bad),
         }
