@@ -59,7 +59,8 @@ def parse_sql(column: str, target: str) -> str:
     return (
         f"CASE WHEN regexp_full_match({c}, '{_FAST_SMALL_RE}') THEN CAST(CAST({c} AS DECIMAL(18, 12)) AS {target}) "
         f"WHEN regexp_full_match({c}, '{_FAST_LARGE_RE}') THEN TRY_CAST(CAST({c} AS DECIMAL(18, 4)) AS {target}) "
-        f"WHEN regexp_full_match({c}, '{EXACT_12_RE}') THEN TRY_CAST(TRY_CAST(trim({c}) AS DECIMAL(38, 12)) AS {target}) "
+        f"WHEN regexp_full_match({c}, '{EXACT_12_RE}') "
+        f"THEN TRY_CAST(TRY_CAST(trim({c}) AS DECIMAL(38, 12)) AS {target}) "
         "END"
     )
 

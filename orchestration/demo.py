@@ -80,13 +80,16 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("dagster").propagate = False
 
-    from ingest.simulator import simulate_days
+    from ingest.simulator import simulate_days, wide_range_symbols
 
     start = parse_day(args.start)
     last = start + dt.timedelta(days=args.days - 1)
     landing = Path(default_landing_root())
     t0 = time.perf_counter()
     simulate_days(start, args.days, landing, trades_per_day=args.trades_per_day)
+    # A second venue with the instruments at the numeric contract's edges (docs/contracts.md).
+    simulate_days(start, args.days, landing, symbols=wide_range_symbols(), exchange="simdex",
+                  trades_per_day=max(1, args.trades_per_day // 10), snapshot_interval_ms=60_000)
     log.info("simulated %d days into %s in %.1fs", args.days, landing, time.perf_counter() - t0)
 
     run_pipeline(start, last)

@@ -169,7 +169,8 @@ def test_hot_tier_live_bars_equal_exact_bars_and_warm(wide: dict, tmp_path: Path
         hot = day_bars(client, DAY)
     with duckdb.connect(str(wide["db"]), read_only=True) as con:
         warm = warm_bars(con, DAY)
-    diffs = [(c, h, w) for hb, wb in zip(hot, warm, strict=True) for c, h, w in zip(BAR_COLUMNS, hb, wb, strict=True) if h != w]
+    diffs = [(c, h, w) for hb, wb in zip(hot, warm, strict=True)
+             for c, h, w in zip(BAR_COLUMNS, hb, wb, strict=True) if h != w]
     assert len(hot) == len(warm) and not diffs, diffs[:5]
     ref = _reference_bars(wide["rows"], 1)
     got = {(b[BAR_COLUMNS.index("symbol")], b[BAR_COLUMNS.index("bucket_start")]):
@@ -210,7 +211,8 @@ def test_bounds_load_or_are_quarantined_with_the_original_text(tmp_path: Path) -
     write_gz(root / f"simex_trades_{DAY}_ALL.csv.gz", lines)
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         load_trades(con, root, DAY)
-        loaded = {int(i): (p, a) for i, p, a in con.execute("SELECT trade_id, price, amount FROM raw.trades").fetchall()}
+        loaded = {int(i): (p, a) for i, p, a in
+                  con.execute("SELECT trade_id, price, amount FROM raw.trades").fetchall()}
         quarantined = {line - 2: (rule, raw_line) for line, rule, raw_line in con.execute(
             "SELECT source_line, rule, raw_line FROM raw.quarantine").fetchall()}
     for i, (p, a, rule) in enumerate(BOUNDS):
