@@ -70,7 +70,7 @@ def _old_trades_dataset():  # noqa: ANN202 - a loader-private dataclass
         csv_types=types,
         staged_select=lambda header: ("exchange, symbol, timestamp AS ts_us, local_timestamp AS local_us, "
                                       "id AS trade_id, lower(side) AS side, price, amount"),
-        wrap=lambda inner: inner,
+        wrap=lambda inner, numbered: inner,
         rule_case=rule_case,
         raw_line_expr=loader._fields_line("exchange", "symbol", "ts_us", "local_us", "trade_id", "side", "price",
                                           "amount"),

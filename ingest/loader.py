@@ -71,7 +71,7 @@ class _Dataset:
     required: Callable[[list[str]], list[str]]
     csv_types: Callable[[list[str]], dict[str, str]]
     staged_select: Callable[[list[str]], str]
-    wrap: Callable[[str], str]
+    wrap: Callable[[str, bool], str]
     rule_case: str
     raw_line_expr: str
     insert_select: str
@@ -97,11 +97,20 @@ def _trades_select(header: list[str]) -> str:
         f"lower(side) AS side, {numeric.parse_sql('price', numeric.PRICE_SQL)} AS price, "
         f"{numeric.parse_sql('amount', numeric.AMOUNT_SQL)} AS amount, "
         "price AS _price_text, amount AS _amount_text, "
-        f"{numeric.fine_sql('price')} AS price_fine, {numeric.fine_sql('amount')} AS amount_fine"
+        # Only a trade whose price and amount both carry more than 8 decimals can have a notional
+        # beyond 20; most prices do not, so the amount is rarely looked at.
+        f"CASE WHEN {numeric.fine_sql('price')} THEN {numeric.fine_sql('amount')} ELSE false END AS fine_notional"
     )
 
 
-def _trades_wrap(inner: str) -> str:
+def _trades_wrap(inner: str, numbered: bool) -> str:
+    # Any value that fails to parse flags its row, which makes the load re-read the day with line
+    # numbers: only that pass needs the original text (the first pass calls the row missing).
+    if not numbered:
+        return (
+            "SELECT * EXCLUDE (_price_text, _amount_text), NULL::VARCHAR AS price_text, "
+            f"NULL::VARCHAR AS amount_text FROM ({inner})"
+        )
     return (
         "SELECT * EXCLUDE (_price_text, _amount_text), "
         "CASE WHEN price IS NULL THEN _price_text END AS price_text, "
@@ -162,7 +171,7 @@ TRADES = _Dataset(
     WHEN side NOT IN ('buy', 'sell', 'unknown') THEN 'invalid_side'
     WHEN price <= 0 THEN 'non_positive_price'
     WHEN amount <= 0 THEN 'non_positive_amount'
-    {numeric.notional_rule_sql('price', 'amount', 'price_fine', 'amount_fine')}
+    {numeric.notional_rule_sql('price', 'amount', 'fine_notional')}
     {_COMMON_RULES}
     END""",
     raw_line_expr=_fields_line(
@@ -182,7 +191,7 @@ BOOK_SNAPSHOTS = _Dataset(
     required=_snap_required,
     csv_types=_snap_types,
     staged_select=_snap_select,
-    wrap=lambda inner: inner,
+    wrap=lambda inner, numbered: inner,
     rule_case=f"""CASE
     WHEN exchange IS NULL OR symbol IS NULL OR ts_us IS NULL OR bid_prices[1] IS NULL OR ask_prices[1] IS NULL
          OR bid_amounts[1] IS NULL OR ask_amounts[1] IS NULL THEN 'missing_field'
@@ -262,7 +271,9 @@ def _read_file(
         FROM read_csv($1, header = true, columns = {columns}, auto_detect = false, delim = ',',
                       quote = '"', escape = '"', store_rejects = true,
                       rejects_table = '{rejects}', rejects_scan = '{rejects}_scan')"""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _stage_{index} AS {ds.wrap(inner)}", [str(lf.path), lf.path.name])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _stage_{index} AS {ds.wrap(inner, numbered)}", [str(lf.path), lf.path.name]
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _rejlines_{index} AS
         SELECT line, first(error_type ORDER BY column_idx) AS error_type,

@@ -87,14 +87,14 @@ def classify_sql(text: str) -> str:
     )
 
 
-def notional_rule_sql(price: str, amount: str, price_fine: str, amount_fine: str) -> str:
+def notional_rule_sql(price: str, amount: str, fine: str) -> str:
     """SQL CASE branches for the trade's notional (price and amount already parsed, > 0)."""
     # TRY: DuckDB raises on a DECIMAL(38, 24) overflow, i.e. a notional of 1e14 or more.
     product = f"TRY({price} * {amount})"
     # price < 1e10, so only an amount above 1e4 can reach 1e14: most rows skip the product.
     return (
         f"WHEN {amount} > 10000 AND {product} IS NULL THEN 'out_of_range' "
-        f"WHEN {price_fine} AND {amount_fine} AND {product} % {_NOTIONAL_QUANTUM} <> 0 THEN 'precision_loss' "
+        f"WHEN {fine} AND {product} % {_NOTIONAL_QUANTUM} <> 0 THEN 'precision_loss' "
     )
 
 
