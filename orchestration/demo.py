@@ -68,6 +68,13 @@ def summary(warehouse: str) -> str:
             FROM marts.daily_stats ORDER BY bar_date, symbol LIMIT 12"""
         ).fetchall():
             lines.append("    " + "  ".join(str(v) for v in row))
+        lines.append("")
+        lines.append("  wide-range instruments, first day's 1d bars (open, high, low, close, volume, quote volume):")
+        for row in con.execute(
+            """SELECT symbol, open, high, low, close, volume, quote_volume FROM marts.ohlcv_1d
+            WHERE exchange = 'simdex' AND bar_date = (SELECT min(bar_date) FROM marts.ohlcv_1d) ORDER BY symbol"""
+        ).fetchall():
+            lines.append("    " + "  ".join(str(v) for v in row))
     return "\n".join(lines)
 
 
