@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import logging
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -74,7 +75,7 @@ def summary(warehouse: str) -> str:
             """SELECT symbol, open, high, low, close, volume, quote_volume FROM marts.ohlcv_1d
             WHERE exchange = 'simdex' AND bar_date = (SELECT min(bar_date) FROM marts.ohlcv_1d) ORDER BY symbol"""
         ).fetchall():
-            lines.append("    " + "  ".join(str(v) for v in row))
+            lines.append("    " + "  ".join(format(v, "f") if isinstance(v, Decimal) else str(v) for v in row))
     return "\n".join(lines)
 
 

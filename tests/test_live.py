@@ -356,7 +356,7 @@ def test_feed_checks_ids_normalises_and_publishes_batches(tmp_path: Path, nats_s
         "binance-futures,BTC.PERP,1582329603000000,1582329603000100,abc-1,buy,9683,1",  # non-integer id, '.' symbol
         "binance-futures,BTCUSDT,1582329603100000,1582329603100100,106,buy,-1,1",  # non-positive price
         "binance-futures,BTCUSDT,1582329603200000,1582329603200100,107,sideways,1,1",  # invalid side
-        "binance-futures,BTCUSDT,1582329603300000,1582329603300100,108,buy,0.123456785,1.5",  # rounds like DuckDB
+        "binance-futures,BTCUSDT,1582329603300000,1582329603300100,108,buy,0.123456785,1.5",  # 9 decimals: kept exactly, like the loader
         "Binance,BTCUSDT,1582329603400000,1582329603400100,109,buy,1,1",  # invalid exchange name
     ]
     path = tmp_path / "binance-futures_trades_2020-02-22_BTCUSDT.csv.gz"
@@ -386,7 +386,7 @@ def test_feed_checks_ids_normalises_and_publishes_batches(tmp_path: Path, nats_s
     assert sorted(ids) == ["100", "101", "105", "108", "abc-1"]
     by_id = {r["trade_id"]: r for _, _, t in messages for r in t.to_pylist()}
     assert by_id["101"]["side"] == "sell" and by_id["101"]["price"] == Decimal("9682.5")
-    assert by_id["108"]["price"] == Decimal("0.12345679")
+    assert by_id["108"]["price"] == Decimal("0.123456785")  # never rounded (docs/contracts.md)
     assert by_id["abc-1"]["trade_seq"] is None and by_id["105"]["trade_seq"] == 105
     first_headers = next(h for s, h, _ in messages if s.endswith("BTCUSDT"))
     assert first_headers["Nats-Msg-Id"] == "binance-futures/BTCUSDT/100-101"
