@@ -356,7 +356,7 @@ def test_feed_checks_ids_normalises_and_publishes_batches(tmp_path: Path, nats_s
         "binance-futures,BTC.PERP,1582329603000000,1582329603000100,abc-1,buy,9683,1",  # non-integer id, '.' symbol
         "binance-futures,BTCUSDT,1582329603100000,1582329603100100,106,buy,-1,1",  # non-positive price
         "binance-futures,BTCUSDT,1582329603200000,1582329603200100,107,sideways,1,1",  # invalid side
-        "binance-futures,BTCUSDT,1582329603300000,1582329603300100,108,buy,0.123456785,1.5",  # 9 decimals: kept exactly, like the loader
+        "binance-futures,BTCUSDT,1582329603300000,1582329603300100,108,buy,0.123456785,1.5",  # 9 decimals, kept
         "Binance,BTCUSDT,1582329603400000,1582329603400100,109,buy,1,1",  # invalid exchange name
     ]
     path = tmp_path / "binance-futures_trades_2020-02-22_BTCUSDT.csv.gz"
