@@ -7,6 +7,7 @@ Sections (``--only`` takes one or more, comma separated):
   backfill     figure 3: 30 days of 1M trades as one ranged run vs 30 runs, and vs the DuckDB floor of the 30 days
   backfill_small  figure 3 on 100k-trade days with a snapshot a minute: where per-run fixed cost dominates
   ohlcv        figure 4: 1m bars, project SQL on DuckDB vs pandas, polars, ClickHouse (chdb)
+  numeric      issue 18: load and 1m bars with the exact numeric contract vs DECIMAL(18,8) (3M-trade day)
   live, cold   other benches (bench/live_bench.py, bench/cold_bench.py), only when named and present
 
 The pipeline writes the warm warehouse, a DuckLake (SQLite catalog + Parquet files under the run's
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from bench.common import Report, Workload, bench_home, machine_description, memory_method, render_table
 
-SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv")
+SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv", "numeric")
 OPTIONAL = ("live", "cold")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -40,7 +41,7 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
         small = Workload(100_000, snapshot_interval_ms=60_000)
         hist = Workload(20_000, days=3, snapshot_interval_ms=60_000)
         return {"partition": small, "fixed": Workload(1, snapshot_interval_ms=DAY_MS), "incremental": hist,
-                "backfill": hist, "backfill_small": hist, "ohlcv": small}
+                "backfill": hist, "backfill_small": hist, "ohlcv": small, "numeric": small}
     return {
         "partition": Workload(args.partition_trades),
         "fixed": Workload(1, snapshot_interval_ms=DAY_MS),
@@ -48,6 +49,7 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
         "backfill": Workload(args.backfill_trades, days=30, snapshot_interval_ms=args.backfill_snapshot_ms),
         "backfill_small": Workload(100_000, days=30, snapshot_interval_ms=60_000),
         "ohlcv": Workload(args.ohlcv_trades),
+        "numeric": Workload(args.numeric_trades, snapshot_interval_ms=DAY_MS),
     }
 
 
@@ -80,6 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backfill-reps", type=int, default=None,
                    help="repetitions of the backfill pair (default 1: each is already 30 runs vs a 30-day run)")
     p.add_argument("--ohlcv-trades", type=int, default=10_000_000)
+    p.add_argument("--numeric-trades", type=int, default=3_000_000)
     p.add_argument("--section-args", default="", help="arguments passed to the live/cold benches")
     args = p.parse_args(argv)
     args.sections = [s for s in args.only.split(",") if s] if args.only else list(SECTIONS)
@@ -95,6 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from bench.numeric_bench import bench_numeric
     from bench.ohlcv_bench import bench_ohlcv
     from bench.pipeline_bench import PipelineConfig, bench_backfill, bench_incremental, bench_partition
 
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "backfill": lambda: bench_backfill(cfg, report, w["backfill"], "3 backfill"),
         "backfill_small": lambda: bench_backfill(cfg, report, w["backfill_small"], "3 backfill, small days"),
         "ohlcv": lambda: bench_ohlcv(w["ohlcv"], args.reps, report, log),
+        "numeric": lambda: bench_numeric(w["numeric"].trades_per_day, args.reps, report, log),
     }
     for section in args.sections:
         t0 = time.perf_counter()

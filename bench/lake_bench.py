@@ -15,6 +15,7 @@ readers fail with DuckDB's lock error, counted as failed reads.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -84,10 +85,8 @@ def reads(config: lake.LakeConfig, single: Path, day: dt.date, n: int, writer: s
     }
     calls = {k: v for k, v in calls.items() if k.split()[0] in stores}
     for call in calls.values():  # opening the store (extensions, catalog) once, outside the samples
-        try:
+        with contextlib.suppress(Exception):
             call()
-        except Exception:
-            pass
     for _ in range(n):
         if writer is not None and writer.poll() is not None:
             break

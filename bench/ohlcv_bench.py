@@ -8,7 +8,7 @@ the same bars with the same definitions:
 * open/close = price of the first/last trade ordered by (ts, order_seq, trade_id), with
   ``order_seq = coalesce(trade_seq, 0)``;
 * volume, buy/sell volume and quote volume (sum of price x amount) as exact decimals in every
-  engine (pandas through pyarrow-backed decimals, polars ``Decimal(38, 16)``, ClickHouse
+  engine (pandas through pyarrow-backed decimals, polars ``Decimal(38, 12)`` operands, ClickHouse
   ``Decimal128``); vwap = quote volume / volume as a double.
 
 Only the bar computation is timed, not loading. All bars of every engine are compared with
@@ -30,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 
 from bench.common import CompiledModel, Report, Row, Workload, bench_home, median, run_worker
+from ingest.hot.tier import duckdb_double
 
 ENGINES = ("duckdb", "pandas", "polars", "clickhouse")
 EXACT_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count", "buy_volume",
@@ -107,7 +108,7 @@ def _arrow(rel: Any) -> pa.Table:
 class PandasEngine:
     """pandas: sort by the tie-break, then groupby (exchange, symbol, 1-minute Grouper), named aggregations.
 
-    Prices and amounts are pyarrow-backed DECIMAL(18,8) so the sums are exact.
+    Prices and amounts are pyarrow-backed decimal256 so the products and sums are exact.
     """
 
     def __init__(self, parquet: Path) -> None:
@@ -116,6 +117,9 @@ class PandasEngine:
 
         t = pq.read_table(parquet, columns=["exchange", "symbol", "ts", "trade_id", "trade_seq", "side", "price",
                                             "amount"])
+        # decimal128(22,12) x decimal128(28,12) needs 51 digits in pyarrow: widen to decimal256.
+        for name, typ in (("price", pa.decimal256(22, 12)), ("amount", pa.decimal256(28, 12))):
+            t = t.set_column(t.schema.get_field_index(name), name, t.column(name).cast(typ))
         self.df = t.to_pandas(types_mapper=lambda typ: pd.ArrowDtype(typ) if pa.types.is_decimal(typ) else None)
         self.bars: Any = None
 
@@ -131,7 +135,7 @@ class PandasEngine:
             "trade_id": df["trade_id"],
             "price": df["price"],
             "amount": df["amount"],
-            # DECIMAL(18,8) x DECIMAL(18,8) in pyarrow: DECIMAL(37,16), exact.
+            # decimal256(22,12) x decimal256(28,12) in pyarrow: decimal256(51,24), exact.
             "quote": df["price"] * df["amount"],
             "buy": df["amount"].where(df["side"] == "buy"),
             "sell": df["amount"].where(df["side"] == "sell"),
@@ -180,8 +184,8 @@ class PolarsEngine:
             self.df.lazy()
             .with_columns(
                 order_seq=pl.col("trade_seq").fill_null(0),
-                # Decimal(38,16) x Decimal(18,8) keeps scale 16: exact.
-                quote=price.cast(pl.Decimal(38, 16)) * amount,
+                # Decimal(38,12) x Decimal(28,12): scale 24, exact below 1e14 (the contract's notional).
+                quote=price.cast(pl.Decimal(38, 12)) * amount,
             )
             .sort(["exchange", "symbol", "ts", "order_seq", "trade_id"])
             .group_by_dynamic("ts", every="1m", group_by=["exchange", "symbol"], closed="left", label="left",
@@ -222,16 +226,19 @@ SELECT
     min(price) AS low,
     argMax(price, (ts, ifNull(trade_seq, 0), trade_id)) AS close,
     sum(amount) AS volume,
-    sum(toDecimal128(price, 8) * toDecimal128(amount, 8)) AS quote_volume,
+    toDecimal128(sum(toDecimal128(price, 12) * toDecimal128(amount, 12)), 20) AS quote_volume,
     count() AS trade_count,
-    toFloat64(quote_volume) / toFloat64(volume) AS vwap,
+    {vwap} AS vwap,
     sumIf(amount, side = 'buy') AS buy_volume,
     sumIf(amount, side = 'sell') AS sell_volume,
     min(ts) AS first_trade_ts,
     max(ts) AS last_trade_ts
 FROM bench.trades
 GROUP BY exchange, symbol, bucket_start
-"""
+""".format(
+    # DuckDB's decimal -> double conversion (as the hot tier's view does), so vwap agrees to the bit.
+    vwap=f"{duckdb_double('quote_volume', 20)} / {duckdb_double('volume', 12)}"
+)
 
 
 class ClickHouseEngine:
@@ -247,8 +254,8 @@ class ClickHouseEngine:
             """CREATE TABLE bench.trades (
                 trade_date Date, exchange LowCardinality(String), symbol LowCardinality(String),
                 ts DateTime64(6, 'UTC'), local_ts Nullable(DateTime64(6, 'UTC')), trade_id String,
-                trade_seq Nullable(Int64), side LowCardinality(String), price Decimal(18, 8),
-                amount Decimal(18, 8), source_file LowCardinality(String)
+                trade_seq Nullable(Int64), side LowCardinality(String), price Decimal(22, 12),
+                amount Decimal(28, 12), source_file LowCardinality(String)
             ) ENGINE = MergeTree ORDER BY (exchange, symbol, ts)"""
         )
         self.q(f"INSERT INTO bench.trades SELECT * FROM file('{parquet}', Parquet)")
@@ -374,7 +381,9 @@ def run_ohlcv_in_process(p: dict[str, Any]) -> dict[str, Any]:
     ref = results["duckdb"]
     checks = {name: compare(ref, results[name]) for name in engines if name != "duckdb"}
     sample_key = sorted(ref)[len(ref) // 2] if ref else None
-    sample = {name: {k: str(v) for k, v in results[name].get(sample_key, {}).items()} for name in engines}
+    # Decimals by value: the engines keep quote volume at scale 24 or 20, both exact.
+    sample = {name: {k: format(v.normalize(), "f") if isinstance(v, Decimal) else str(v)
+                     for k, v in results[name].get(sample_key, {}).items()} for name in engines}
     return {"_ready_at": ready, "times": times, "setup_seconds": setup, "bars": len(ref), "checks": checks,
             "sample_key": list(sample_key) if sample_key else None, "sample": sample}
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingest import numeric
 from ingest.books import BookExpectation, missing_book_exchanges
 from ingest.lake import rollback, with_conflict_retry
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
@@ -76,6 +77,7 @@ class _Dataset:
     required: Callable[[list[str]], list[str]]
     csv_types: Callable[[list[str]], dict[str, str]]
     staged_select: Callable[[list[str]], str]
+    wrap: Callable[[str, bool], str]
     rule_case: str
     raw_line_expr: str
     insert_select: str
@@ -95,16 +97,35 @@ def _trades_types(header: list[str]) -> dict[str, str]:
     types = {
         "timestamp": "BIGINT",
         "local_timestamp": "BIGINT",
-        "price": "DECIMAL(18,8)",
-        "amount": "DECIMAL(18,8)",
-    }
+    }  # price and amount stay text: parsed exactly by `ingest.numeric.parse_sql`, never rounded
     return {name: types.get(name, "VARCHAR") for name in header}
 
 
 def _trades_select(header: list[str]) -> str:
+    # The text is kept only where the parse failed: the quarantine shows the original value.
     return (
         f"exchange, {_SYMBOL_SQL} AS symbol, timestamp AS ts_us, local_timestamp AS local_us, id AS trade_id, "
-        "lower(side) AS side, price, amount"
+        f"lower(side) AS side, {numeric.parse_sql('price', numeric.PRICE_SQL)} AS price, "
+        f"{numeric.parse_sql('amount', numeric.AMOUNT_SQL)} AS amount, "
+        "price AS _price_text, amount AS _amount_text, "
+        # Only a trade whose price and amount both carry more than 8 decimals can have a notional
+        # beyond 20; most prices do not, so the amount is rarely looked at.
+        f"CASE WHEN {numeric.fine_sql('price')} THEN {numeric.fine_sql('amount')} ELSE false END AS fine_notional"
+    )
+
+
+def _trades_wrap(inner: str, numbered: bool) -> str:
+    # Any value that fails to parse flags its row, which makes the load re-read the day with line
+    # numbers: only that pass needs the original text (the first pass calls the row missing).
+    if not numbered:
+        return (
+            "SELECT * EXCLUDE (_price_text, _amount_text), NULL::VARCHAR AS price_text, "
+            f"NULL::VARCHAR AS amount_text FROM ({inner})"
+        )
+    return (
+        "SELECT * EXCLUDE (_price_text, _amount_text), "
+        "CASE WHEN price IS NULL THEN _price_text END AS price_text, "
+        f"CASE WHEN amount IS NULL THEN _amount_text END AS amount_text FROM ({inner})"
     )
 
 
@@ -151,16 +172,23 @@ TRADES = _Dataset(
     required=lambda header: list(TRADES_COLUMNS),
     csv_types=_trades_types,
     staged_select=_trades_select,
+    wrap=_trades_wrap,
     rule_case=f"""CASE
     WHEN exchange IS NULL OR symbol IS NULL OR ts_us IS NULL OR trade_id IS NULL OR side IS NULL
-         OR price IS NULL OR amount IS NULL THEN 'missing_field'
+         OR (price IS NULL AND price_text IS NULL) OR (amount IS NULL AND amount_text IS NULL) THEN 'missing_field'
+    WHEN price IS NULL THEN {numeric.classify_sql('price_text')}
+    WHEN amount IS NULL THEN {numeric.classify_sql('amount_text')}
     WHEN exchange || '|' || symbol IN (SELECT k FROM _bad_names) THEN 'invalid_name'
     WHEN side NOT IN ('buy', 'sell', 'unknown') THEN 'invalid_side'
     WHEN price <= 0 THEN 'non_positive_price'
     WHEN amount <= 0 THEN 'non_positive_amount'
+    {numeric.notional_rule_sql('price', 'amount', 'fine_notional')}
     {_COMMON_RULES}
     END""",
-    raw_line_expr=_fields_line("exchange", "symbol", "ts_us", "local_us", "trade_id", "side", "price", "amount"),
+    raw_line_expr=_fields_line(
+        "exchange", "symbol", "ts_us", "local_us", "trade_id", "side", "coalesce(price_text, CAST(price AS VARCHAR))",
+        "coalesce(amount_text, CAST(amount AS VARCHAR))",
+    ),
     insert_select="""$1::DATE, exchange, symbol, make_timestamp(ts_us), make_timestamp(local_us), trade_id,
         TRY_CAST(trade_id AS BIGINT), side, price, amount, source_file""",
     dup_key="exchange, symbol, trade_id",
@@ -174,6 +202,7 @@ BOOK_SNAPSHOTS = _Dataset(
     required=_snap_required,
     csv_types=_snap_types,
     staged_select=_snap_select,
+    wrap=lambda inner, numbered: inner,
     rule_case=f"""CASE
     WHEN exchange IS NULL OR symbol IS NULL OR ts_us IS NULL OR bid_prices[1] IS NULL OR ask_prices[1] IS NULL
          OR bid_amounts[1] IS NULL OR ask_amounts[1] IS NULL THEN 'missing_field'
@@ -200,6 +229,8 @@ _REASONS = {
     "non_positive_price": "price is not > 0",
     "non_positive_amount": "amount is not > 0",
     "non_finite_value": "a price or amount is NaN or infinite",
+    "unparseable_value": "a price or amount is not a plain decimal number",
+    **numeric.REASONS,
     "wrong_day": "timestamp is outside the partition's UTC day",
     "future_timestamp": "timestamp is in the future",
 }
@@ -250,13 +281,12 @@ def _read_file(
     numbering = "row_number() OVER () AS _rn," if numbered else "NULL::BIGINT AS _rn,"
     # DuckDB appends to an existing reject store; start each read from an empty one.
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {rejects}_scan")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stage_{index} AS
-        SELECT {numbering} {ds.staged_select(header)}, $2 AS source_file
+    inner = f"""SELECT {numbering} {ds.staged_select(header)}, $2 AS source_file
         FROM read_csv($1, header = true, columns = {columns}, auto_detect = false, delim = ',',
                       quote = '"', escape = '"', store_rejects = true,
-                      rejects_table = '{rejects}', rejects_scan = '{rejects}_scan')""",
-        [str(lf.path), lf.path.name],
+                      rejects_table = '{rejects}', rejects_scan = '{rejects}_scan')"""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _stage_{index} AS {ds.wrap(inner, numbered)}", [str(lf.path), lf.path.name]
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _rejlines_{index} AS

@@ -26,7 +26,10 @@ Model, in short (all vectorised; the only Python loops run over minutes, bursts 
   spread as the trades, so trades sit at the contemporaneous best bid/ask.
 
 All prices and amounts are integer multiples of tick and lot, formatted from integers (never
-from floats), so the text is exact and fits the warehouse's DECIMAL(18,8).
+from floats), so the text is exact and fits the warehouse's numeric contract (ingest/numeric.py).
+``wide_range_symbols()`` adds instruments at the contract's edges (a meme coin with 12-decimal
+prices and 1e11-unit trades, BTC quoted in IDR near 1e9, a contract-count future, a token with
+12-decimal amounts); they are opt-in so the default universe's files stay byte-identical.
 """
 
 from __future__ import annotations
@@ -60,9 +63,10 @@ SECONDS_PER_DAY = 86_400
 US_PER_SECOND = 1_000_000
 US_PER_DAY = SECONDS_PER_DAY * US_PER_SECOND
 EPOCH = date(1970, 1, 1)
-MAX_DECIMALS = 8  # the warehouse stores DECIMAL(18,8)
-MAX_PRICE = 1e10  # DECIMAL(18,8) holds 10 integer digits
-MAX_AMOUNT = 1e9  # keeps amounts (and notional arithmetic) far inside DECIMAL(18,8)
+MAX_DECIMALS = 12  # the warehouse keeps 12 decimals (ingest/numeric.py)
+MAX_PRICE = 1e10  # prices are < 1e10
+MAX_AMOUNT = 1e15  # amounts are < 1e16; 1e15 leaves room below it
+MAX_NOTIONAL = 1e14  # price x amount of one trade is < 1e14
 
 TRADES_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
 
@@ -157,7 +161,11 @@ class SymbolSpec:
         if self.start_price / self.tick_size < 1_000:
             raise ValueError(f"{self.symbol}: start_price must be at least 1000 ticks")
         if self.start_price * 4 >= MAX_PRICE:  # x4: room for the daily drift
-            raise ValueError(f"{self.symbol}: start_price too large for DECIMAL(18,8)")
+            raise ValueError(f"{self.symbol}: start_price too large for prices < 1e10")
+        tick_decimals = _decimal_step(self.tick_size, "tick_size")[1]
+        lot_decimals = _decimal_step(self.lot_size, "lot_size")[1]
+        if tick_decimals + lot_decimals > 20:
+            raise ValueError(f"{self.symbol}: tick and lot decimals together exceed 20 (price x amount scale)")
         if not 0 <= self.daily_vol <= 0.25 or not self.weight >= 0 or not self.median_notional > 0:
             raise ValueError(f"{self.symbol}: need 0 <= daily_vol <= 0.25, weight >= 0, median_notional > 0")
         if not 0 <= self.spread_extra_ticks <= 20 or not 0 <= self.market_corr <= 1:
@@ -178,6 +186,23 @@ _NAMED_SYMBOLS: tuple[SymbolSpec, ...] = (
     SymbolSpec("ADAUSDT", 0.45, 0.0001, 1.0, 0.045, 0.12, median_notional=200.0),
 )
 DEFAULT_UNIVERSE_SIZE = len(_NAMED_SYMBOLS)
+
+# Instruments at the numeric contract's edges (docs/contracts.md, "Numeric contract").
+_WIDE_RANGE_SYMBOLS: tuple[SymbolSpec, ...] = (
+    # PEPE-like: prices around 1e-6 with 12 decimals, integer amounts, whales of 1e11 units and more.
+    SymbolSpec("MEMEUSDT", 0.0000012345, 0.000000000001, 1.0, 0.080, 1.00, median_notional=2_000.0),
+    # BTC quoted in rupiah: prices near 1.5e9 (the top of the range), satoshi lots.
+    SymbolSpec("BTCIDR", 1_550_000_000.0, 1.0, 0.00000001, 0.030, 0.50, median_notional=5_000_000.0),
+    # A contract-count future: integer contracts, half-dollar ticks.
+    SymbolSpec("BTCUSD-PERP", 95_000.0, 0.5, 1.0, 0.030, 0.50, median_notional=9_500_000.0),
+    # A token with 12-decimal amounts and 8-decimal prices: 20 decimals of notional, the limit.
+    SymbolSpec("WETHUSDC", 3_000.0, 0.00000001, 0.000000000001, 0.035, 0.40, median_notional=1_000.0),
+)
+
+
+def wide_range_symbols() -> list[SymbolSpec]:
+    """The instruments at the edges of the numeric contract (not in the default universe)."""
+    return list(_WIDE_RANGE_SYMBOLS)
 
 
 def _synthetic_symbol(index: int) -> SymbolSpec:
@@ -390,7 +415,9 @@ def _median_lots(spec: SymbolSpec) -> float:
 
 
 def _max_lots(spec: SymbolSpec) -> int:
-    return max(1, int(min(_median_lots(spec) * 1e5, MAX_AMOUNT / spec.lot_size)))
+    # x4: room for the daily drift, as for the price bound.
+    notional_cap = MAX_NOTIONAL / (4 * spec.start_price * spec.lot_size)
+    return max(1, int(min(_median_lots(spec) * 1e5, MAX_AMOUNT / spec.lot_size, notional_cap)))
 
 
 def _trade_lots(spec: SymbolSpec, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""DDL of the warm warehouse's `raw` schema (see docs/contracts.md), created in the lake (ingest/lake.py)."""
+"""DDL of the warm warehouse's `raw` schema (see docs/contracts.md; numeric types: ingest/numeric.py),
+created in the lake (ingest/lake.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ CREATE TABLE IF NOT EXISTS raw.trades (
     trade_id VARCHAR NOT NULL,
     trade_seq BIGINT,
     side VARCHAR NOT NULL,
-    price DECIMAL(18, 8) NOT NULL,
-    amount DECIMAL(18, 8) NOT NULL,
+    price DECIMAL(22, 12) NOT NULL,
+    amount DECIMAL(28, 12) NOT NULL,
     source_file VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS raw.book_snapshots (

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import logging
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -71,6 +72,13 @@ def summary(config: lake.LakeConfig) -> str:
             FROM marts.daily_stats ORDER BY bar_date, symbol LIMIT 12"""
         ).fetchall():
             lines.append("    " + "  ".join(str(v) for v in row))
+        lines.append("")
+        lines.append("  wide-range instruments, first day's 1d bars (open, high, low, close, volume, quote volume):")
+        for row in con.execute(
+            """SELECT symbol, open, high, low, close, volume, quote_volume FROM marts.ohlcv_1d
+            WHERE exchange = 'simdex' AND bar_date = (SELECT min(bar_date) FROM marts.ohlcv_1d) ORDER BY symbol"""
+        ).fetchall():
+            lines.append("    " + "  ".join(format(v, "f") if isinstance(v, Decimal) else str(v) for v in row))
     return "\n".join(lines)
 
 
@@ -83,13 +91,16 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("dagster").propagate = False
 
-    from ingest.simulator import simulate_days
+    from ingest.simulator import simulate_days, wide_range_symbols
 
     start = parse_day(args.start)
     last = start + dt.timedelta(days=args.days - 1)
     landing = Path(default_landing_root())
     t0 = time.perf_counter()
     simulate_days(start, args.days, landing, trades_per_day=args.trades_per_day)
+    # A second venue with the instruments at the numeric contract's edges (docs/contracts.md).
+    simulate_days(start, args.days, landing, symbols=wide_range_symbols(), exchange="simdex",
+                  trades_per_day=max(1, args.trades_per_day // 10), snapshot_interval_ms=60_000)
     log.info("simulated %d days into %s in %.1fs", args.days, landing, time.perf_counter() - t0)
 
     run_pipeline(start, last)

@@ -334,8 +334,8 @@ def test_live_path_is_exactly_once_through_crashes_and_bars_equal_dbt(
                 "exchange": ["simex"], "symbol": ["BTCUSDT"], "ts_us": pa.array([1709251200_000000 + 60_000_000]),
                 "local_ts_us": pa.array([1709251200_000001 + 60_000_000]), "trade_id": ["1"],
                 "trade_seq": pa.array([1], pa.int64()), "side": ["buy"],
-                "price": pa.array([Decimal("1.5")], pa.decimal128(18, 8)),
-                "amount": pa.array([Decimal("2")], pa.decimal128(18, 8)),
+                "price": pa.array([Decimal("1.5")], pa.decimal128(22, 12)),
+                "amount": pa.array([Decimal("2")], pa.decimal128(28, 12)),
             }
         )
         insert_trades(client, to_hot_rows(extra), token="test-extra-trade")
@@ -358,7 +358,7 @@ def test_feed_checks_ids_normalises_and_publishes_batches(tmp_path: Path, nats_s
         "binance-futures,BTC.PERP,1582329603000000,1582329603000100,abc-1,buy,9683,1",  # non-integer id, '.' symbol
         "binance-futures,BTCUSDT,1582329603100000,1582329603100100,106,buy,-1,1",  # non-positive price
         "binance-futures,BTCUSDT,1582329603200000,1582329603200100,107,sideways,1,1",  # invalid side
-        "binance-futures,BTCUSDT,1582329603300000,1582329603300100,108,buy,0.123456785,1.5",  # rounds like DuckDB
+        "binance-futures,BTCUSDT,1582329603300000,1582329603300100,108,buy,0.123456785,1.5",  # 9 decimals, kept
         "Binance,BTCUSDT,1582329603400000,1582329603400100,109,buy,1,1",  # invalid exchange name
     ]
     path = tmp_path / "binance-futures_trades_2020-02-22_BTCUSDT.csv.gz"
@@ -388,7 +388,7 @@ def test_feed_checks_ids_normalises_and_publishes_batches(tmp_path: Path, nats_s
     assert sorted(ids) == ["100", "101", "105", "108", "abc-1"]
     by_id = {r["trade_id"]: r for _, _, t in messages for r in t.to_pylist()}
     assert by_id["101"]["side"] == "sell" and by_id["101"]["price"] == Decimal("9682.5")
-    assert by_id["108"]["price"] == Decimal("0.12345679")
+    assert by_id["108"]["price"] == Decimal("0.123456785")  # never rounded (docs/contracts.md)
     assert by_id["abc-1"]["trade_seq"] is None and by_id["105"]["trade_seq"] == 105
     first_headers = next(h for s, h, _ in messages if s.endswith("BTCUSDT"))
     assert first_headers["Nats-Msg-Id"] == "binance-futures/BTCUSDT/100-101"
@@ -451,8 +451,8 @@ def test_hot_tier_inserts_are_idempotent_and_settings_apply(tmp_path: Path) -> N
             "exchange": ["x"] * 3, "symbol": ["S"] * 3, "ts_us": pa.array([minute, minute, minute + 1_000_000]),
             "local_ts_us": pa.array([None, None, None], pa.int64()), "trade_id": ["b", "a", "c"],
             "trade_seq": pa.array([None, None, None], pa.int64()), "side": ["buy", "sell", "unknown"],
-            "price": pa.array([Decimal("3"), Decimal("2"), Decimal("5")], pa.decimal128(18, 8)),
-            "amount": pa.array([Decimal("1"), Decimal("1"), Decimal("0.5")], pa.decimal128(18, 8)),
+            "price": pa.array([Decimal("3"), Decimal("2"), Decimal("5")], pa.decimal128(22, 12)),
+            "amount": pa.array([Decimal("1"), Decimal("1"), Decimal("0.5")], pa.decimal128(28, 12)),
         }
     )
     with open_hot_tier(target, HotSettings(ttl_hours=24, ttl_basis="event")) as client:
@@ -534,8 +534,8 @@ def test_stream_is_created_and_updated_idempotently(nats_server: NatsServer) -> 
 def test_vwap_double_conversion_matches_duckdb_bit_for_bit(tmp_path: Path) -> None:
     """The hot view turns decimal sums into doubles exactly the way DuckDB (dbt) does."""
     rng = random.Random(5)
-    cases = {8: ["57.81500000"], 16: ["559243.4154300000000000", "663.8164400000000000"]}
-    for scale in (8, 16):
+    cases = {8: ["57.81500000"], 16: ["559243.4154300000000000", "663.8164400000000000"], 12: [], 20: []}
+    for scale in (8, 12, 16, 20):
         for _ in range(300):  # unscaled values below and above 2^53
             cases[scale].append(str(Decimal(rng.randrange(1, 10 ** rng.randint(3, 26))).scaleb(-scale)))
     with open_hot_tier(HotTarget(path=str(tmp_path / "chdb"))) as client, duckdb.connect() as con:

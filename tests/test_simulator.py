@@ -373,7 +373,9 @@ def test_bad_arguments_are_rejected(tmp_path: Path, kwargs: dict[str, object], m
 
 def test_bad_symbol_specs_are_rejected() -> None:
     with pytest.raises(ValueError, match="decimals"):
-        SymbolSpec("XUSDT", 1.0, 1e-9, 1.0, 0.05, 1.0)
+        SymbolSpec("XUSDT", 1.0, 1e-13, 1.0, 0.05, 1.0)  # the warehouse keeps 12 decimals
+    with pytest.raises(ValueError, match="exceed 20"):
+        SymbolSpec("XUSDT", 1.0, 1e-12, 1e-12, 0.05, 1.0)  # price x amount would need 24 decimals
     with pytest.raises(ValueError, match="1000 ticks"):
         SymbolSpec("XUSDT", 1.0, 0.01, 1.0, 0.05, 1.0)
     with pytest.raises(ValueError, match="upper case"):

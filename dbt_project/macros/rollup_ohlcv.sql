@@ -45,12 +45,12 @@ select
     max(high) as high,
     min(low) as low,
     arg_max(close, bucket_start) as close,
-    cast(sum(volume) as decimal(38, 8)) as volume,
-    cast(sum(quote_volume) as decimal(38, 16)) as quote_volume,
+    cast(sum(volume) as decimal(38, 12)) as volume,
+    cast(sum(quote_volume) as decimal(38, 20)) as quote_volume,
     cast(sum(trade_count) as bigint) as trade_count,
     cast(sum(quote_volume) / nullif(sum(volume), 0) as double) as vwap,
-    cast(sum(buy_volume) as decimal(38, 8)) as buy_volume,
-    cast(sum(sell_volume) as decimal(38, 8)) as sell_volume,
+    cast(sum(buy_volume) as decimal(38, 12)) as buy_volume,
+    cast(sum(sell_volume) as decimal(38, 12)) as sell_volume,
     min(first_trade_ts) as first_trade_ts,
     max(last_trade_ts) as last_trade_ts
 

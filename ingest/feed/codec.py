@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.feed.canonical import PRICE_TYPE, TRADE_SCHEMA
+from ingest.feed.canonical import AMOUNT_TYPE, PRICE_TYPE, TRADE_SCHEMA
 from ingest.names import validate_exchange, validate_symbol
 
 SUBJECT_PREFIX = "trades"
@@ -156,7 +156,7 @@ def decode(payload: bytes, headers: Mapping[str, str] | None = None) -> pa.Table
                 "trade_seq": pa.array(doc["trade_seq"], pa.int64()),
                 "side": pa.array(doc["side"], pa.string()),
                 "price": pc.cast(pa.array(doc["price"], pa.string()), PRICE_TYPE),
-                "amount": pc.cast(pa.array(doc["amount"], pa.string()), PRICE_TYPE),
+                "amount": pc.cast(pa.array(doc["amount"], pa.string()), AMOUNT_TYPE),
             }
         ).cast(TRADE_SCHEMA)
     raise ValueError(f"unknown payload format {encoding!r}")

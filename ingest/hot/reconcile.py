@@ -34,13 +34,12 @@ SELECT
     max(price) AS high,
     min(price) AS low,
     arg_max(price, struct_pack(ts := ts, order_seq := coalesce(trade_seq, 0), trade_id := trade_id)) AS close,
-    cast(sum(amount) AS decimal(38, 8)) AS volume,
-    cast(sum(cast(price AS decimal(38, 8)) * cast(amount AS decimal(38, 8))) AS decimal(38, 16)) AS quote_volume,
+    cast(sum(amount) AS decimal(38, 12)) AS volume,
+    cast(sum(price * amount) AS decimal(38, 20)) AS quote_volume,
     cast(count(*) AS bigint) AS trade_count,
-    cast(sum(cast(price AS decimal(38, 8)) * cast(amount AS decimal(38, 8))) / nullif(sum(amount), 0) AS double)
-        AS vwap,
-    cast(coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS decimal(38, 8)) AS buy_volume,
-    cast(coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0) AS decimal(38, 8)) AS sell_volume,
+    cast(cast(sum(price * amount) AS decimal(38, 20)) / nullif(sum(amount), 0) AS double) AS vwap,
+    cast(coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS decimal(38, 12)) AS buy_volume,
+    cast(coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0) AS decimal(38, 12)) AS sell_volume,
     min(ts) AS first_trade_ts,
     max(ts) AS last_trade_ts
 FROM raw.trades
@@ -53,7 +52,7 @@ ORDER BY ALL
 # are all the reconciliation reads of them, so they are summed here instead of fetched as bars
 # (fetching a day of bars as Python values cost ~0.3 s; a backfill reads 30 such days).
 WARM_TOTALS_SQL = """
-SELECT trade_date, exchange, symbol, cast(count(*) AS bigint), cast(sum(amount) AS decimal(38, 8))
+SELECT trade_date, exchange, symbol, cast(count(*) AS bigint), cast(sum(amount) AS decimal(38, 12))
 FROM raw.trades
 WHERE trade_date BETWEEN $first AND $last AND date_trunc('minute', ts) < $since
 GROUP BY ALL

@@ -10,7 +10,7 @@
 
 The bar definition is dbt's `ohlcv_1m` column for column (bucket [minute, minute + 1),
 open/close by (ts, trade_seq or 0, trade_id), exact DECIMAL sums, quote volume computed in
-DECIMAL(38,16), vwap the double quotient of the two sums), so live and warm bars of the same
+DECIMAL(38,20), vwap the double quotient of the two sums), so live and warm bars of the same
 trades compare equal.
 
 TTL: `event` expires rows 24 h after their exchange timestamp (production: the hot window),
@@ -75,8 +75,8 @@ CREATE TABLE IF NOT EXISTS hot_trades (
     trade_id String,
     trade_seq Nullable(Int64),
     side LowCardinality(String),
-    price Decimal(18, 8),
-    amount Decimal(18, 8),
+    price Decimal(22, 12),
+    amount Decimal(28, 12),
     stream_seq UInt64,
     ingested_at DateTime64(6, 'UTC') DEFAULT now64(6)
 )
@@ -92,15 +92,15 @@ CREATE TABLE IF NOT EXISTS hot_ohlcv_1m (
     exchange LowCardinality(String),
     symbol LowCardinality(String),
     bucket_start DateTime64(6, 'UTC'),
-    open AggregateFunction(argMin, Decimal(18, 8), Tuple(DateTime64(6, 'UTC'), Int64, String)),
-    high SimpleAggregateFunction(max, Decimal(18, 8)),
-    low SimpleAggregateFunction(min, Decimal(18, 8)),
-    close AggregateFunction(argMax, Decimal(18, 8), Tuple(DateTime64(6, 'UTC'), Int64, String)),
-    volume SimpleAggregateFunction(sum, Decimal(38, 8)),
-    quote_volume SimpleAggregateFunction(sum, Decimal(38, 16)),
+    open AggregateFunction(argMin, Decimal(22, 12), Tuple(DateTime64(6, 'UTC'), Int64, String)),
+    high SimpleAggregateFunction(max, Decimal(22, 12)),
+    low SimpleAggregateFunction(min, Decimal(22, 12)),
+    close AggregateFunction(argMax, Decimal(22, 12), Tuple(DateTime64(6, 'UTC'), Int64, String)),
+    volume SimpleAggregateFunction(sum, Decimal(38, 12)),
+    quote_volume SimpleAggregateFunction(sum, Decimal(38, 20)),
     trade_count SimpleAggregateFunction(sum, UInt64),
-    buy_volume SimpleAggregateFunction(sum, Decimal(38, 8)),
-    sell_volume SimpleAggregateFunction(sum, Decimal(38, 8)),
+    buy_volume SimpleAggregateFunction(sum, Decimal(38, 12)),
+    sell_volume SimpleAggregateFunction(sum, Decimal(38, 12)),
     first_trade_ts SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
     last_trade_ts SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
     last_ingested_at SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
@@ -124,11 +124,13 @@ SELECT
     max(price) AS high,
     min(price) AS low,
     argMaxState(price, (ts, ifNull(trade_seq, 0), trade_id)) AS close,
-    sum(toDecimal128(amount, 8)) AS volume,
-    sum(toDecimal128(price, 8) * toDecimal128(amount, 8)) AS quote_volume,
+    sum(toDecimal128(amount, 12)) AS volume,
+    -- price * amount is Decimal(38, 24) as in DuckDB; the feed refuses notionals beyond 20
+    -- decimals, so narrowing the block's per-minute sum to the column's scale is exact.
+    toDecimal128(sum(toDecimal128(price, 12) * toDecimal128(amount, 12)), 20) AS quote_volume,
     toUInt64(count()) AS trade_count,
-    sumIf(toDecimal128(amount, 8), side = 'buy') AS buy_volume,
-    sumIf(toDecimal128(amount, 8), side = 'sell') AS sell_volume,
+    sumIf(toDecimal128(amount, 12), side = 'buy') AS buy_volume,
+    sumIf(toDecimal128(amount, 12), side = 'sell') AS sell_volume,
     min(ts) AS first_trade_ts,
     max(ts) AS last_trade_ts,
     max(ingested_at) AS last_ingested_at
@@ -175,14 +177,21 @@ def duckdb_double(column: str, scale: int) -> str:
     """
     p = 10**scale
     u = f"reinterpretAsInt128({column})"
-    q = f"intDiv({u}, toInt128({p}))"
-    q_double = (
-        f"(toFloat64(toUInt64(bitAnd({q}, toInt128('18446744073709551615')))) "
-        f"+ toFloat64(toInt64(bitShiftRight({q}, 64))) * 18446744073709551616.0)"
-    )
+    # 10^scale as a string: a numeric literal above 2^64 would be parsed as a Float64.
+    q = f"intDiv({u}, toInt128('{p}'))"
+    r = f"({u} % toInt128('{p}'))"
+
+    def int128_double(x: str) -> str:
+        return (
+            f"(toFloat64(toUInt64(bitAnd({x}, toInt128('18446744073709551615')))) "
+            f"+ toFloat64(toInt64(bitShiftRight({x}, 64))) * 18446744073709551616.0)"
+        )
+
+    # Scales above 18 leave remainders beyond int64: DuckDB converts them as 128-bit integers too.
+    r_double = int128_double(r) if p > 2**63 else f"toFloat64(toInt64({r}))"
     return (
         f"if(abs({u}) <= 9007199254740992, toFloat64(toInt64({u})) / {float(p)!r}, "
-        f"{q_double} + toFloat64(toInt64({u} % toInt128({p}))) / {float(p)!r})"
+        f"{int128_double(q)} + {r_double} / {float(p)!r})"
     )
 
 
@@ -236,7 +245,7 @@ def ensure_schema(client: Client, settings: HotSettings, cache_key: str | None =
         )
         client.command(_MV_DDL)
         client.command(
-            _BARS_VIEW_DDL.format(vwap_num=duckdb_double("quote_volume", 16), vwap_den=duckdb_double("volume", 8))
+            _BARS_VIEW_DDL.format(vwap_num=duckdb_double("quote_volume", 20), vwap_den=duckdb_double("volume", 12))
         )
         if cache_key is not None:
             _ensured.add((cache_key, settings))
@@ -318,7 +327,7 @@ def day_bars(client: Client, day: dt.date) -> list[tuple]:
 def day_totals(client: Client, day: dt.date) -> dict[tuple[str, str], tuple[int, Decimal]]:
     """Trades and base volume per (exchange, symbol) on a UTC day, from the trades themselves."""
     rows = client.query(
-        "SELECT exchange, symbol, count(), sum(toDecimal128(amount, 8)) FROM hot_trades "
+        "SELECT exchange, symbol, count(), sum(toDecimal128(amount, 12)) FROM hot_trades "
         "WHERE toDate(ts) = {d:Date} GROUP BY exchange, symbol",
         parameters={"d": day},
     ).result_rows

@@ -35,12 +35,13 @@ select
     max(price) as high,
     min(price) as low,
     arg_max(price, struct_pack(ts := ts, order_seq := order_seq, trade_id := trade_id)) as close,
-    cast(sum(amount) as decimal(38, 8)) as volume,
-    cast(sum(quote_amount) as decimal(38, 16)) as quote_volume,
+    cast(sum(amount) as decimal(38, 12)) as volume,
+    -- exact: the loader refuses trades whose notional has more than 20 decimals
+    cast(sum(quote_amount) as decimal(38, 20)) as quote_volume,
     cast(count(*) as bigint) as trade_count,
-    cast(sum(quote_amount) / nullif(sum(amount), 0) as double) as vwap,
-    cast(coalesce(sum(amount) filter (where is_buy), 0) as decimal(38, 8)) as buy_volume,
-    cast(coalesce(sum(amount) filter (where not is_buy), 0) as decimal(38, 8)) as sell_volume,
+    cast(cast(sum(quote_amount) as decimal(38, 20)) / nullif(sum(amount), 0) as double) as vwap,
+    cast(coalesce(sum(amount) filter (where is_buy), 0) as decimal(38, 12)) as buy_volume,
+    cast(coalesce(sum(amount) filter (where not is_buy), 0) as decimal(38, 12)) as sell_volume,
     min(ts) as first_trade_ts,
     max(ts) as last_trade_ts
 

@@ -23,7 +23,7 @@ select
     bar_date,
     exchange,
     cast(count(*) as bigint) as symbols_traded,
-    cast(sum(quote_volume) as decimal(38, 16)) as total_notional,
+    cast(sum(quote_volume) as decimal(38, 20)) as total_notional,
     cast(sum(trade_count) as bigint) as total_trades,
     cast(count(*) filter (where return_oc > 0) as bigint) as advancers,
     cast(count(*) filter (where return_oc < 0) as bigint) as decliners,
