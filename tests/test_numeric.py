@@ -31,6 +31,7 @@ from ingest.hot.reconcile import warm_bars
 from ingest.hot.tier import BAR_COLUMNS, HotSettings, to_hot_rows
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.simulator import simulate_day, wide_range_symbols
+from tests import lakes
 from tests.conftest import TRADES_HEADER, write_gz
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,18 +81,17 @@ def wide(tmp_path_factory: pytest.TempPathFactory) -> dict:
     landing = work / "landing"
     sim = simulate_day(DAY, landing, symbols=wide_range_symbols(), exchange=EXCHANGE, trades_per_day=20_000,
                        snapshot_interval_ms=600_000)
-    db = work / "warehouse.duckdb"
-    with duckdb.connect(str(db)) as con:
+    with lakes.connect(work) as con:
         report = load_trades(con, landing, DAY)
         load_book_snapshots(con, landing, DAY)
-    env = {**os.environ, "TICKWH_DUCKDB_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, **lakes.lake_at(work).env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run(
         [str(DBT), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
          "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-6000:]
-    return {"db": db, "rows": _csv_rows(sim.trades_path), "report": report, "sim": sim, "work": work}
+    return {"home": work, "rows": _csv_rows(sim.trades_path), "report": report, "sim": sim, "work": work}
 
 
 def test_simulated_instruments_span_the_range(wide: dict) -> None:
@@ -109,7 +109,7 @@ def test_simulated_instruments_span_the_range(wide: dict) -> None:
 
 
 def test_every_loaded_value_equals_its_source_text(wide: dict) -> None:
-    with duckdb.connect(str(wide["db"]), read_only=True) as con:
+    with lakes.connect(wide["home"], read_only=True) as con:
         loaded = {(s, i): (p, a) for s, i, p, a in
                   con.execute("SELECT symbol, trade_id, price, amount FROM raw.trades").fetchall()}
     assert len(loaded) == len(wide["rows"])
@@ -133,13 +133,13 @@ def _assert_equal(got: dict, ref: dict) -> None:
 @pytest.mark.parametrize(("table", "minutes"), [("ohlcv_1m", 1), ("ohlcv_15m", 15), ("ohlcv_1h", 60),
                                                  ("ohlcv_1d", 1440)])
 def test_marts_equal_exact_decimal_bars(wide: dict, table: str, minutes: int) -> None:
-    with duckdb.connect(str(wide["db"]), read_only=True) as con:
+    with lakes.connect(wide["home"], read_only=True) as con:
         _assert_equal(_mart(con, table), _reference_bars(wide["rows"], minutes))
 
 
 def test_daily_and_monthly_sums_are_exact(wide: dict) -> None:
     ref = _reference_bars(wide["rows"], 1440)
-    with duckdb.connect(str(wide["db"]), read_only=True) as con:
+    with lakes.connect(wide["home"], read_only=True) as con:
         monthly = {s: (v, q) for s, v, q in con.execute(
             "SELECT symbol, volume, quote_volume FROM marts.rollup_monthly").fetchall()}
         types = dict(con.execute(
@@ -151,7 +151,7 @@ def test_daily_and_monthly_sums_are_exact(wide: dict) -> None:
 
 def test_history_api_returns_the_exact_bars(wide: dict) -> None:
     ref = _reference_bars(wide["rows"], 1)
-    api = HistoricalData(wide["db"])
+    api = HistoricalData(lakes.lake_at(wide["home"]))
     got = {}
     for symbol in {s for s, _ in ref}:
         table = api.get_ohlcv(symbol, "1m", DAY, DAY + dt.timedelta(days=1), EXCHANGE)
@@ -167,7 +167,7 @@ def test_hot_tier_live_bars_equal_exact_bars_and_warm(wide: dict, tmp_path: Path
     with open_hot_tier(HotTarget(path=str(tmp_path / "chdb")), HotSettings(ttl_basis="ingest")) as client:
         insert_trades(client, to_hot_rows(canonical.drop_columns(["src_row", "rejected"])), "numeric-1")
         hot = day_bars(client, DAY)
-    with duckdb.connect(str(wide["db"]), read_only=True) as con:
+    with lakes.connect(wide["home"], read_only=True) as con:
         warm = warm_bars(con, DAY)
     diffs = [(c, h, w) for hb, wb in zip(hot, warm, strict=True)
              for c, h, w in zip(BAR_COLUMNS, hb, wb, strict=True) if h != w]
@@ -209,7 +209,7 @@ def test_bounds_load_or_are_quarantined_with_the_original_text(tmp_path: Path) -
     lines = [TRADES_HEADER] + [f"simex,BTCUSDT,{T0 + i},{T0 + i},{i},buy,{p},{a}" for i, (p, a, _) in enumerate(BOUNDS)]
     root = tmp_path / "landing"
     write_gz(root / f"simex_trades_{DAY}_ALL.csv.gz", lines)
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+    with lakes.connect(tmp_path) as con:
         load_trades(con, root, DAY)
         loaded = {int(i): (p, a) for i, p, a in
                   con.execute("SELECT trade_id, price, amount FROM raw.trades").fetchall()}
