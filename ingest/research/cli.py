@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,9 +96,10 @@ def _write(result: Result, csv: bool, limit: int) -> int:
     if csv:
         import pyarrow.csv as pacsv
 
-        with pacsv.CSVWriter(sys.stdout.buffer, result.schema) as writer:
+        schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_list(f.type) else f for f in result.schema])
+        with pacsv.CSVWriter(sys.stdout.buffer, schema) as writer:
             for batch in result.batches():
-                writer.write_batch(batch)
+                writer.write_batch(_lists_as_text(batch, schema))
                 rows += batch.num_rows
         return rows
     shown: list[pa.RecordBatch] = []
@@ -110,3 +112,13 @@ def _write(result: Result, csv: bool, limit: int) -> int:
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(pa.Table.from_batches(shown, schema=result.schema).slice(0, limit).to_pandas().to_string())
     return rows
+
+
+def _lists_as_text(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """CSV has no lists: book levels become JSON arrays in one field."""
+    columns = [
+        pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
+        if pa.types.is_list(col.type) else col
+        for col in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
