@@ -264,9 +264,10 @@ def test_minute_multiples_are_rolled_up_from_the_1m_mart_and_match_bars_from_tra
         expected = reference_bars(rows, width, "UTC", start, end)
         actual = get_bars(hist, "BTCUSDT", interval, start, end, exchange="binance-futures").to_arrow().to_pylist()
         assert_rows_equal(actual, expected)
-    # and the 5m mart's own rule reproduced from our 1m rollup
-    ours = get_bars(hist, "BTCUSDT", "1h", start, end).to_pandas()
-    assert ours["trade_count"].sum() == 9999
+    both = [get_bars(hist, SYMBOLS, "4h", SPRING, SPRING + dt.timedelta(days=3), tz=NY, fill="prev", source=src)
+            .to_arrow() for src in ("1m", "trades")]
+    # 18 New York 4h buckets from 03-09 to 03-12 local; the data ends at 03-12 00:00 UTC = 03-11 20:00 New York
+    assert both[0].num_rows == 3 * 17 and both[0].equals(both[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,6 +451,7 @@ def test_warm_and_cold_answer_the_same(warehouse, tmp_path):
     (lambda h: get_bars(h, "BTCUSDT", "1h", SPRING, AUTUMN, tz="Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
     (lambda h: get_bars(h, "BTCUSDT", "1h", SPRING, AUTUMN, fill="next"), "unknown fill 'next'"),
     (lambda h: get_bars(h, "BTCUSDT", "1h", AUTUMN, SPRING), "is before start"),
+    (lambda h: get_bars(h, "BTCUSDT", "30s", SPRING, AUTUMN, source="1m"), "needs source='trades'"),
     (lambda h: info_bars(h, "BTCUSDT", "tick", 0, SPRING, AUTUMN), "must be a positive number"),
     (lambda h: info_bars(h, "BTCUSDT", "volume", "-1", SPRING, AUTUMN), "must be a positive number"),
     (lambda h: info_bars(h, "BTCUSDT", "tick", "2.5", SPRING, AUTUMN), "whole trades"),

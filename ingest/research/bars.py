@@ -157,12 +157,12 @@ _VALUES = ["open", "high", "low", "close", "volume", "quote_volume", "trade_coun
            "sell_volume", "first_trade_ts", "last_trade_ts"]
 
 
-def bars_sql(interval: Interval, tz_name: str, fill: str | None) -> str:
+def bars_sql(interval: Interval, tz_name: str, fill: str | None, from_minutes: bool) -> str:
     """The query over `_src` (1m bars or trades) and `_grid`; time-major order."""
-    time_col = "bucket_start" if interval.from_minutes else "ts"
+    time_col = "bucket_start" if from_minutes else "ts"
     local = time_col if tz_name == "UTC" else f"timezone({sql_str(tz_name)}, {time_col}::TIMESTAMPTZ)"
     label = f"time_bucket(to_microseconds({interval.seconds * 1_000_000}), {local}, TIMESTAMP '2000-01-01')"
-    if interval.from_minutes:
+    if from_minutes:
         src = f"SELECT *, {label} AS label FROM _src"
         agg = _ROLLUP_AGG
     else:
@@ -209,18 +209,25 @@ def get_bars(
     tz: str = "UTC",
     fill: str | None = None,
     exchange: str | None = None,
+    source: str = "auto",
     batch_rows: int = 1 << 16,
 ) -> Result:
-    """Bars of `interval` for `symbols`, buckets with start <= bucket_start < end (see the module doc)."""
+    """Bars of `interval` for `symbols`, buckets with start <= bucket_start < end (see the module doc).
+    `source`: "auto" (1m bars for whole minutes, else trades), "1m" or "trades" (the same bars, slower)."""
     syms = check_symbols(symbols)
     exchange = check_exchange(exchange)
     iv = Interval.parse(interval)
     zone = check_tz(tz)
     if fill not in (None, "prev"):
         raise ResearchError(f"unknown fill {fill!r}: expected None or 'prev'")
+    if source not in ("auto", "1m", "trades"):
+        raise ResearchError(f"unknown source {source!r}: expected auto, 1m or trades")
+    if source == "1m" and not iv.from_minutes:
+        raise ResearchError(f"interval {interval!r} is not a whole number of minutes: it needs source='trades'")
+    from_minutes = iv.from_minutes and source != "trades"
     lo, hi = utc_range(start, end, zone)
     grid = bucket_grid(lo, hi, iv, zone)
-    sql = bars_sql(iv, zone.key, fill)
+    sql = bars_sql(iv, zone.key, fill, from_minutes)
 
     def chunks() -> Iterator[pa.RecordBatch]:
         con = work_connection()
@@ -228,10 +235,10 @@ def get_bars(
             con.register("_grid", grid)
             if grid.num_rows:  # read exactly the buckets' span, so the first and last bars are whole
                 read_lo, read_hi = grid["bucket_start"][0].as_py(), pc.max(grid["bucket_end"]).as_py()
-                dataset, cols = ("ohlcv_1m", BAR_1M_COLUMNS) if iv.from_minutes else ("trades", TRADE_COLUMNS)
+                dataset, cols = ("ohlcv_1m", BAR_1M_COLUMNS) if from_minutes else ("trades", TRADE_COLUMNS)
                 con.register("_src", read(hist, dataset, syms, read_lo, read_hi, exchange, cols))
             else:  # a range shorter than any bucket start: the right columns, no rows
-                con.execute(f"CREATE TEMP TABLE _src AS SELECT * FROM ({_empty_source(iv)}) WHERE false")
+                con.execute(f"CREATE TEMP TABLE _src AS SELECT * FROM ({_empty_source(from_minutes)}) WHERE false")
             reader = con.execute(sql).to_arrow_reader(batch_rows)
             yield pa.RecordBatch.from_pylist([], schema=reader.schema)
             yield from reader
@@ -241,8 +248,8 @@ def get_bars(
     return result_of(chunks())
 
 
-def _empty_source(iv: Interval) -> str:
-    if iv.from_minutes:
+def _empty_source(from_minutes: bool) -> str:
+    if from_minutes:
         return """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP bucket_start,
             0::DECIMAL(18,8) open, 0::DECIMAL(18,8) high, 0::DECIMAL(18,8) low, 0::DECIMAL(18,8) close,
             0::DECIMAL(38,8) volume, 0::DECIMAL(38,16) quote_volume, 0::BIGINT trade_count,
