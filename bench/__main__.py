@@ -7,6 +7,7 @@ Sections (``--only`` takes one or more, comma separated):
   backfill     figure 3: 30 days of 1M trades as one ranged run vs 30 runs, and vs the DuckDB floor of the 30 days
   backfill_small  figure 3 on 100k-trade days with a snapshot a minute: where per-run fixed cost dominates
   ohlcv        figure 4: 1m bars, project SQL on DuckDB vs pandas, polars, ClickHouse (chdb)
+  research     figure 6: as-of join vs DuckDB ASOF and pandas; 4h bars from 1m vs trades; replay; symbol-hour reads
   live, cold   other benches (bench/live_bench.py, bench/cold_bench.py), only when named and present
 
 Every figure is measured in the same invocation as its reference, ``--reps`` times (interleaved),
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from bench.common import Report, Workload, bench_home, machine_description, memory_method, render_table
 
-SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv")
+SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv", "research")
 OPTIONAL = ("live", "cold")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -36,7 +37,8 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
         small = Workload(100_000, snapshot_interval_ms=60_000)
         hist = Workload(20_000, days=3, snapshot_interval_ms=60_000)
         return {"partition": small, "fixed": Workload(1, snapshot_interval_ms=DAY_MS), "incremental": hist,
-                "backfill": hist, "backfill_small": hist, "ohlcv": small}
+                "backfill": hist, "backfill_small": hist, "ohlcv": small, "research": small,
+                "research_month": Workload(20_000, days=30, snapshot_interval_ms=60_000)}
     return {
         "partition": Workload(args.partition_trades),
         "fixed": Workload(1, snapshot_interval_ms=DAY_MS),
@@ -44,6 +46,8 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
         "backfill": Workload(args.backfill_trades, days=30, snapshot_interval_ms=args.backfill_snapshot_ms),
         "backfill_small": Workload(100_000, days=30, snapshot_interval_ms=60_000),
         "ohlcv": Workload(args.ohlcv_trades),
+        "research": Workload(args.research_day_trades),
+        "research_month": Workload(args.research_month_trades, days=30, snapshot_interval_ms=60_000),
     }
 
 
@@ -76,6 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backfill-reps", type=int, default=None,
                    help="repetitions of the backfill pair (default 1: each is already 30 runs vs a 30-day run)")
     p.add_argument("--ohlcv-trades", type=int, default=10_000_000)
+    p.add_argument("--research-day-trades", type=int, default=10_000_000, help="trades of the as-of/replay day")
+    p.add_argument("--research-month-trades", type=int, default=1_000_000,
+                   help="trades per day of the research section's 30-day store")
     p.add_argument("--section-args", default="", help="arguments passed to the live/cold benches")
     args = p.parse_args(argv)
     args.sections = [s for s in args.only.split(",") if s] if args.only else list(SECTIONS)
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from bench.ohlcv_bench import bench_ohlcv
     from bench.pipeline_bench import PipelineConfig, bench_backfill, bench_incremental, bench_partition
+    from bench.research_bench import bench_research
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -110,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "backfill": lambda: bench_backfill(cfg, report, w["backfill"], "3 backfill"),
         "backfill_small": lambda: bench_backfill(cfg, report, w["backfill_small"], "3 backfill, small days"),
         "ohlcv": lambda: bench_ohlcv(w["ohlcv"], args.reps, report, log),
+        "research": lambda: bench_research(w["research"], w["research_month"], args.reps, report, log),
     }
     for section in args.sections:
         t0 = time.perf_counter()
@@ -159,7 +168,8 @@ def save(report: Report, table: str, machine: dict[str, str], args: argparse.Nam
         "## Workloads",
         "",
         *[f"- {k}: {v.describe()} (seed {v.seed}, from {v.start})" for k, v in w.items()
-          if k in args.sections or (k == "fixed" and "partition" in args.sections)],
+          if k in args.sections or (k == "fixed" and "partition" in args.sections)
+          or (k == "research_month" and "research" in args.sections)],
         "",
         "## Results",
         "",
