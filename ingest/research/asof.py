@@ -89,8 +89,9 @@ def asof_join(
                     union += " UNION ALL BY NAME SELECT * FROM _carry"
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _book AS {union}")
                 # One snapshot per (exchange, symbol, ts): merge_asof's pick among equal keys, made explicit.
-                # Ties are rare (two depths of one feed), so a hash count decides whether the sort is needed.
-                if con.execute("SELECT count(*) > count(DISTINCT (exchange, symbol, ts)) FROM _book").fetchone()[0]:
+                # Ties are rare (two depths of one feed), so a count of key hashes decides whether the sort is
+                # needed; a hash collision can only send a tie-free day through the (correct) sort.
+                if con.execute("SELECT count(*) > count(DISTINCT hash(exchange, symbol, ts)) FROM _book").fetchone()[0]:
                     con.execute(f"""CREATE OR REPLACE TEMP TABLE _book AS SELECT * FROM _book
                         QUALIFY row_number() OVER (PARTITION BY exchange, symbol, ts ORDER BY {_BOOK_TIE}) = 1""")
                 keep = "" if tol is None else "AND ts >= ?"
