@@ -8,6 +8,8 @@ Sections (``--only`` takes one or more, comma separated):
   backfill_small  figure 3 on 100k-trade days with a snapshot a minute: where per-run fixed cost dominates
   ohlcv        figure 4: 1m bars, project SQL on DuckDB vs pandas, polars, ClickHouse (chdb)
   numeric      issue 18: load and 1m bars with the exact numeric contract vs DECIMAL(18,8) (3M-trade day)
+  research     figure 6: as-of join vs DuckDB ASOF and pandas; 4h bars from 1m vs trades; replay; symbol-hour reads
+  lake         issue 13: read latency p50/p95 on the DuckLake vs the single DuckDB file, quiet and during a backfill
   live, cold   other benches (bench/live_bench.py, bench/cold_bench.py), only when named and present
 
 The pipeline writes the warm warehouse, a DuckLake (SQLite catalog + Parquet files under the run's
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from bench.common import Report, Workload, bench_home, machine_description, memory_method, render_table
 
-SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv", "numeric")
+SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv", "numeric", "research", "lake")
 OPTIONAL = ("live", "cold")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,7 +43,9 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
         small = Workload(100_000, snapshot_interval_ms=60_000)
         hist = Workload(20_000, days=3, snapshot_interval_ms=60_000)
         return {"partition": small, "fixed": Workload(1, snapshot_interval_ms=DAY_MS), "incremental": hist,
-                "backfill": hist, "backfill_small": hist, "ohlcv": small, "numeric": small}
+                "backfill": hist, "backfill_small": hist, "ohlcv": small, "numeric": small, "research": small,
+                "research_month": Workload(20_000, days=30, snapshot_interval_ms=60_000),
+                "lake": Workload(20_000, days=2, snapshot_interval_ms=60_000)}
     return {
         "partition": Workload(args.partition_trades),
         "fixed": Workload(1, snapshot_interval_ms=DAY_MS),
@@ -50,6 +54,9 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
         "backfill_small": Workload(100_000, days=30, snapshot_interval_ms=60_000),
         "ohlcv": Workload(args.ohlcv_trades),
         "numeric": Workload(args.numeric_trades, snapshot_interval_ms=DAY_MS),
+        "research": Workload(args.research_day_trades),
+        "research_month": Workload(args.research_month_trades, days=30, snapshot_interval_ms=60_000),
+        "lake": Workload(args.lake_trades, days=2, snapshot_interval_ms=10_000),
     }
 
 
@@ -83,6 +90,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="repetitions of the backfill pair (default 1: each is already 30 runs vs a 30-day run)")
     p.add_argument("--ohlcv-trades", type=int, default=10_000_000)
     p.add_argument("--numeric-trades", type=int, default=3_000_000)
+    p.add_argument("--lake-trades", type=int, default=1_000_000, help="trades per day of the lake read-latency store")
+    p.add_argument("--lake-backfill-seconds", type=float, default=90.0,
+                   help="how long the backfill beside the lake readers runs")
+    p.add_argument("--research-day-trades", type=int, default=10_000_000, help="trades of the as-of/replay day")
+    p.add_argument("--research-month-trades", type=int, default=1_000_000,
+                   help="trades per day of the research section's 30-day store")
     p.add_argument("--section-args", default="", help="arguments passed to the live/cold benches")
     args = p.parse_args(argv)
     args.sections = [s for s in args.only.split(",") if s] if args.only else list(SECTIONS)
@@ -98,9 +111,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from bench.lake_bench import bench_lake
     from bench.numeric_bench import bench_numeric
     from bench.ohlcv_bench import bench_ohlcv
     from bench.pipeline_bench import PipelineConfig, bench_backfill, bench_incremental, bench_partition
+    from bench.research_bench import bench_research
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -119,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         "backfill_small": lambda: bench_backfill(cfg, report, w["backfill_small"], "3 backfill, small days"),
         "ohlcv": lambda: bench_ohlcv(w["ohlcv"], args.reps, report, log),
         "numeric": lambda: bench_numeric(w["numeric"].trades_per_day, args.reps, report, log),
+        "research": lambda: bench_research(w["research"], w["research_month"], args.reps, report, log),
+        "lake": lambda: bench_lake(w["lake"], 10 if args.quick else 30,
+                                   15.0 if args.quick else args.lake_backfill_seconds, report, log),
     }
     for section in args.sections:
         t0 = time.perf_counter()
@@ -168,7 +186,8 @@ def save(report: Report, table: str, machine: dict[str, str], args: argparse.Nam
         "## Workloads",
         "",
         *[f"- {k}: {v.describe()} (seed {v.seed}, from {v.start})" for k, v in w.items()
-          if k in args.sections or (k == "fixed" and "partition" in args.sections)],
+          if k in args.sections or (k == "fixed" and "partition" in args.sections)
+          or (k == "research_month" and "research" in args.sections)],
         "",
         "## Results",
         "",

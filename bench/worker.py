@@ -33,7 +33,13 @@ def task_ohlcv(p: dict[str, Any]) -> dict[str, Any]:
     return run_ohlcv_in_process(p)
 
 
-TASKS = {"pipeline": task_pipeline, "floor": task_floor, "ohlcv": task_ohlcv}
+def task_research(p: dict[str, Any]) -> dict[str, Any]:
+    from bench.research_bench import run_research_in_process
+
+    return run_research_in_process(p)
+
+
+TASKS = {"pipeline": task_pipeline, "floor": task_floor, "ohlcv": task_ohlcv, "research": task_research}
 
 
 def main(argv: list[str]) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import sys
 import tempfile
 import threading
@@ -82,6 +83,8 @@ _BOOK = _Dataset(RAW_BOOK_SNAPSHOTS, "ts, exchange, local_ts")
 _OHLCV = {i: _Dataset(t, "bucket_start, exchange") for i, t in OHLCV_TABLES.items()}
 _DAILY = _Dataset(DAILY_STATS, "bar_date, exchange", time_is_date=True)
 _BOOK_LEVEL_COLUMNS = ("bid_prices", "bid_amounts", "ask_prices", "ask_amounts")
+_DATASETS = {"trades": _TRADES, "book_snapshots": _BOOK, **{f"ohlcv_{i}": d for i, d in _OHLCV.items()}}
+BATCH_ROWS = 1 << 17  # rows per Arrow batch of iter_batches: ~10 MB of trades
 
 
 @dataclass
@@ -241,6 +244,112 @@ class HistoricalData:
             start_day, end_day = to_day(start), to_day(end)
         return self._finish(self._read(_DAILY, symbol, start_day, end_day, exchange, columns), as_pandas)
 
+    def iter_batches(
+        self,
+        dataset: str,
+        symbols: Sequence[str],
+        start: str | dt.date | dt.datetime,
+        end: str | dt.date | dt.datetime,
+        exchange: str | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        ordered: bool = True,
+        batch_rows: int = BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Rows of `dataset` (`trades`, `book_snapshots` or `ohlcv_<interval>`) of several symbols with
+        `start <= time < end`, as Arrow record batches of at most `batch_rows` rows.
+
+        Read one UTC day at a time (each day from the one tier that holds it, as `get_trades` decides),
+        so memory is bounded by a day's sort and one batch whatever the range. `ordered`: each day
+        sorted by the dataset's total order with symbol after exchange (days follow one another, so
+        the whole answer is ordered); pass False when the consumer sorts anyway. At least one batch
+        (maybe empty) is always yielded, so its schema is known.
+        """
+        ds = _DATASETS.get(dataset)
+        if ds is None:
+            raise HistoryError(f"unknown dataset {dataset!r}: expected one of {', '.join(_DATASETS)}")
+        if isinstance(symbols, str) or not symbols:
+            raise HistoryError("symbols must be a non-empty list of symbols")
+        wanted_symbols = sorted({validate_symbol(s) for s in symbols})
+        if exchange is not None:
+            exchange = validate_exchange(exchange)
+        if batch_rows < 1:
+            raise HistoryError("batch_rows must be >= 1")
+        lo, hi = to_timestamp(start), to_timestamp(end)
+        if lo >= hi:
+            raise HistoryError(f"empty range: start {lo} is not before end {hi}")
+        first_day, last_day = lo.date(), (hi - dt.timedelta(microseconds=1)).date()
+        table = ds.table
+        plan = ReadPlan(table=table.name)
+        self.last_plan = plan
+        order_by = ds.order_by.replace("exchange", "exchange, symbol", 1)
+        filters = (f"symbol IN ({', '.join('?' * len(wanted_symbols))}) "
+                   f"AND {table.time_column} >= ? AND {table.time_column} < ?")
+        params: list[Any] = [*wanted_symbols, lo, hi]
+        if exchange is not None:
+            filters += " AND exchange = ?"
+            params.append(exchange)
+
+        with self._connect() as con, tempfile.TemporaryDirectory(prefix="tickwh-history-") as tmp:
+            schema = relation_columns(con, table.source)
+            warm_days: set[dt.date] = set()
+            if schema:
+                rows = con.execute(
+                    f"SELECT DISTINCT {table.date_column} FROM {table.source} "
+                    f"WHERE {table.date_column} BETWEEN ? AND ?",
+                    [first_day, last_day],
+                ).fetchall()
+                warm_days = {r[0] for r in rows}
+            cold_days: list[dt.date] = []
+            if self.cold is not None:
+                cold_days = [d for d in self.cold.archived_days(table.name)
+                             if first_day <= d <= last_day and d not in warm_days]
+            plan.warm_days = sorted(warm_days)
+            out_schema: pa.Schema | None = None
+            for day in sorted(warm_days | set(cold_days)):
+                if day in warm_days:
+                    wanted = self._project(schema, columns)
+                    select = ", ".join(_quote(c["name"]) for c in wanted)
+                    sql = (f"SELECT {select} FROM {table.source} WHERE {table.date_column} = ? AND {filters}"
+                           + (f" ORDER BY {order_by}" if ordered else ""))
+                    day_params = [day, *params]
+                else:
+                    assert self.cold is not None
+                    manifest = self.cold.read_manifest(table.name, day)
+                    if manifest is None:  # a partition folder whose first archive run never finished
+                        continue
+                    scratch = Path(tmp) / day.isoformat()  # removed after the day: disk bounded by a day too
+                    scratch.mkdir()
+                    manifest, paths = self._fetch(manifest, scratch)
+                    plan.cold_days.append(manifest.date)
+                    plan.cold_keys += [o.key for o in manifest.objects]
+                    reference = schema or manifest.schema
+                    wanted = self._project(reference, columns)
+                    present = set(manifest.columns)
+                    # Cast to the reference types so a cold day is indistinguishable from a warm one.
+                    select = ", ".join(
+                        f"CAST({_quote(c['name']) if c['name'] in present else 'NULL'} AS {c['type']}) "
+                        f"AS {_quote(c['name'])}"
+                        for c in wanted
+                    )
+                    sql = (f"SELECT {select} FROM read_parquet(?, union_by_name = true) WHERE {filters}"
+                           + (f" ORDER BY {order_by}" if ordered else ""))
+                    day_params = [[str(p) for p in paths], *params]
+                reader = con.execute(sql, day_params).to_arrow_reader(batch_rows)
+                out_schema = out_schema or reader.schema
+                for batch in reader:
+                    plan.rows += batch.num_rows
+                    yield batch
+                shutil.rmtree(Path(tmp) / day.isoformat(), ignore_errors=True)
+            if out_schema is None:  # nothing in range in either tier: one empty batch with the right columns
+                reference = schema or self._cold_schema(table)
+                if not reference:
+                    raise HistoryError(f"{table.source} exists in neither tier")
+                wanted = self._project(reference, columns)
+                select = ", ".join(f"CAST(NULL AS {c['type']}) AS {_quote(c['name'])}" for c in wanted)
+                empty = con.execute(f"SELECT {select} WHERE false").to_arrow_table()
+                yield pa.RecordBatch.from_pylist([], schema=empty.schema)
+
     # -- internals -----------------------------------------------------------------------------
 
     @staticmethod
@@ -299,6 +408,16 @@ class HistoricalData:
         if self.cold is not None:
             days |= set(self.cold.archived_days(table.name))
         return sorted(days)
+
+    def _cold_schema(self, table: ArchiveTable) -> list[dict[str, str]]:
+        """The column list of the newest archived day, for an answer when warm lacks the table."""
+        if self.cold is None:
+            return []
+        for day in reversed(self.cold.archived_days(table.name)):
+            manifest = self.cold.read_manifest(table.name, day)
+            if manifest is not None:
+                return manifest.schema
+        return []
 
     def _fetch(self, manifest: Manifest, scratch: Path) -> tuple[Manifest, list[Path]]:
         """Verified local files of a manifest; retried once if a re-archive replaced it meanwhile."""

@@ -1,0 +1,125 @@
+"""`python -m ingest.research asof|bars|infobars|replay SYMBOL [SYMBOL...] --start ... --end ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from ingest.cold.config import ColdStoreConfig
+from ingest.cold.store import ColdObjectError
+from ingest.history import HistoricalData, HistoryError
+from ingest.lake import LakeConfig
+from ingest.names import InvalidNameError
+from ingest.research import asof_join, get_bars, info_bars, replay
+from ingest.research.common import Result
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("symbols", nargs="+", help="one or more symbols")
+    common.add_argument("--start", required=True, help="start, inclusive (YYYY-MM-DD or ISO time; UTC unless --tz)")
+    common.add_argument("--end", required=True, help="end, exclusive")
+    common.add_argument("--exchange")
+    common.add_argument("--csv", action="store_true", help="write every row as CSV to stdout")
+    common.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
+    common.add_argument("--as-of", help="read the warm tier as of a lake snapshot id or an ISO time (UTC)")
+    common.add_argument("--no-warm", action="store_true", help="read the cold tier only")
+    common.add_argument("--no-cold", action="store_true", help="read the warm warehouse only")
+    common.add_argument("--cold-endpoint", help="S3 endpoint URL (default $TICKWH_COLD_ENDPOINT)")
+    common.add_argument("--cold-local-root", help="cold tier in a local directory instead of S3")
+    common.add_argument("--cache-dir", type=Path, help="keep verified cold downloads here")
+
+    parser = argparse.ArgumentParser(prog="python -m ingest.research",
+                                     description="As-of joins, bars of any interval, information bars, replay.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("asof", parents=[common], help="trades with the book in force at their time")
+    p.add_argument("--tolerance", help="oldest book accepted, e.g. 500ms, 2s, 1m (default: any age)")
+    p.add_argument("--levels", type=int, default=0, help="also the first N levels of each side")
+    p = sub.add_parser("bars", parents=[common], help="OHLCV bars of any interval")
+    p.add_argument("--interval", required=True, help="e.g. 30s, 5m, 2h, 4h, 1d")
+    p.add_argument("--tz", default="UTC", help="IANA time zone the buckets follow (default UTC)")
+    p.add_argument("--fill", choices=["prev"], help="prev: empty buckets carry the previous close")
+    p = sub.add_parser("infobars", parents=[common], help="tick, volume or dollar bars")
+    p.add_argument("--kind", required=True, choices=["tick", "volume", "dollar"])
+    p.add_argument("--threshold", required=True, help="trades, base units or quote units per bar")
+    p = sub.add_parser("replay", parents=[common], help="trades and book snapshots in exchange-time order")
+    p.add_argument("--no-trades", action="store_true")
+    p.add_argument("--no-book", action="store_true")
+    return parser
+
+
+def _history(args: argparse.Namespace) -> HistoricalData:
+    cold: ColdStoreConfig | None = None
+    if not args.no_cold:
+        env = ColdStoreConfig.from_env()
+        cold = ColdStoreConfig(
+            endpoint_url=args.cold_endpoint or (None if args.cold_local_root else env.endpoint_url),
+            bucket=env.bucket, prefix=env.prefix, region=env.region,
+            local_root=args.cold_local_root or (None if args.cold_endpoint else env.local_root),
+        )
+    warehouse = None if args.no_warm else LakeConfig.from_env()
+    return HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        hist = _history(args)
+        result: Result
+        if args.command == "asof":
+            result = asof_join(hist, args.symbols, args.start, args.end, exchange=args.exchange,
+                               tolerance=args.tolerance, levels=args.levels)
+        elif args.command == "bars":
+            result = get_bars(hist, args.symbols, args.interval, args.start, args.end, tz=args.tz, fill=args.fill,
+                              exchange=args.exchange)
+        elif args.command == "infobars":
+            result = info_bars(hist, args.symbols, args.kind, args.threshold, args.start, args.end,
+                               exchange=args.exchange)
+        else:
+            result = replay(hist, args.symbols, args.start, args.end, exchange=args.exchange,
+                            trades=not args.no_trades, book=not args.no_book)
+        rows = _write(result, args.csv, args.limit)
+    except (HistoryError, InvalidNameError, ColdObjectError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{rows} rows", file=sys.stderr)
+    return 0
+
+
+def _write(result: Result, csv: bool, limit: int) -> int:
+    """All rows as CSV, streamed batch by batch; or the first `limit` rows as a table."""
+    rows = 0
+    if csv:
+        import pyarrow.csv as pacsv
+
+        schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_list(f.type) else f for f in result.schema])
+        with pacsv.CSVWriter(sys.stdout.buffer, schema) as writer:
+            for batch in result.batches():
+                writer.write_batch(_lists_as_text(batch, schema))
+                rows += batch.num_rows
+        return rows
+    shown: list[pa.RecordBatch] = []
+    for batch in result.batches():
+        if sum(b.num_rows for b in shown) < limit:
+            shown.append(batch)
+        rows += batch.num_rows
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print(pa.Table.from_batches(shown, schema=result.schema).slice(0, limit).to_pandas().to_string())
+    return rows
+
+
+def _lists_as_text(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """CSV has no lists: book levels become JSON arrays in one field."""
+    columns = [
+        pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
+        if pa.types.is_list(col.type) else col
+        for col in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)

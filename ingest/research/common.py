@@ -1,0 +1,196 @@
+"""Shared pieces of the research API: argument checks, the answer type, reading through HistoricalData.
+
+Every capability reads the warehouse only through `HistoricalData.iter_batches` (warm and cold as
+one, one UTC day at a time, whatever snapshot the `HistoricalData` is pinned to) and does its work
+in a private in-memory DuckDB, one chunk (a UTC day) at a time, so memory is bounded by a day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from ingest.history import HistoricalData, HistoryError, to_timestamp
+from ingest.names import validate_exchange, validate_symbol
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+Time = str | dt.date | dt.datetime
+
+# The total order of trades in every research answer: the marts' open/close rule (stg_trades'
+# order_seq = coalesce(trade_seq, 0), then trade_id), with exchange and symbol between time and it.
+TRADE_ORDER = "ts, exchange, symbol, coalesce(trade_seq, 0), trade_id"
+TRADE_COLUMNS = ["exchange", "symbol", "ts", "local_ts", "trade_id", "trade_seq", "side", "price", "amount"]
+BOOK_TOP_COLUMNS = ["exchange", "symbol", "ts", "local_ts", "depth", "bid_price", "bid_amount", "ask_price",
+                    "ask_amount"]
+BOOK_LEVEL_COLUMNS = ["bid_prices", "bid_amounts", "ask_prices", "ask_amounts"]
+DAY = dt.timedelta(days=1)
+
+
+class ResearchError(HistoryError):
+    """A research request with a bad argument (interval, threshold, time zone, range...)."""
+
+
+def check_symbols(symbols: str | Sequence[str]) -> list[str]:
+    """One symbol or a list; validated, duplicates removed, in the caller's order."""
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    if not symbols:
+        raise ResearchError("give at least one symbol")
+    out: list[str] = []
+    for s in symbols:
+        if validate_symbol(s) not in out:
+            out.append(s)
+    return out
+
+
+def check_exchange(exchange: str | None) -> str | None:
+    return None if exchange is None else validate_exchange(exchange)
+
+
+def check_tz(tz: str) -> zoneinfo.ZoneInfo:
+    if not isinstance(tz, str) or not tz:
+        raise ResearchError(f"unknown time zone {tz!r}: expected an IANA name such as America/New_York")
+    try:
+        return zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ResearchError(f"unknown time zone {tz!r}: expected an IANA name such as America/New_York") from exc
+
+
+def utc_range(start: Time, end: Time, tz: zoneinfo.ZoneInfo | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """Naive UTC bounds. Naive inputs are wall-clock times in `tz` (UTC when None); aware ones are instants."""
+
+    def one(value: Time) -> dt.datetime:
+        if tz is not None and not (isinstance(value, dt.datetime) and value.tzinfo is not None):
+            local = to_timestamp(value)  # parses and turns a date into midnight
+            return local.replace(tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)
+        return to_timestamp(value)
+
+    lo, hi = one(start), one(end)
+    if hi < lo:
+        raise ResearchError(f"end {hi} is before start {lo} (UTC)")
+    if hi == lo:
+        raise ResearchError(f"empty range: start {lo} equals end (UTC)")
+    return lo, hi
+
+
+def duration(value: str | dt.timedelta | None, what: str) -> dt.timedelta | None:
+    """A tolerance such as '500ms', '2s', '1m', '1h' or a timedelta; None stays None."""
+    if value is None or isinstance(value, dt.timedelta):
+        if isinstance(value, dt.timedelta) and value < dt.timedelta(0):
+            raise ResearchError(f"{what} must not be negative")
+        return value
+    m = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)", str(value).strip())
+    if not m:
+        raise ResearchError(f"invalid {what} {value!r}: expected a number and a unit (us, ms, s, m, h, d), e.g. 2s")
+    unit = {"us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours",
+            "d": "days"}[m.group(2)]
+    return dt.timedelta(**{unit: int(m.group(1))})
+
+
+def positive_decimal(value: Any, what: str) -> Decimal:
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ResearchError(f"invalid {what} {value!r}: expected a number") from exc
+    if not d.is_finite() or d <= 0:
+        raise ResearchError(f"{what} must be a positive number, got {value!r}")
+    return d
+
+
+def day_chunks(lo: dt.datetime, hi: dt.datetime) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+    """[lo, hi) cut at UTC midnights: the warehouse's partitions, so each chunk reads one day."""
+    cur = lo
+    while cur < hi:
+        nxt = min(hi, dt.datetime.combine(cur.date() + DAY, dt.time()))
+        yield cur, nxt
+        cur = nxt
+
+
+def work_connection() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB for one answer; UTC so TIMESTAMPTZ casts mean what the warehouse means."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    return con
+
+
+def read(
+    hist: HistoricalData,
+    dataset: str,
+    symbols: Sequence[str],
+    lo: dt.datetime,
+    hi: dt.datetime,
+    exchange: str | None,
+    columns: Sequence[str],
+    *,
+    ordered: bool = False,
+) -> pa.RecordBatchReader:
+    """A stream over HistoricalData for DuckDB to scan once (schema known before the first row)."""
+    batches = hist.iter_batches(dataset, symbols, lo, hi, exchange, columns=columns, ordered=ordered)
+    first = next(batches)
+
+    def chain() -> Iterator[pa.RecordBatch]:
+        yield first
+        yield from batches
+
+    return pa.RecordBatchReader.from_batches(first.schema, chain())
+
+
+class Result:
+    """One answer, produced lazily as Arrow record batches. Read it once, in one of these ways:
+    `batches()` (bounded memory), `to_arrow()`, `to_pandas()`, `to_polars()`."""
+
+    def __init__(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        self.schema = schema
+        self._batches: Iterable[pa.RecordBatch] | None = batches
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self._batches is None:
+            raise ResearchError("this answer was already read; ask again for a fresh one")
+        batches, self._batches = self._batches, None
+        for batch in batches:
+            if batch.num_rows:
+                yield batch
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self.batches())
+
+    def to_arrow(self) -> pa.Table:
+        return pa.Table.from_batches(list(self.batches()), schema=self.schema)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        frame = pl.from_arrow(self.to_arrow())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+
+
+def result_of(batches: Iterator[pa.RecordBatch]) -> Result:
+    """A Result over a generator that yields at least one (maybe empty) batch first, fixing the schema."""
+    first = next(batches)
+    schema = first.schema
+
+    def chain() -> Iterator[pa.RecordBatch]:
+        yield first
+        for batch in batches:
+            yield batch if batch.schema.equals(schema) else batch.cast(schema)
+
+    return Result(schema, chain())
+
+
+def sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
