@@ -220,5 +220,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+
+def snapshots_main(argv: Sequence[str] | None = None) -> int:
+    """`tickwh lake snapshots`."""
+    return main(["snapshots", *(argv or [])])
+
+
+def maintain_main(argv: Sequence[str] | None = None) -> int:
+    """`tickwh lake maintain`."""
+    return main(["maintain", *(argv or [])])
+
+
+def migrate_main(argv: Sequence[str] | None = None) -> int:
+    """`tickwh lake migrate`."""
+    return main(["migrate", *(argv or [])])
+
+
 if __name__ == "__main__":
     sys.exit(main())
