@@ -21,6 +21,7 @@ from orchestration.jobs import (
     rollups_job,
 )
 from orchestration.live import HotTierResource, NatsResource, hot_load, hot_load_sensor, hot_tier_matches_warm
+from orchestration.logs import console_logger
 from orchestration.quality import quality_checks
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.vendors import (
@@ -64,6 +65,8 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
         ],
         asset_checks=[hot_tier_matches_warm, ohlcv_1m_matches_exchange_klines, *quality_checks],
         resources={**default_resources(), **(resources or {})},
+        # Run logs in the same format as every other line the project prints.
+        loggers={"console": console_logger},
         # Every warehouse step sits in the `duckdb_warehouse` pool (limit 1), so steps run one after
         # another anyway; a process per step would only add Dagster/dbt/GE import time to each.
         executor=in_process_executor,
