@@ -12,7 +12,6 @@ Automatic: the sensor `catchup_missed_days` (on by default) once the daemon is b
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -154,45 +153,47 @@ def catchup_missed_days(
     cursor = json.dumps({"no_data": no_data})
     if requests:
         return SensorResult(run_requests=requests, cursor=cursor)
-    reason = "; ".join(filter(None, [in_flight and f"still running: {', '.join(in_flight)}", no_data]))
+    reason = "; ".join(filter(None, [no_data, in_flight and f"still running: {', '.join(in_flight)}"]))
     return SensorResult(skip_reason=SkipReason(reason or "no missed days"), cursor=cursor)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="tickwh catchup", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="first", help="first day, UTC (default: first loaded day)")
-    parser.add_argument("--to", dest="last", help="last day, UTC (default: yesterday)")
-    parser.add_argument("--dry-run", action="store_true")
-    args = parser.parse_args(argv)
-    from orchestration.logs import setup_logging
-
-    setup_logging()
+def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> int:
+    """`tickwh catchup`: run each gap with landing files in this process; list the days without data."""
     from orchestration.definitions import defs
 
     instance = DagsterInstance.get()
     done = instance.get_materialized_partitions(AssetKey("raw_trades"))
-    last = parse_day(args.last) if args.last else utc_today() - dt.timedelta(days=1)
-    if args.first:
-        first = parse_day(args.first)
+    last = parse_day(last_arg) if last_arg else utc_today() - dt.timedelta(days=1)
+    if first_arg:
+        first = parse_day(first_arg)
     elif done:
         first = min(dt.date.fromisoformat(k) for k in done)
     else:
-        parser.error("nothing loaded yet: pass --from")
+        print("nothing loaded yet: pass --from YYYY-MM-DD")
+        return 2
     landing = LandingZoneResource()
     plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path), set())
     if plan.no_data:
         print(f"skipped: no landing files for {describe_days(plan.no_data)} under {landing.path}")
     if not plan.load:
         print(f"nothing to load between {first} and {last}")
-        return
+        return 0
     job = defs.resolve_job_def("daily_pipeline")
+    failed = 0
     for a, b in plan.load:
-        print(f"{'would run' if args.dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
-        if not args.dry_run:
+        print(f"{'would run' if dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
+        if not dry_run:
             result = job.execute_in_process(instance=instance, tags=catchup_tags(a, b), raise_on_error=False)
             print(f"  run {result.run_id}: {'success' if result.success else 'FAILED'}")
+            failed += not result.success
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tickwh.commands import catchup
+
+    return catchup(argv or [])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

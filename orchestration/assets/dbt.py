@@ -4,6 +4,7 @@
 import datetime as dt
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
@@ -17,16 +18,20 @@ from orchestration.dbt_resource import DbtResource
 from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, days_in_window
 from orchestration.resources import WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, dbt_executable
+from orchestration.settings import DBT_PROJECT_DIR, dbt_executable, default_warehouse_path
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # Parse under `dagster dev` (models change while one works), and elsewhere once when no manifest
 # exists yet, so a fresh clone loads without a manual `dbt parse`. Not `prepare_if_dev()`: its
 # preparer runs whichever `dbt` is first on PATH, and `make demo`/`make bench` do not activate
 # the venv, so that may be another dbt or none at all.
+# The profile reads the warehouse path from TICKWH_DUCKDB_PATH; parse with the value runs export
+# (WarehouseResource.export_for_dbt), or the first run's dbt finds "profile has changed" and
+# parses the whole project again.
 if using_dagster_dev() or not dbt_project.manifest_path.exists():
     DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
-        ["parse", "--quiet"], target_path=dbt_project.target_path
+        ["parse", "--quiet"], target_path=dbt_project.target_path,
+        env={"TICKWH_DUCKDB_PATH": str(Path(default_warehouse_path()).resolve())},
     ).wait()
 
 # Staging views are rebuilt with the day's marts: the marts read them, and a view costs nothing.
