@@ -63,6 +63,9 @@ def setup_logging(verbose_output: bool | None = None) -> None:
     root.setLevel(logging.DEBUG if verbose_output else logging.INFO)
     for name in CHATTY:
         logging.getLogger(name).setLevel(logging.INFO if verbose_output else logging.WARNING)
+    # Inside a run Dagster hands `dagster.builtin` records (dagster-dbt's) to the run's loggers too,
+    # which print them in this format: propagated as well, each line would appear twice.
+    logging.getLogger("dagster.builtin").propagate = verbose_output
     if not sys.stdout.isatty():
         os.environ.setdefault("DBT_USE_COLORS", "false")
 

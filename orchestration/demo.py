@@ -12,7 +12,7 @@ import duckdb
 
 from ingest.logs import heartbeat, setup_logging
 from ingest.names import parse_day
-from orchestration.settings import default_landing_root, default_warehouse_path
+from orchestration.settings import default_landing_root, default_warehouse_path, ensure_dagster_home
 
 log = logging.getLogger("demo")
 
@@ -43,7 +43,7 @@ def run_pipeline(first: dt.date, last: dt.date) -> None:
         from orchestration.definitions import defs
         from orchestration.partitions import range_tags
 
-    instance = DagsterInstance.get()
+    instance = DagsterInstance.get()  # $DAGSTER_HOME (ensured in main)
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     tags = range_tags(first, last)
     # The sensors that chain rollups and archive after the daily run need the daemon; the demo runs them directly.
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="also show third-party INFO logs")
     args = parser.parse_args(argv)
     setup_logging(args.verbose or None)
+    ensure_dagster_home()
 
     from ingest.simulator import simulate_days
 

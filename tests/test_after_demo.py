@@ -116,7 +116,9 @@ def test_daemon_runs_only_days_with_data_and_nothing_fails(after_demo: AfterDemo
         days = {run.tags.get(k) for k in ("dagster/partition", "dagster/asset_partition_range_start",
                                           "dagster/asset_partition_range_end")} - {None}
         assert days <= {str(LANDED)}, (run.job_name, dict(run.tags))
-    assert sorted(r.job_name for r in runs) == ["archive", "daily_pipeline", "rollups"]
+    # Besides the catch-up run, only the follow-ups its success triggers (if their sensors ticked yet).
+    assert [r.job_name for r in runs].count("daily_pipeline") == 1
+    assert {r.job_name for r in runs} <= {"daily_pipeline", "rollups", "archive"}
 
     # UTC: the last missing day is two days before today in UTC (TZ was 14 hours ahead).
     last_missing = utc_today() - dt.timedelta(days=2)

@@ -25,17 +25,6 @@ BIN = Path(sys.executable).parent
 LOCATION = "tickwarehouse"
 
 
-def dagster_home() -> Path:
-    """$DAGSTER_HOME, set to $TICKWH_HOME/dagster_home if unset, with the project's dagster.yaml linked in."""
-    tickwh_home = Path(os.environ.get("TICKWH_HOME", REPO / "var"))
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(tickwh_home / "dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    link = home / "dagster.yaml"
-    if not link.exists():
-        link.symlink_to(REPO / "dagster.yaml")
-    return home
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -79,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-daemon", action="store_true", help="UI only: no schedules, sensors or queued runs")
     args = parser.parse_args(argv)
 
-    home = dagster_home()
+    from orchestration.settings import ensure_dagster_home
+
+    home = ensure_dagster_home()
     grpc_port = _free_port()
     log_level = "debug" if os.environ.get("TICKWH_VERBOSE") else "warning"
     grpc = ["--grpc-host", "127.0.0.1", "--grpc-port", str(grpc_port)]
@@ -91,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if not args.no_daemon:
         commands.append([str(BIN / "dagster-daemon"), "run", *grpc, "--log-level", log_level])
+    if not sys.stdout.isatty():  # runs inherit this: dbt writes no colour codes into piped logs
+        os.environ.setdefault("DBT_USE_COLORS", "false")
     print(f"tickwh ui: instance {home}", flush=True)
     procs: list[subprocess.Popen[bytes]] = []
     # SIGTERM (a supervisor, `kill`) stops the children like Ctrl-C does.
