@@ -42,7 +42,8 @@ FIRST = dt.date(2024, 1, 1)
 NO_DATA = dt.date(2024, 1, 3)  # the day after the demo's days: nothing landed
 LANDED = dt.date(2024, 1, 4)  # landed during the "downtime", never loaded
 WATCH_S = 60
-SETTLE_TIMEOUT_S = 480  # the catch-up run and the rollups/archive it triggers, on 2 busy cores
+QUIET_S = 45
+SETTLE_TIMEOUT_S = 600  # the catch-up run and the rollups/archive it triggers, on 2 busy cores
 FINAL_CHECK_STATUSES = ("Succeeded", "Failed", "Warning", "Skipped", "Not evaluated", "Execution failed")
 
 
@@ -89,16 +90,20 @@ def after_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AfterDemo]:
             with DagsterInstance.get() as instance:
                 demo_runs = {r.run_id for r in instance.get_runs() if "dagster/sensor_name" not in r.tags
                              and "dagster/schedule_name" not in r.tags}
+                # Watch a minute, then until every run (follow-ups included) is finished and no new
+                # one has appeared for QUIET_S (the run-status sensors tick every 30 s).
+                seen, quiet_since = 0, time.monotonic()
                 while True:
                     time.sleep(5)
                     assert ui.poll() is None, tail(log)
                     runs = [r for r in instance.get_runs() if r.run_id not in demo_runs]
+                    if len(runs) != seen:
+                        seen, quiet_since = len(runs), time.monotonic()
                     elapsed = time.monotonic() - started
-                    if elapsed >= WATCH_S and all(r.is_finished for r in runs):
+                    if (elapsed >= WATCH_S and all(r.is_finished for r in runs)
+                            and time.monotonic() - quiet_since >= QUIET_S):
                         break
                     assert elapsed < SETTLE_TIMEOUT_S, f"{[(r.job_name, r.status) for r in runs]}\n{tail(log)}"
-                time.sleep(10)  # two more catch-up ticks after the last run finished
-                runs = [r for r in instance.get_runs() if r.run_id not in demo_runs]
                 states = [s for s in instance.all_instigator_state() if s.name == "catchup_missed_days"]
                 assert len(states) == 1, [s.name for s in instance.all_instigator_state()]
                 ticks = list(instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id))
