@@ -57,3 +57,15 @@ def test_help_does_not_import_the_pipeline() -> None:
             "print(sorted(m for m in ('dagster', 'dbt', 'duckdb', 'orchestration') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_history_with_nothing_found_says_where_it_looked(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "TICKWH_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    result = subprocess.run([str(TICKWH), "history", "ohlcv", "BTCUSDT", "--start", "2024-01-01", "--end",
+                             "2024-01-04", "--no-warm"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # no empty frame
+    assert result.stderr.splitlines() == [
+        f"no rows found; looked in: cold {(tmp_path / 'cold').resolve().as_uri()}/warehouse",
+        "(`tickwh demo` archives to SeaweedFS: prefix this command with `tickwh cold run --`)",
+    ]
