@@ -149,3 +149,23 @@ def test_failed_gap_is_requested_again_and_days_without_data_are_skipped(
     done = evaluate(instance, tickwh_env, cursor=again.cursor)
     assert done.run_requests == []
     assert done.skip_reason.skip_message.startswith(no_data + ": no landing files")
+
+
+def test_vendor_days_are_read_from_a_real_vendor_folder(tmp_path: Path) -> None:
+    from ingest.vendors.source import VendorSource, vendor_trade_days
+
+    tardis = tmp_path / "tardis"
+    tardis.mkdir()
+    for name in ("binance-futures_trades_2024-02-01_BTCUSDT.csv.gz", "binance-futures_trades_2024-02-03_ETHUSDT.csv",
+                 "binance-futures_quotes_2024-02-05_BTCUSDT.csv.gz", "binance_trades_2024-02-07_BTCUSDT.csv.gz"):
+        (tardis / name).write_bytes(b"")
+    source = VendorSource(vendor="tardis", market="usdm", path=str(tardis))
+    assert vendor_trade_days(source, tmp_path / "landing") == {D(2024, 2, 1), D(2024, 2, 3)}
+
+    folder = tmp_path / "binance" / "data" / "futures" / "um" / "daily" / "trades" / "BTCUSDT"
+    folder.mkdir(parents=True)
+    for name in ("BTCUSDT-trades-2024-02-10.zip", "BTCUSDT-trades-2024-02-10.zip.CHECKSUM",
+                 "BTCUSDT-aggTrades-2024-02-11.zip"):
+        (folder / name).write_bytes(b"")
+    source = VendorSource(vendor="binance", market="usdm", path=str(tmp_path / "binance"), symbols=("BTCUSDT",))
+    assert vendor_trade_days(source, tmp_path / "landing") == {D(2024, 2, 10)}
