@@ -26,35 +26,41 @@ dagster-home:
 
 # The demo's cold tier is a real S3 endpoint: a SeaweedFS server started for the run and stopped after.
 demo: install dagster-home
-	$(BIN)/python -m ingest.cold.seaweed run -- $(BIN)/python -m orchestration.demo $(DEMO_ARGS)
+	$(BIN)/tickwh cold run -- $(BIN)/tickwh demo $(DEMO_ARGS)
 
 cold-up: install
-	$(BIN)/python -m ingest.cold.seaweed start
+	$(BIN)/tickwh cold up
 
 cold-down: install
-	$(BIN)/python -m ingest.cold.seaweed stop
+	$(BIN)/tickwh cold down
 
 test: install dagster-home browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Browser tests drive Debian's Chromium (a tool's own browser download cannot work offline).
+# The install takes about 30 s and apt is quiet with -qq: a line every 5 s says it is still going.
 browser:
-	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@test -x /usr/bin/chromium || { \
+	  echo "browser: installing Debian's chromium with apt-get (once, about 30 s)"; \
+	  ( t=0; while sleep 5; do t=$$((t+5)); echo "browser: still installing chromium ($${t}s)"; done ) & ticker=$$!; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; rc=$$?; \
+	  kill $$ticker; test $$rc = 0 && echo "browser: chromium installed" ; exit $$rc; }
 
 catchup: install dagster-home
-	$(BIN)/python -m orchestration.catchup $(CATCHUP_ARGS)
+	$(BIN)/tickwh catchup $(CATCHUP_ARGS)
 
+# The webserver and the daemon over one code server (`dagster dev` is superseded; see tickwh/ui.py).
 ui: install dagster-home
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/tickwh ui
 
 docs: install
-	$(BIN)/python -m orchestration.docs
+	$(BIN)/tickwh docs
 
 docs-serve: docs
 	$(BIN)/python -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory $(TICKWH_HOME)/docs
 
 lint: install
-	$(BIN)/ruff check ingest orchestration tests bench
+	$(BIN)/ruff check ingest orchestration tickwh tests bench
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

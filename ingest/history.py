@@ -558,7 +558,7 @@ def parse_as_of(value: int | str | dt.datetime | None) -> int | dt.datetime | No
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ingest.history",
+        prog="tickwh history",
         description="Read trades, book snapshots, bars or daily stats across the warm and cold tiers.",
     )
     parser.add_argument("dataset", choices=["trades", "book", "ohlcv", "daily-stats"])
@@ -611,6 +611,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     assert isinstance(table, pa.Table)
     plan = api.last_plan
+    if table.num_rows == 0:
+        looked = [f"warm {warehouse}"] if warehouse is not None else []
+        looked += [f"cold {cold.describe()}"] if cold is not None else []
+        print(f"no rows found; looked in: {'; '.join(looked) or 'nothing (--no-warm and --no-cold)'}", file=sys.stderr)
+        if cold is not None and cold.is_local and not args.cold_local_root:
+            print("(`tickwh demo` archives to SeaweedFS: prefix this command with `tickwh cold run --`)",
+                  file=sys.stderr)
+        return 0
     if args.csv:
         import pyarrow.csv as pacsv
 

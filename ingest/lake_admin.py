@@ -187,8 +187,8 @@ def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = Fals
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.lake_admin", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m ingest.lake_admin") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("snapshots", help="list the lake's snapshots (pin one with history --as-of)")
     m = sub.add_parser("maintain", help="merge small files, expire old snapshots, delete unreadable files")
@@ -223,17 +223,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def snapshots_main(argv: Sequence[str] | None = None) -> int:
     """`tickwh lake snapshots`."""
-    return main(["snapshots", *(argv or [])])
+    return main(["snapshots", *(argv or [])], prog="tickwh lake")
 
 
 def maintain_main(argv: Sequence[str] | None = None) -> int:
     """`tickwh lake maintain`."""
-    return main(["maintain", *(argv or [])])
+    return main(["maintain", *(argv or [])], prog="tickwh lake")
 
 
 def migrate_main(argv: Sequence[str] | None = None) -> int:
     """`tickwh lake migrate`."""
-    return main(["migrate", *(argv or [])])
+    return main(["migrate", *(argv or [])], prog="tickwh lake")
 
 
 if __name__ == "__main__":

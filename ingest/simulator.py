@@ -828,7 +828,7 @@ def simulate_days(start: date, days: int, out_dir: Path, **kw: Any) -> list[Simu
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ingest.simulator",
+        prog="tickwh simulate",
         description="Write simulated Tardis-layout trades and book snapshots, one file pair per UTC day.",
     )
     parser.add_argument("--start", type=date.fromisoformat, required=True, help="first UTC day, YYYY-MM-DD")

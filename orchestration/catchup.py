@@ -1,46 +1,65 @@
 """Catch-up after downtime: find the days the daily schedule missed and run each gap as one ranged run.
 
-Automatic: the sensor `catchup_missed_days` (on by default) requests one run per gap once the daemon
-is back. By hand: `python -m orchestration.catchup [--from D] [--to D] [--dry-run]` (`make catchup`).
+Only days with data to load are requested: landing files present (`daily_pipeline`), or files the
+configured vendor source lists (`vendor_landing_job`, which chains into `daily_pipeline`). Days with
+neither are reported in the sensor's skip reason and one log line (first and last day), never
+launched as runs that fail. A gap whose run failed is requested again on a later tick: the run key
+counts the earlier attempts, so a failure never spends the key for good.
+
+Automatic: the sensor `catchup_missed_days` (on by default) once the daemon is back. By hand:
+`tickwh catchup [--from D] [--to D] [--dry-run]` (`make catchup`).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
+import json
 import logging
+import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from dagster import (
     AssetKey,
     DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     sensor,
 )
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, DagsterRunStatus
+from dagster._core.storage.tags import WILL_RETRY_TAG
 
+from ingest.availability import describe_days, landed_days, ranges
 from ingest.names import parse_day
 from orchestration.jobs import WRITER_TAGS, daily_pipeline
 from orchestration.partitions import range_tags
+from orchestration.resources import LandingZoneResource
+from orchestration.vendors import VendorSourceResource, vendor_landing_job
 
 log = logging.getLogger(__name__)
+
+CATCHUP_TAG = "tickwh/catchup"  # "<first>..<last>": finds earlier attempts at the same gap
+# Hourly by default; tests that drive the daemon for a minute shorten it.
+INTERVAL_S = int(os.environ.get("TICKWH_CATCHUP_INTERVAL_S", "3600"))
+
+
+def utc_today() -> dt.date:
+    # Partitions are UTC days; the local date is a day off for part of every day outside UTC.
+    return dt.datetime.now(dt.UTC).date()
 
 
 def missing_ranges(materialized: Iterable[str], first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
     """Contiguous runs of days in [first, last] that are not in `materialized` (partition keys)."""
     done = set(materialized)
-    gaps: list[tuple[dt.date, dt.date]] = []
-    day = first
-    while day <= last:
-        if day.isoformat() not in done:
-            start = day
-            while day + dt.timedelta(days=1) <= last and (day + dt.timedelta(days=1)).isoformat() not in done:
-                day += dt.timedelta(days=1)
-            gaps.append((start, day))
-        day += dt.timedelta(days=1)
-    return gaps
+    return ranges(
+        first + dt.timedelta(days=i)
+        for i in range((last - first).days + 1)
+        if (first + dt.timedelta(days=i)).isoformat() not in done
+    )
 
 
 def gaps_since_last_load(instance: DagsterInstance, today: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -53,57 +72,128 @@ def gaps_since_last_load(instance: DagsterInstance, today: dt.date) -> list[tupl
 
 
 def catchup_tags(start: dt.date, end: dt.date) -> dict[str, str]:
-    return {**range_tags(start, end), **WRITER_TAGS}
+    return {**range_tags(start, end), **WRITER_TAGS, CATCHUP_TAG: f"{start}..{end}"}
+
+
+@dataclass
+class CatchupPlan:
+    load: list[tuple[dt.date, dt.date]] = field(default_factory=list)  # landed: daily_pipeline
+    stage: list[tuple[dt.date, dt.date]] = field(default_factory=list)  # vendor lists them: vendor_landing_job
+    no_data: list[dt.date] = field(default_factory=list)
+
+
+def plan_catchup(
+    gaps: Iterable[tuple[dt.date, dt.date]], landed: set[dt.date], listed: set[dt.date]
+) -> CatchupPlan:
+    missing = [a + dt.timedelta(days=i) for a, b in gaps for i in range((b - a).days + 1)]
+    return CatchupPlan(
+        load=ranges(d for d in missing if d in landed),
+        stage=ranges(d for d in missing if d not in landed and d in listed),
+        no_data=[d for d in missing if d not in landed and d not in listed],
+    )
+
+
+def next_attempt(instance: DagsterInstance, job_name: str, start: dt.date, end: dt.date) -> int | None:
+    """How many runs this gap has had (the next run key's suffix), or None while one is still going."""
+    runs = instance.get_runs(RunsFilter(job_name=job_name, tags={CATCHUP_TAG: f"{start}..{end}"}))
+    for run in runs:
+        if run.status in NOT_FINISHED_STATUSES:
+            return None
+    # The newest run failed and Dagster's retry of it has not been created yet.
+    if runs and runs[0].status == DagsterRunStatus.FAILURE and runs[0].tags.get(WILL_RETRY_TAG) == "true":
+        return None
+    return len(runs)
+
+
+def _vendor_days(vendor_source: VendorSourceResource, landing: LandingZoneResource) -> tuple[set[dt.date], str]:
+    if not vendor_source.configured:
+        return set(), "no vendor source configured"
+    from ingest.vendors.source import vendor_trade_days
+
+    try:
+        return vendor_trade_days(vendor_source.to_source(), landing.path), f"not listed under {vendor_source.path}"
+    except Exception as e:  # an unreachable vendor is reported, not fatal: landed days still run
+        return set(), f"vendor source {vendor_source.path} not readable ({type(e).__name__}: {e})"
 
 
 @sensor(
-    job=daily_pipeline,
-    minimum_interval_seconds=3600,
+    jobs=[daily_pipeline, vendor_landing_job],
+    minimum_interval_seconds=INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Backfill days the daily schedule missed (daemon down), one single run per gap.",
+    description="Backfill days the daily schedule missed (daemon down), one single run per gap with data.",
 )
-def catchup_missed_days(context: SensorEvaluationContext):
+def catchup_missed_days(
+    context: SensorEvaluationContext, landing: LandingZoneResource, vendor_source: VendorSourceResource
+) -> SensorResult | SkipReason:
+    today = utc_today()
     # Yesterday's partition is the schedule's own job; only older gaps are caught up here.
-    gaps = [
-        (a, min(b, dt.date.today() - dt.timedelta(days=2)))
-        for a, b in gaps_since_last_load(context.instance, dt.date.today())
-        if a <= dt.date.today() - dt.timedelta(days=2)
-    ]
+    cutoff = today - dt.timedelta(days=2)
+    gaps = [(a, min(b, cutoff)) for a, b in gaps_since_last_load(context.instance, today) if a <= cutoff]
     if not gaps:
         return SkipReason("no missed days")
-    return [RunRequest(run_key=f"catchup-{a}-{b}", tags=catchup_tags(a, b)) for a, b in gaps]
+    listed, vendor_note = _vendor_days(vendor_source, landing)
+    plan = plan_catchup(gaps, landed_days(landing.path), listed)
+
+    no_data = ""
+    if plan.no_data:
+        no_data = (f"no data for {describe_days(plan.no_data)}: no landing files (trades and book) "
+                   f"under {landing.path}, {vendor_note}")
+        # Once per change, not once an hour: the cursor remembers what was last reported.
+        if json.loads(context.cursor or "{}").get("no_data") != no_data:
+            context.log.info(f"catch-up skips {no_data}")
+    requests, in_flight = [], []
+    for job, spans in ((daily_pipeline, plan.load), (vendor_landing_job, plan.stage)):
+        for a, b in spans:
+            attempt = next_attempt(context.instance, job.name, a, b)
+            if attempt is None:
+                in_flight.append(f"{a}..{b}")
+                continue
+            requests.append(RunRequest(run_key=f"catchup-{job.name}-{a}-{b}-{attempt}", job_name=job.name,
+                                       tags=catchup_tags(a, b)))
+    cursor = json.dumps({"no_data": no_data})
+    if requests:
+        return SensorResult(run_requests=requests, cursor=cursor)
+    reason = "; ".join(filter(None, [no_data, in_flight and f"still running: {', '.join(in_flight)}"]))
+    return SensorResult(skip_reason=SkipReason(reason or "no missed days"), cursor=cursor)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--from", dest="first", help="first day (default: first loaded day)")
-    parser.add_argument("--to", dest="last", help="last day (default: yesterday)")
-    parser.add_argument("--dry-run", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
+def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> int:
+    """`tickwh catchup`: run each gap with landing files in this process; list the days without data."""
     from orchestration.definitions import defs
 
     instance = DagsterInstance.get()
     done = instance.get_materialized_partitions(AssetKey("raw_trades"))
-    last = parse_day(args.last) if args.last else dt.date.today() - dt.timedelta(days=1)
-    if args.first:
-        first = parse_day(args.first)
+    last = parse_day(last_arg) if last_arg else utc_today() - dt.timedelta(days=1)
+    if first_arg:
+        first = parse_day(first_arg)
     elif done:
         first = min(dt.date.fromisoformat(k) for k in done)
     else:
-        parser.error("nothing loaded yet: pass --from")
-    gaps = missing_ranges(done, first, last)
-    if not gaps:
-        print(f"nothing missing between {first} and {last}")
-        return
+        print("nothing loaded yet: pass --from YYYY-MM-DD")
+        return 2
+    landing = LandingZoneResource()
+    plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path), set())
+    if plan.no_data:
+        print(f"skipped: no landing files for {describe_days(plan.no_data)} under {landing.path}")
+    if not plan.load:
+        print(f"nothing to load between {first} and {last}")
+        return 0
     job = defs.resolve_job_def("daily_pipeline")
-    for a, b in gaps:
-        print(f"{'would run' if args.dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
-        if not args.dry_run:
+    failed = 0
+    for a, b in plan.load:
+        print(f"{'would run' if dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
+        if not dry_run:
             result = job.execute_in_process(instance=instance, tags=catchup_tags(a, b), raise_on_error=False)
             print(f"  run {result.run_id}: {'success' if result.success else 'FAILED'}")
+            failed += not result.success
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tickwh.commands import catchup
+
+    return catchup(argv or [])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -22,6 +22,7 @@ from orchestration.jobs import (
 )
 from orchestration.lake import lake_maintenance, lake_maintenance_job, lake_maintenance_schedule
 from orchestration.live import HotTierResource, NatsResource, hot_load, hot_load_sensor, hot_tier_matches_warm
+from orchestration.logs import console_logger
 from orchestration.quality import quality_checks
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.vendors import (
@@ -65,6 +66,8 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
         ],
         asset_checks=[hot_tier_matches_warm, ohlcv_1m_matches_exchange_klines, *quality_checks],
         resources={**default_resources(), **(resources or {})},
+        # Run logs in the same format as every other line the project prints.
+        loggers={"console": console_logger},
         # A run's steps depend on each other (raw -> marts), so a process per step would only add
         # Dagster/dbt/GE import time to each; parallelism comes from runs of different days.
         executor=in_process_executor,

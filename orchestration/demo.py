@@ -12,8 +12,9 @@ from pathlib import Path
 import duckdb
 
 from ingest import lake
+from ingest.logs import heartbeat, setup_logging
 from ingest.names import parse_day
-from orchestration.settings import default_landing_root
+from orchestration.settings import default_landing_root, ensure_dagster_home
 
 log = logging.getLogger("demo")
 
@@ -22,6 +23,7 @@ SUMMARY_TABLES = [
     "raw.book_snapshots",
     "raw.quarantine",
     "marts.ohlcv_1m",
+    "marts.ohlcv_1m_filled",
     "marts.ohlcv_5m",
     "marts.ohlcv_15m",
     "marts.ohlcv_1h",
@@ -33,27 +35,29 @@ SUMMARY_TABLES = [
 ]
 
 
+STATS_SHOWN = 12
+
+
 def run_pipeline(first: dt.date, last: dt.date) -> None:
-    from dagster import DagsterInstance
+    with heartbeat(log, "loading the code location (Dagster, dbt manifest)"):
+        from dagster import DagsterInstance
 
-    from orchestration.definitions import defs
-    from orchestration.partitions import range_tags
+        from orchestration.definitions import defs
+        from orchestration.partitions import range_tags
 
-    instance = DagsterInstance.get()
-    # Dagster's console logger already prints each event; keep it to INFO so the demo stays readable.
+    instance = DagsterInstance.get()  # $DAGSTER_HOME (ensured in main)
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     tags = range_tags(first, last)
-    daily = defs.resolve_job_def("daily_pipeline")
-    log.info("daily_pipeline for %s..%s as one run", first, last)
-    result = daily.execute_in_process(instance=instance, tags=tags, run_config=quiet)
-    log.info("daily_pipeline run %s: %s", result.run_id, "success" if result.success else "FAILED")
-    # The sensors that chain these after the daily run need the daemon; the demo runs them directly.
-    for name, run_tags in (("rollups", {}), ("archive", tags)):
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, tags=run_tags, run_config=quiet)
+    # The sensors that chain rollups and archive after the daily run need the daemon; the demo runs them directly.
+    for name, run_tags in (("daily_pipeline", tags), ("rollups", {}), ("archive", tags)):
+        log.info("%s for %s as one run", name, f"{first}..{last}" if run_tags else "all days")
+        with heartbeat(log, f"running {name}"):
+            result = defs.resolve_job_def(name).execute_in_process(instance=instance, tags=run_tags, run_config=quiet)
         log.info("%s run %s: %s", name, result.run_id, "success" if result.success else "FAILED")
 
 
-def summary(config: lake.LakeConfig) -> str:
+def summary(config: lake.LakeConfig) -> tuple[str, str | None]:
+    """The summary text, and the symbol with the most trades (for the commands it suggests)."""
     lines = [f"warehouse: {config.describe()}", ""]
     with lake.connect(config, read_only=True) as con:
         lines[1] = f"  snapshot {lake.current_snapshot(con)} (pin it: tickwh history ... --as-of <snapshot>)"
@@ -65,13 +69,20 @@ def summary(config: lake.LakeConfig) -> str:
             except duckdb.Error:
                 n = "missing"
             lines.append(f"  {table:<{width}}  {n:>12}")
+        total = con.execute("SELECT count(*) FROM marts.daily_stats").fetchone()[0]
+        top = con.execute("SELECT symbol FROM marts.daily_stats GROUP BY symbol ORDER BY sum(trade_count) DESC "
+                          "LIMIT 1").fetchone()
         lines.append("")
-        lines.append("  daily_stats (close, trades, realized vol, mean spread bps):")
+        shown = min(total, STATS_SHOWN)
+        lines.append(f"  daily_stats, {shown} of {total} rows (close, trades, realized vol, mean spread bps):")
         for row in con.execute(
             """SELECT bar_date, symbol, close, trade_count, round(realized_vol, 5), round(mean_spread_bps, 2)
-            FROM marts.daily_stats ORDER BY bar_date, symbol LIMIT 12"""
+            FROM marts.daily_stats ORDER BY bar_date, symbol LIMIT ?""",
+            [STATS_SHOWN],
         ).fetchall():
             lines.append("    " + "  ".join(str(v) for v in row))
+        if total > shown:
+            lines.append(f"    ... {total - shown} more: tickwh history daily-stats <SYMBOL>")
         lines.append("")
         lines.append("  wide-range instruments, first day's 1d bars (open, high, low, close, volume, quote volume):")
         for row in con.execute(
@@ -79,17 +90,35 @@ def summary(config: lake.LakeConfig) -> str:
             WHERE exchange = 'simdex' AND bar_date = (SELECT min(bar_date) FROM marts.ohlcv_1d) ORDER BY symbol"""
         ).fetchall():
             lines.append("    " + "  ".join(format(v, "f") if isinstance(v, Decimal) else str(v) for v in row))
-    return "\n".join(lines)
+    return "\n".join(lines), top[0] if top else None
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def cold_lines(first: dt.date, last: dt.date, symbol: str) -> list[str]:
+    """Where the archive went, and the exact command that reads it back after the demo."""
+    from ingest.cold.seaweed import read_state, state_dir
+    from orchestration.settings import default_cold_config
+
+    cold = default_cold_config()
+    read = f"tickwh history ohlcv {symbol} --start {first} --end {last + dt.timedelta(days=1)} --no-warm"
+    if cold.endpoint_url and (read_state(state_dir()) or {}).get("endpoint_url") == cold.endpoint_url:
+        # `seaweed run` stops the server it started when the demo ends; its data stays in var/seaweed.
+        where = f"s3://{cold.bucket}/{cold.prefix} on SeaweedFS over {state_dir()} (server stopped after the demo)"
+        read = f"tickwh cold run -- {read}"
+    else:
+        where = cold.describe()
+    return [f"cold tier     : {where}", f"  read it     : {read}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tickwh demo", description=__doc__)
     parser.add_argument("--start", default="2024-01-01", help="first day (YYYY-MM-DD)")
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--trades-per-day", type=int, default=200_000)
+    parser.add_argument("--snapshot-interval-ms", type=int, default=1000, help="book snapshot cadence")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show third-party INFO logs")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("dagster").propagate = False
+    setup_logging(args.verbose or None)
+    ensure_dagster_home()
 
     from ingest.simulator import simulate_days, wide_range_symbols
 
@@ -97,10 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     last = start + dt.timedelta(days=args.days - 1)
     landing = Path(default_landing_root())
     t0 = time.perf_counter()
-    simulate_days(start, args.days, landing, trades_per_day=args.trades_per_day)
-    # A second venue with the instruments at the numeric contract's edges (docs/contracts.md).
-    simulate_days(start, args.days, landing, symbols=wide_range_symbols(), exchange="simdex",
-                  trades_per_day=max(1, args.trades_per_day // 10), snapshot_interval_ms=60_000)
+    with heartbeat(log, "simulating"):
+        simulate_days(start, args.days, landing, trades_per_day=args.trades_per_day,
+                      snapshot_interval_ms=args.snapshot_interval_ms)
+        # A second venue with the instruments at the numeric contract's edges (docs/contracts.md).
+        simulate_days(start, args.days, landing, symbols=wide_range_symbols(), exchange="simdex",
+                      trades_per_day=max(1, args.trades_per_day // 10), snapshot_interval_ms=60_000)
     log.info("simulated %d days into %s in %.1fs", args.days, landing, time.perf_counter() - t0)
 
     run_pipeline(start, last)
@@ -108,20 +139,20 @@ def main(argv: list[str] | None = None) -> None:
     from orchestration.docs import build_dbt_docs
 
     docs_index = build_dbt_docs()
+    text, symbol = summary(lake.LakeConfig.from_env())
     print()
     print("=" * 72)
-    print(summary(lake.LakeConfig.from_env()))
+    print(text)
     print()
-    from orchestration.settings import default_cold_config
-
-    cold = default_cold_config()
-    where = cold.endpoint_url and f"s3://{cold.bucket}/{cold.prefix} at {cold.endpoint_url}" or cold.local_root
     print(f"landing files : {landing}")
-    print(f"cold tier     : {where}")
+    for line in cold_lines(start, last, symbol or "BTCUSDT"):
+        print(line)
     print(f"dbt docs      : {docs_index}   (make docs-serve)")
-    print("Dagster UI    : make ui  -> http://127.0.0.1:3000 (runs of this demo are in its history)")
+    print("Dagster UI    : tickwh ui (make ui) -> http://127.0.0.1:3000 (this demo's runs are in its history)")
+    print(f"total time    : {time.perf_counter() - t0:.0f}s")
     print("=" * 72)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

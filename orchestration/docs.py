@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import logging
 import os
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.lake import LakeConfig
+from ingest.logs import heartbeat, setup_logging
 from orchestration.settings import DBT_PROJECT_DIR, dbt_executable, var_dir
 
 log = logging.getLogger(__name__)
@@ -25,13 +27,21 @@ def build_dbt_docs() -> Path:
     out = docs_dir() / "dbt"
     target = var_dir() / "dbt_docs_target"
     env = LakeConfig.from_env().env()
-    subprocess.run(
-        [dbt_executable(), "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-         str(DBT_PROJECT_DIR), "--target-path", str(target)],
-        check=True,
-        env={**os.environ, **env},
-        cwd=DBT_PROJECT_DIR,
-    )
+    # Start from the project's parse state (same profile and env as the runs), so dbt re-parses only
+    # what changed instead of "Unable to do partial parsing because saved manifest not found".
+    target.mkdir(parents=True, exist_ok=True)
+    state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if state.exists():
+        shutil.copy2(state, target / state.name)
+    log.info("building the dbt docs (dbt docs generate: parse, compile, catalog)")
+    with heartbeat(log, "building the dbt docs"):
+        subprocess.run(
+            [dbt_executable(), "docs", "generate", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)],
+            check=True,
+            env={**os.environ, **env},
+            cwd=DBT_PROJECT_DIR,
+        )
     out.mkdir(parents=True, exist_ok=True)
     for name in ("index.html", "manifest.json", "catalog.json"):
         shutil.copy2(target / name, out / name)
@@ -47,13 +57,21 @@ def build_ge_docs(days: Sequence[dt.date] | None = None, max_days: int = 3) -> P
     return render(LakeConfig.from_env(), docs_dir() / "ge", days=days, max_days=max_days)
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tickwh docs",
+        description="Build the dbt docs (models, columns, lineage) and the Great Expectations Data Docs "
+        "under $TICKWH_HOME/docs; serve them with `make docs-serve`.",
+    )
+    parser.add_argument("--ge-days", type=int, default=3, help="GE results over the latest N loaded days")
+    args = parser.parse_args(argv)
+    setup_logging()
     index = build_dbt_docs()
     print(f"dbt docs: {index}  (serve with `make docs-serve`)")
-    ge_index = build_ge_docs()
+    ge_index = build_ge_docs(max_days=args.ge_days)
     print(f"GE docs : {ge_index}  (http://127.0.0.1:8580/ge/index.html under `make docs-serve`)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

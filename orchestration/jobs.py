@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from dagster import (
     AssetSelection,
     DagsterRunStatus,
@@ -9,15 +11,19 @@ from dagster import (
     DefaultSensorStatus,
     RunRequest,
     RunStatusSensorContext,
-    build_schedule_from_partitioned_job,
+    ScheduleEvaluationContext,
+    SkipReason,
     define_asset_job,
     run_status_sensor,
+    schedule,
 )
 
+from ingest.availability import REQUIRED_FAMILIES, landed_days
 from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.cold import cold_archive, warm_retention
 from orchestration.partitions import daily_partitions, partition_tags_of
+from orchestration.resources import LandingZoneResource
 
 # Runs that write the lake carry this tag, so an operator can cap concurrent writers in dagster.yaml
 # (tag_concurrency_limits). The lake itself needs no cap: runs of different days commit side by side.
@@ -46,10 +52,22 @@ archive_job = define_asset_job(
     description="Archive the day's raw ticks and bars to Parquet on S3, then drop expired warm days.",
 )
 
-# Vendor files for day D land a little after midnight UTC; run D at 01:30.
-daily_schedule = build_schedule_from_partitioned_job(
-    daily_pipeline, hour_of_day=1, minute_of_hour=30, default_status=DefaultScheduleStatus.RUNNING
+# Vendor files for day D land a little after midnight UTC; run D at 01:30. A day without its
+# landing files is a skipped tick with the reason, not a run that fails.
+@schedule(
+    job=daily_pipeline,
+    cron_schedule="30 1 * * *",
+    execution_timezone="UTC",
+    name="daily_pipeline_schedule",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Yesterday's UTC day at 01:30 UTC, when its landing files are there.",
 )
+def daily_schedule(context: ScheduleEvaluationContext, landing: LandingZoneResource) -> RunRequest | SkipReason:
+    now = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+    day = now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    if day not in landed_days(landing.path):
+        return SkipReason(f"no landing files for {day} under {landing.path} (need {' and '.join(REQUIRED_FAMILIES)})")
+    return RunRequest(partition_key=day.isoformat())
 
 
 @run_status_sensor(

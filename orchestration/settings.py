@@ -18,6 +18,17 @@ def var_dir() -> Path:
     return Path(os.environ.get("TICKWH_HOME", PROJECT_ROOT / "var"))
 
 
+def ensure_dagster_home() -> Path:
+    """$DAGSTER_HOME, set to <var>/dagster_home if unset, holding a link to the project's dagster.yaml
+    (what `make dagster-home` does), so `tickwh demo` and `tickwh ui` share one instance."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(var_dir() / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "dagster.yaml"
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(PROJECT_ROOT / "dagster.yaml")
+    return home
+
+
 def default_landing_root() -> str:
     return os.environ.get("TICKWH_LANDING_ROOT", str(var_dir() / "landing"))
 

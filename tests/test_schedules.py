@@ -41,6 +41,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 from ingest.simulator import simulate_days
 from orchestration.definitions import build_defs
 from orchestration.jobs import daily_schedule, rollups_after_daily
+from orchestration.resources import LandingZoneResource
 
 REPO = Path(__file__).resolve().parents[1]
 LOCATION = "tickwarehouse"
@@ -109,7 +110,9 @@ def test_daily_schedule_runs_yesterday(tickwh_env: Path, instance: DagsterInstan
 
     # 1. The schedule on its own: the 01:30 UTC tick of 6 March asks for the partition of 5 March.
     assert (daily_schedule.cron_schedule, daily_schedule.execution_timezone) == ("30 1 * * *", "UTC")
-    with build_schedule_context(instance=instance, scheduled_execution_time=tick) as context:
+    landing = LandingZoneResource(root=str(tickwh_env / "landing"))
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick, resources={"landing": landing},
+                                repository_def=build_defs().get_repository_def()) as context:
         result = daily_schedule.evaluate_tick(context)
     assert result.skip_message is None
     requests = result.run_requests or []

@@ -305,7 +305,7 @@ def child_env(state: dict[str, object], directory: Path) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.cold.seaweed", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="tickwh cold", description=__doc__.split("\n")[0])
     parser.add_argument("--dir", type=Path, default=None, help="state and data directory (default var/seaweed)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("start", help="start a server in the background (or reuse the running one)")

@@ -32,7 +32,7 @@ def _speed(text: str) -> float | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.feed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tickwh feed", description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, required=True, help="Tardis trades CSV (.csv or .csv.gz)")
     parser.add_argument("--speed", type=_speed, default=1.0, help="replay speed: 1, 10, ... or 'max'")
     parser.add_argument("--nats", default=DEFAULT_URL, help="NATS server URL")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from ingest.availability import days_in_names
 from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exchange, validate_key
 from ingest.tardis import landing_file_name, parse_landing_name
 from ingest.vendors.binance import (
@@ -280,6 +281,23 @@ def _discover_symbols(store: Store, source: VendorSource, data_type: str, day: d
             f"no {source.vendor} {data_type} files for {day} under {source.path}; list the symbols in the config"
         )
     return sorted(found)
+
+
+def vendor_trade_days(source: VendorSource, landing_root: Path, *, s3_client: Any = None) -> set[dt.date]:
+    """Days for which the source lists a trades file: its top folder, and for Binance the per-symbol
+    folders of the data.binance.vision tree when symbols are configured. Tardis's nested
+    `<exchange>/trades/Y/m/d/` tree is not walked (a listing per day); name such days explicitly."""
+    store = open_store(source, landing_root, s3_client)
+    if source.vendor == "tardis":
+        return days_in_names(store.list(""), f"{source.exchange_id}_trades_")
+    kind = source.trades_kind
+    names = store.list("")
+    market_dir = "spot" if source.market == "spot" else "futures/um"
+    for symbol in source.symbols:
+        for folder in (f"data/{market_dir}/daily/{kind}/{symbol}", f"{market_dir}/daily/{kind}/{symbol}",
+                       f"daily/{kind}/{symbol}", f"{kind}/{symbol}"):
+            names += store.list(folder)
+    return days_in_names(names, f"-{kind}-")
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:

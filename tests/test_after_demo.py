@@ -1,0 +1,163 @@
+"""A new user's first hour: `tickwh demo`, then `tickwh ui` (webserver + daemon) for about a minute.
+
+One module-scoped set-up does what the user does: a small `tickwh demo` in a fresh TICKWH_HOME
+(a real subprocess: daily_pipeline, rollups and archive over January 2024 days, on a DAGSTER_HOME
+with the project's dagster.yaml), then a day of landing files arrives that nobody loaded, then
+`tickwh ui` runs: one code server, the real dagster-webserver and the real dagster-daemon with
+every default-on schedule and sensor (catch-up at a 5 s interval instead of hourly), in a time
+zone 14 hours ahead of UTC so a local date would be a day off.
+
+Asserted after the minute: the daemon caught up exactly the landed day, every run it launched
+succeeded, no run touched a day without data, and the catch-up sensor's skip names the first
+and last day without data. Then Debian's Chromium opens `ohlcv_1m`'s checks and finds every
+check with a final status (no "In progress" spinner).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.scheduler.instigation import InstigatorTick
+from playwright.sync_api import expect, sync_playwright
+
+from ingest.availability import describe_days
+from ingest.simulator import simulate_days
+from orchestration.catchup import CATCHUP_TAG
+from orchestration.definitions import build_defs
+from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, dismiss_community_dialog
+from tests.ui_servers import BIN, REPO, free_port, server, tail, wait_http
+
+DEMO_DAYS = 2
+FIRST = dt.date(2024, 1, 1)
+NO_DATA = dt.date(2024, 1, 3)  # the day after the demo's days: nothing landed
+LANDED = dt.date(2024, 1, 4)  # landed during the "downtime", never loaded
+WATCH_S = 60
+QUIET_S = 45
+SETTLE_TIMEOUT_S = 600  # the catch-up run and the rollups/archive it triggers, on 2 busy cores
+FINAL_CHECK_STATUSES = ("Succeeded", "Failed", "Warning", "Skipped", "Not evaluated", "Execution failed")
+
+
+@dataclass
+class AfterDemo:
+    home: Path
+    url: str
+    runs: list[DagsterRun]
+    ticks: list[InstigatorTick]
+    log: Path
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(scope="module")
+def after_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AfterDemo]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` first")
+    home = tmp_path_factory.mktemp("first_hour") / "var"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKWH_", "DAGSTER_HOME"))}
+    env.update({"TICKWH_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"})
+    demo = subprocess.run(
+        [str(BIN / "tickwh"), "demo", "--start", str(FIRST), "--days", str(DEMO_DAYS), "--trades-per-day", "3000",
+         "--snapshot-interval-ms", "20000"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    (home / "demo.log").write_text(demo.stdout + demo.stderr)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    simulate_days(LANDED, 1, home / "landing", trades_per_day=3000, snapshot_interval_ms=20000, seed=3)
+
+    env.update({"TICKWH_CATCHUP_INTERVAL_S": "5", "TZ": "Pacific/Kiritimati"})
+    port = free_port()
+    log = home / "ui.log"
+    dagster_home = home / "dagster_home"
+    with server([str(BIN / "tickwh"), "ui", "--port", str(port)], env, log) as ui:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/server_info", ui, log, timeout=300)
+        started = time.monotonic()
+        os.environ["DAGSTER_HOME"] = str(dagster_home)  # the demo's instance, read from this process
+        try:
+            with DagsterInstance.get() as instance:
+                demo_runs = {r.run_id for r in instance.get_runs() if "dagster/sensor_name" not in r.tags
+                             and "dagster/schedule_name" not in r.tags}
+                # Watch a minute, then until every run (follow-ups included) is finished and no new
+                # one has appeared for QUIET_S (the run-status sensors tick every 30 s).
+                seen, quiet_since = 0, time.monotonic()
+                while True:
+                    time.sleep(5)
+                    assert ui.poll() is None, tail(log)
+                    runs = [r for r in instance.get_runs() if r.run_id not in demo_runs]
+                    if len(runs) != seen:
+                        seen, quiet_since = len(runs), time.monotonic()
+                    elapsed = time.monotonic() - started
+                    if (elapsed >= WATCH_S and all(r.is_finished for r in runs)
+                            and time.monotonic() - quiet_since >= QUIET_S):
+                        break
+                    assert elapsed < SETTLE_TIMEOUT_S, f"{[(r.job_name, r.status) for r in runs]}\n{tail(log)}"
+                states = [s for s in instance.all_instigator_state() if s.name == "catchup_missed_days"]
+                assert len(states) == 1, [s.name for s in instance.all_instigator_state()]
+                ticks = list(instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id))
+            yield AfterDemo(home, url, runs, ticks, log)
+        finally:
+            os.environ.pop("DAGSTER_HOME", None)
+
+
+def test_daemon_runs_only_days_with_data_and_nothing_fails(after_demo: AfterDemo) -> None:
+    runs, log = after_demo.runs, after_demo.log
+    failed = [(r.job_name, r.status.value, dict(r.tags)) for r in runs if r.status != DagsterRunStatus.SUCCESS]
+    assert failed == [], f"{failed}\n{tail(log)}"
+    catchup = [(r.job_name, r.tags[CATCHUP_TAG]) for r in runs if CATCHUP_TAG in r.tags]
+    assert catchup == [("daily_pipeline", f"{LANDED}..{LANDED}")]
+    for run in runs:  # the follow-ups carry the caught-up day or no partition at all
+        days = {run.tags.get(k) for k in ("dagster/partition", "dagster/asset_partition_range_start",
+                                          "dagster/asset_partition_range_end")} - {None}
+        assert days <= {str(LANDED)}, (run.job_name, dict(run.tags))
+    # Besides the catch-up run, only the follow-ups its success triggers (if their sensors ticked yet).
+    assert [r.job_name for r in runs].count("daily_pipeline") == 1
+    assert {r.job_name for r in runs} <= {"daily_pipeline", "rollups", "archive"}
+
+    # UTC: the last missing day is two days before today in UTC (TZ was 14 hours ahead).
+    last_missing = utc_today() - dt.timedelta(days=2)
+    missing = [NO_DATA] + [LANDED + dt.timedelta(days=i) for i in range(1, (last_missing - LANDED).days + 1)]
+    landing = after_demo.home / "landing"
+    expected = f"no data for {describe_days(missing)}: no landing files (trades and book) under {landing}"
+    skips = [t.skip_reason for t in after_demo.ticks if t.skip_reason]
+    assert len(after_demo.ticks) >= 5 and skips, [t.status for t in after_demo.ticks]
+    assert all(s.startswith(expected) for s in skips), (expected, skips[:3])
+    assert json.loads(after_demo.ticks[0].cursor or "{}")["no_data"].startswith(expected)
+    # Reported once: one log line however many ticks skipped.
+    lines = [line for line in log.read_text(errors="replace").splitlines() if "catch-up skips no data" in line]
+    assert len(lines) <= 1, lines
+
+
+def test_ohlcv_1m_checks_all_show_a_final_status(after_demo: AfterDemo) -> None:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1600, "height": 2400}).new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            page.goto(f"{after_demo.url}/assets/ohlcv_1m?view=checks", wait_until="domcontentloaded")
+            dismiss_community_dialog(page)
+            heading = page.get_by_text(re.compile(r"^Checks \(\d+\)$"))
+            expect(heading).to_be_visible()
+            n_checks = int(re.findall(r"\d+", heading.inner_text())[0])
+            graph = build_defs().resolve_asset_graph()
+            assert n_checks == len([k for k in graph.asset_check_keys if k.asset_key == AssetKey("ohlcv_1m")])
+            final = page.get_by_text(re.compile(rf"^({'|'.join(FINAL_CHECK_STATUSES)})$"))
+            expect(final).to_have_count(n_checks)
+            expect(page.get_by_text("In progress")).to_have_count(0)
+            shot = after_demo.home / "ohlcv_1m_checks.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        finally:
+            browser.close()
