@@ -11,11 +11,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from ingest.books import BookExpectation
 from ingest.tardis import parse_landing_name
-
-# A day loads only when both raw loaders find their files (ingest.loader raises NoLandingFilesError
-# otherwise). When trades-only days become loadable, drop "book" here.
-REQUIRED_FAMILIES = ("trades", "book")
 
 
 def _family(data_type: str) -> str | None:
@@ -26,18 +23,36 @@ def _family(data_type: str) -> str | None:
     return None
 
 
-def landed_days(root: Path | str) -> set[dt.date]:
-    """Days whose landing files cover every family the raw loaders need (one directory listing)."""
+def landed_days(root: Path | str, books: BookExpectation | None = None) -> set[dt.date]:
+    """Days the raw loaders can load (one directory listing): trades landed, and a book file for
+    every exchange of the day that is expected to deliver books (ingest/books.py,
+    TICKWH_BOOK_EXCHANGES). A trades-only exchange's days count; a missing expected book file does not.
+    """
     root = Path(root)
     if not root.is_dir():
         return set()
-    found: dict[dt.date, set[str]] = {}
+    books = books or BookExpectation.from_env()
+    found: dict[dt.date, dict[str, set[str]]] = {}
     for path in root.glob("*.csv*"):
         lf = parse_landing_name(path)
         family = lf and _family(lf.data_type)
         if lf and family:
-            found.setdefault(lf.day, set()).add(family)
-    return {day for day, families in found.items() if set(REQUIRED_FAMILIES) <= families}
+            found.setdefault(lf.day, {}).setdefault(lf.exchange, set()).add(family)
+    expected: dict[str, bool] = {}
+
+    def ready(exchange: str, families: set[str]) -> bool:
+        if "trades" not in families:
+            return "book" not in families  # a book file alone cannot be loaded
+        if "book" in families:
+            return True
+        if exchange not in expected:
+            expected[exchange] = books.expects(exchange, root)
+        return not expected[exchange]
+
+    return {
+        day for day, by_exchange in found.items()
+        if any("trades" in f for f in by_exchange.values()) and all(ready(ex, f) for ex, f in by_exchange.items())
+    }
 
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")

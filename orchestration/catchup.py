@@ -132,11 +132,11 @@ def catchup_missed_days(
     if not gaps:
         return SkipReason("no missed days")
     listed, vendor_note = _vendor_days(vendor_source, landing)
-    plan = plan_catchup(gaps, landed_days(landing.path), listed)
+    plan = plan_catchup(gaps, landed_days(landing.path, landing.books), listed)
 
     no_data = ""
     if plan.no_data:
-        no_data = (f"no data for {describe_days(plan.no_data)}: no landing files (trades and book) "
+        no_data = (f"no data for {describe_days(plan.no_data)}: no landing files (trades, and books where expected) "
                    f"under {landing.path}, {vendor_note}")
         # Once per change, not once an hour: the cursor remembers what was last reported.
         if json.loads(context.cursor or "{}").get("no_data") != no_data:
@@ -172,7 +172,7 @@ def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> i
         print("nothing loaded yet: pass --from YYYY-MM-DD")
         return 2
     landing = LandingZoneResource()
-    plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path), set())
+    plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path, landing.books), set())
     if plan.no_data:
         print(f"skipped: no landing files for {describe_days(plan.no_data)} under {landing.path}")
     if not plan.load:

@@ -18,7 +18,7 @@ from dagster import (
     schedule,
 )
 
-from ingest.availability import REQUIRED_FAMILIES, landed_days
+from ingest.availability import landed_days
 from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
 from orchestration.assets.raw import raw_book_snapshots, raw_trades
 from orchestration.cold import cold_archive, warm_retention
@@ -65,8 +65,11 @@ archive_job = define_asset_job(
 def daily_schedule(context: ScheduleEvaluationContext, landing: LandingZoneResource) -> RunRequest | SkipReason:
     now = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
     day = now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
-    if day not in landed_days(landing.path):
-        return SkipReason(f"no landing files for {day} under {landing.path} (need {' and '.join(REQUIRED_FAMILIES)})")
+    if day not in landed_days(landing.path, landing.books):
+        return SkipReason(
+            f"no landing files for {day} under {landing.path} (need trades, and the book files of the exchanges "
+            f"expected to have books: {landing.books.describe()})"
+        )
     return RunRequest(partition_key=day.isoformat())
 
 

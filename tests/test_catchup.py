@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from ingest.availability import describe_days, landed_days
+from ingest.books import BookExpectation
 from ingest.simulator import simulate_days
 from orchestration.catchup import CATCHUP_TAG, catchup_missed_days, missing_ranges, plan_catchup, utc_today
 from orchestration.definitions import build_defs
@@ -55,11 +56,18 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL_DAY = {"trades_per_day": 3_000, "snapshot_interval_ms": 20_000, "seed": 5}
 
 
-def test_a_day_needs_both_trades_and_book_files(tmp_path: Path) -> None:
+def test_a_day_needs_trades_and_the_book_files_its_exchanges_are_expected_to_have(tmp_path: Path) -> None:
     simulate_days(D(2024, 1, 1), 2, tmp_path, **SMALL_DAY)
     next(tmp_path.glob("*_book_snapshot_*_2024-01-02_*")).unlink()  # 2 Jan: trades only
     (tmp_path / "notes_2024-01-05.txt").write_text("not a landing file")
-    assert landed_days(tmp_path) == {D(2024, 1, 1)}
+    # simex delivered books on 1 Jan, so (auto) its 2 Jan without books would fail: not requested.
+    assert landed_days(tmp_path, BookExpectation.parse("auto")) == {D(2024, 1, 1)}
+    assert landed_days(tmp_path, BookExpectation.parse("none")) == {D(2024, 1, 1), D(2024, 1, 2)}
+    for book in tmp_path.glob("*_book_snapshot_*"):
+        book.unlink()
+    # A trades-only source (no book file ever): every trades day loads.
+    assert landed_days(tmp_path, BookExpectation.parse("auto")) == {D(2024, 1, 1), D(2024, 1, 2)}
+    assert landed_days(tmp_path, BookExpectation.parse("all")) == set()
     assert landed_days(tmp_path / "absent") == set()
 
 
@@ -84,7 +92,10 @@ def test_schedule_skips_a_day_without_landing_files(tmp_path: Path) -> None:
             assert [r.partition_key for r in result.run_requests or []] == [expected]
         else:
             assert result.run_requests == []
-            assert result.skip_message == f"no landing files for 2024-03-06 under {tmp_path} (need trades and book)"
+            assert result.skip_message == (
+                f"no landing files for 2024-03-06 under {tmp_path} (need trades, and the book files of the "
+                "exchanges expected to have books: TICKWH_BOOK_EXCHANGES=auto)"
+            )
 
 
 # --- the sensor over a real instance, with a real failed run --------------------------------------
@@ -129,7 +140,8 @@ def test_failed_gap_is_requested_again_and_days_without_data_are_skipped(
     assert [(r.run_key, r.tags[CATCHUP_TAG], r.job_name) for r in result.run_requests] == [
         ("catchup-daily_pipeline-2024-03-07-2024-03-07-0", "2024-03-07..2024-03-07", "daily_pipeline")
     ]
-    assert json.loads(result.cursor)["no_data"].startswith(no_data + ": no landing files (trades and book) under ")
+    reported = json.loads(result.cursor)["no_data"]
+    assert reported.startswith(no_data + ": no landing files (trades, and books where expected) under ")
     assert f"..{last_missing})" in no_data
 
     # The requested run fails (a real load of the broken file) ...
