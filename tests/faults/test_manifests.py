@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -138,5 +139,5 @@ def test_the_untouched_manifest_still_reads_every_row(tier: ColdTier, original: 
     """The control: after all the crafted cases, the genuine manifest reads back exactly."""
     api = HistoricalData(None, tier, cache_dir=tmp_path / "cache")
     rows = api.get_trades("BTCUSDT", DAY, DAY + dt.timedelta(days=1), columns=["trade_id", "price"]).to_pylist()
-    assert [(r["trade_id"], str(r["price"])) for r in rows] == [("1", "100.50000000"), ("2", "100.60000000")]
+    assert [(r["trade_id"], r["price"]) for r in rows] == [("1", Decimal("100.5")), ("2", Decimal("100.6"))]
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"{original['objects'][0]['sha256']}.parquet"]
