@@ -141,13 +141,15 @@ def _build(
     raise AssertionError("unreachable")
 
 
+# What dbt reports when another writer committed first: a DuckLake conflict, the SQLite catalog's
+# lock, or (two first builds at once) the other run having created the mart or view already.
+_CONCURRENT_WRITER = ("Transaction conflict", "database is locked", "Failed to commit DuckLake", "already exists")
+
+
 def _lost_to_concurrent_writer(invocation: DbtCliInvocation) -> bool:
     results = invocation.get_artifact("run_results.json").get("results", []) if invocation.target_path else []
-    messages = [str(r.get("message") or "") for r in results if r.get("status") in ("error", "fail")]
-    return bool(messages) and all(
-        "Transaction conflict" in m or "database is locked" in m or "Failed to commit DuckLake" in m
-        for m in messages if m and not m.startswith("Skipped")
-    )
+    messages = [str(r.get("message") or "") for r in results if r.get("status") == "error"]
+    return bool(messages) and all(any(p in m for p in _CONCURRENT_WRITER) for m in messages)
 
 
 def _finish(invocation: DbtCliInvocation) -> None:
