@@ -130,7 +130,8 @@ def test_daemon_runs_only_days_with_data_and_nothing_fails(after_demo: AfterDemo
     last_missing = utc_today() - dt.timedelta(days=2)
     missing = [NO_DATA] + [LANDED + dt.timedelta(days=i) for i in range(1, (last_missing - LANDED).days + 1)]
     landing = after_demo.home / "landing"
-    expected = f"no data for {describe_days(missing)}: no landing files (trades and book) under {landing}"
+    expected = (f"no data for {describe_days(missing)}: no landing files (trades, and books where expected) "
+                f"under {landing}")
     skips = [t.skip_reason for t in after_demo.ticks if t.skip_reason]
     assert len(after_demo.ticks) >= 5 and skips, [t.status for t in after_demo.ticks]
     assert all(s.startswith(expected) for s in skips), (expected, skips[:3])
