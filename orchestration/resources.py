@@ -61,9 +61,14 @@ class WarehouseResource(DuckDBResource):
         if (read_only or as_of is not None) and not config.exists():
             raise lake.LakeError(f"no lake at {config.describe()}: load a day first")
         with super().get_connection() as con:
-            con.execute("SET enable_progress_bar = false")
-            lake.attach(con, config, read_only=read_only, as_of=as_of)
-            yield con
+            # dagster-duckdb closes its connection only when the block ends without an error; a step
+            # that fails inside must not leave the catalog open (SQLite: "database is locked").
+            try:
+                con.execute("SET enable_progress_bar = false")
+                lake.attach(con, config, read_only=read_only, as_of=as_of)
+                yield con
+            finally:
+                con.close()
 
     connect = get_connection
 
