@@ -430,47 +430,33 @@ def load_day(
     dup_reason = "'trade id ' || trade_id || ' already seen at ' || _first_seen" if has_first_seen else "NULL"
     file_names = [f.path.name for f in files]
 
-    def swap() -> int:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            fence(con, ds.name)
-            replaced = con.execute(
-                f"SELECT count(*) FROM {ds.table} WHERE {ds.date_column} = ?", [day]
-            ).fetchone()[0]
-            con.execute(f"DELETE FROM {ds.table} WHERE {ds.date_column} = ?", [day])
-            con.execute("DELETE FROM raw.quarantine WHERE dataset = ? AND partition_date = ?", [ds.name, day])
-            con.execute(
-                f"INSERT INTO {ds.table} SELECT {ds.insert_select} FROM _ruled WHERE rule IS NULL",
-                [day],
-            )
-            con.execute(
-                f"""INSERT INTO raw.quarantine ({_QUARANTINE_COLUMNS})
-                SELECT $1, $2, ($3)[f::INTEGER + 1], line,
-                       CASE WHEN error_type = 'CAST' AND regexp_matches(error_message, '"[+-]?(nan|inf|infinity)"', 'i')
-                            THEN 'non_finite_value'
-                            WHEN error_type = 'CAST' THEN 'unparseable_value'
-                            WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_column_count'
-                            ELSE 'malformed_line' END,
-                       error_message, csv_line
-                FROM ({rejects})""",
-                [ds.name, day, file_names],
-            )
-            con.execute(
-                f"""INSERT INTO raw.quarantine ({_QUARANTINE_COLUMNS})
-                SELECT $1, $2, source_file, _rn, rule,
-                       CASE rule {reason_cases} WHEN 'duplicate_trade_id' THEN {dup_reason} END,
-                       {ds.raw_line_expr}
-                FROM _ruled WHERE rule IS NOT NULL""",
-                [ds.name, day],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            rollback(con)
-            raise
-        return int(replaced)
+    def fill() -> None:
+        con.execute(
+            f"INSERT INTO {ds.table} SELECT {ds.insert_select} FROM _ruled WHERE rule IS NULL",
+            [day],
+        )
+        con.execute(
+            f"""INSERT INTO raw.quarantine ({_QUARANTINE_COLUMNS})
+            SELECT $1, $2, ($3)[f::INTEGER + 1], line,
+                   CASE WHEN error_type = 'CAST' AND regexp_matches(error_message, '"[+-]?(nan|inf|infinity)"', 'i')
+                        THEN 'non_finite_value'
+                        WHEN error_type = 'CAST' THEN 'unparseable_value'
+                        WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') THEN 'wrong_column_count'
+                        ELSE 'malformed_line' END,
+                   error_message, csv_line
+            FROM ({rejects})""",
+            [ds.name, day, file_names],
+        )
+        con.execute(
+            f"""INSERT INTO raw.quarantine ({_QUARANTINE_COLUMNS})
+            SELECT $1, $2, source_file, _rn, rule,
+                   CASE rule {reason_cases} WHEN 'duplicate_trade_id' THEN {dup_reason} END,
+                   {ds.raw_line_expr}
+            FROM _ruled WHERE rule IS NOT NULL""",
+            [ds.name, day],
+        )
 
-    # One transaction, so one lake snapshot: a reader sees the day before or after, never between.
-    report.rows_replaced = with_conflict_retry(swap, what=f"loading {ds.name} for {day}")
+    report.rows_replaced = _replace_day(con, ds, day, fill, what=f"loading {ds.name} for {day}")
 
     for rule, n in con.execute(
         "SELECT rule, count(*) FROM raw.quarantine WHERE dataset = ? AND partition_date = ? "
@@ -509,6 +495,18 @@ def _replace_with_nothing(
     """A day with no file of the dataset that is allowed to have none: the day holds no rows afterwards."""
     report = LoadReport(dataset=ds.name, day=day, files=[], missing_book_files=missing_books)
 
+    report.rows_replaced = _replace_day(con, ds, day, lambda: None, what=f"emptying {ds.name} for {day}")
+    report.seconds = time.perf_counter() - t_start
+    return report
+
+
+def _replace_day(
+    con: duckdb.DuckDBPyConnection, ds: _Dataset, day: dt.date, fill: Callable[[], None], *, what: str
+) -> int:
+    """Delete the day and its quarantine, `fill` them again, in one transaction: one lake snapshot, so a
+    reader sees the day before or after, never between. Returns the rows replaced. The fence makes a
+    concurrent load of the dataset conflict; the loser runs the whole transaction again."""
+
     def swap() -> int:
         con.execute("BEGIN TRANSACTION")
         try:
@@ -516,15 +514,14 @@ def _replace_with_nothing(
             replaced = con.execute(f"SELECT count(*) FROM {ds.table} WHERE {ds.date_column} = ?", [day]).fetchone()[0]
             con.execute(f"DELETE FROM {ds.table} WHERE {ds.date_column} = ?", [day])
             con.execute("DELETE FROM raw.quarantine WHERE dataset = ? AND partition_date = ?", [ds.name, day])
+            fill()
             con.execute("COMMIT")
         except BaseException:
             rollback(con)
             raise
         return int(replaced)
 
-    report.rows_replaced = with_conflict_retry(swap, what=f"emptying {ds.name} for {day}")
-    report.seconds = time.perf_counter() - t_start
-    return report
+    return with_conflict_retry(swap, what=what)
 
 
 def load_trades(con: duckdb.DuckDBPyConnection, landing_root: Path, day: dt.date, **kw) -> LoadReport:
