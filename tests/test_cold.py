@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import os
 import re
-import secrets
 import subprocess
 import sys
 import uuid
@@ -60,30 +59,6 @@ SYMBOL = "BTCUSDT"
 BUCKET = "tickwh-test"
 REPO = Path(__file__).resolve().parents[1]
 
-
-
-@pytest.fixture(scope="module")
-def s3_credentials() -> Iterator[tuple[str, str]]:
-    """A throwaway identity, handed to the server's -s3.config and to clients through the AWS_* variables."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    key, secret = "test" + secrets.token_hex(6), secrets.token_urlsafe(24)
-    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = key, secret
-    yield key, secret
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory, s3_credentials: tuple[str, str]) -> Iterator[SeaweedServer]:
-    key, secret = s3_credentials
-    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"), access_key=key, secret_key=secret).start()
-    try:
-        yield server
-    finally:
-        server.stop(timeout=1.0)  # a throwaway server: no need for its 25 s graceful stop
 
 
 @pytest.fixture(scope="module")
