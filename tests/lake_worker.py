@@ -2,6 +2,8 @@
 
 `python -m tests.lake_worker pipeline <home> <first-day> <last-day>`: daily_pipeline over the days as one run.
 `python -m tests.lake_worker load <home> <day> <dataset>`: one raw load only, nothing else.
+`python -m tests.lake_worker reference <home> <day>...`: the days one after the other, each as its raw loads and
+`dbt run` of its window, without Dagster or checks: what a sequential pipeline leaves in the raw tables and marts.
 The lake and the landing folder are those of `<home>`, like TICKWH_HOME (or the TICKWH_LAKE_* variables).
 """
 
@@ -42,12 +44,34 @@ def load(home: Path, day: dt.date, dataset: str) -> int:
     return 0
 
 
+def reference(home: Path, days: list[dt.date]) -> int:
+    import subprocess
+
+    from ingest import lake
+    from ingest.loader import load_day
+
+    project = Path(__file__).resolve().parents[1] / "dbt_project"
+    for day in days:
+        with lake.connect() as con:
+            for dataset in ("trades", "book_snapshots"):
+                load_day(con, home / "landing", day, dataset)
+        env = {**os.environ, "TICKWH_DBT_MIN_DATE": day.isoformat(),
+               "TICKWH_DBT_MAX_DATE": (day + dt.timedelta(days=1)).isoformat()}
+        dbt = Path(sys.executable).with_name("dbt")
+        subprocess.run([str(dbt), "run", "--project-dir", str(project), "--profiles-dir", str(project),
+                        "--target-path", str(home / "dbt_target")], env=env, check=True, capture_output=True)
+    print(json.dumps({"days": len(days)}))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command, home = argv[0], Path(argv[1])
     if command == "pipeline":
         return pipeline(home, dt.date.fromisoformat(argv[2]), dt.date.fromisoformat(argv[3]))
     if command == "load":
         return load(home, dt.date.fromisoformat(argv[2]), argv[3])
+    if command == "reference":
+        return reference(home, [dt.date.fromisoformat(d) for d in argv[2:]])
     raise SystemExit(f"unknown command {command}")
 
 
