@@ -161,7 +161,7 @@ class HistoricalData:
         """The lake snapshot this reader's calls see now (its pin, if pinned); None without a warm tier."""
         if self.warehouse is None:
             return None
-        with self._connect() as con:
+        with self.connection() as con:
             return current_snapshot(con)
 
     def pin(self) -> HistoricalData:
@@ -265,6 +265,40 @@ class HistoricalData:
         the whole answer is ordered); pass False when the consumer sorts anyway. At least one batch
         (maybe empty) is always yielded, so its schema is known.
         """
+        if batch_rows < 1:
+            raise HistoryError("batch_rows must be >= 1")
+        with self.connection() as con:
+            schema: pa.Schema | None = None
+            yielded = False
+            for sql, params in self.day_queries(con, dataset, symbols, start, end, exchange, columns=columns,
+                                                ordered=ordered):
+                reader = con.execute(sql, params).to_arrow_reader(batch_rows)
+                schema = schema or reader.schema
+                for batch in reader:
+                    if self.last_plan is not None:
+                        self.last_plan.rows += batch.num_rows
+                    yielded = True
+                    yield batch
+            if not yielded and schema is not None:
+                yield pa.RecordBatch.from_pylist([], schema=schema)  # the schema, even for no rows
+
+    def day_queries(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        dataset: str,
+        symbols: Sequence[str],
+        start: str | dt.date | dt.datetime,
+        end: str | dt.date | dt.datetime,
+        exchange: str | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        ordered: bool = True,
+    ) -> Iterator[tuple[str, list[Any]]]:
+        """The queries behind `iter_batches`, one per UTC day, as (sql, params) to run on `con` (a
+        `connection()` of this reader) before asking for the next: a cold day's downloaded files are
+        removed when the next query is asked for. Consumers that work inside DuckDB (the research
+        API's joins and sorts) run them there, with no copy of the rows through Python. When no day
+        of either tier holds rows in range, one query with no rows gives the columns."""
         ds = _DATASETS.get(dataset)
         if ds is None:
             raise HistoryError(f"unknown dataset {dataset!r}: expected one of {', '.join(_DATASETS)}")
@@ -273,8 +307,6 @@ class HistoricalData:
         wanted_symbols = sorted({validate_symbol(s) for s in symbols})
         if exchange is not None:
             exchange = validate_exchange(exchange)
-        if batch_rows < 1:
-            raise HistoryError("batch_rows must be >= 1")
         lo, hi = to_timestamp(start), to_timestamp(end)
         if lo >= hi:
             raise HistoryError(f"empty range: start {lo} is not before end {hi}")
@@ -290,7 +322,7 @@ class HistoricalData:
             filters += " AND exchange = ?"
             params.append(exchange)
 
-        with self._connect() as con, tempfile.TemporaryDirectory(prefix="tickwh-history-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="tickwh-history-") as tmp:
             schema = relation_columns(con, table.source)
             warm_days: set[dt.date] = set()
             if schema:
@@ -305,7 +337,7 @@ class HistoricalData:
                 cold_days = [d for d in self.cold.archived_days(table.name)
                              if first_day <= d <= last_day and d not in warm_days]
             plan.warm_days = sorted(warm_days)
-            out_schema: pa.Schema | None = None
+            any_day = False
             for day in sorted(warm_days | set(cold_days)):
                 if day in warm_days:
                     wanted = self._project(schema, columns)
@@ -335,20 +367,16 @@ class HistoricalData:
                     sql = (f"SELECT {select} FROM read_parquet(?, union_by_name = true) WHERE {filters}"
                            + (f" ORDER BY {order_by}" if ordered else ""))
                     day_params = [[str(p) for p in paths], *params]
-                reader = con.execute(sql, day_params).to_arrow_reader(batch_rows)
-                out_schema = out_schema or reader.schema
-                for batch in reader:
-                    plan.rows += batch.num_rows
-                    yield batch
+                any_day = True
+                yield sql, day_params
                 shutil.rmtree(Path(tmp) / day.isoformat(), ignore_errors=True)
-            if out_schema is None:  # nothing in range in either tier: one empty batch with the right columns
+            if not any_day:  # nothing in range in either tier: no rows, with the right columns
                 reference = schema or self._cold_schema(table)
                 if not reference:
                     raise HistoryError(f"{table.source} exists in neither tier")
                 wanted = self._project(reference, columns)
-                select = ", ".join(f"CAST(NULL AS {c['type']}) AS {_quote(c['name'])}" for c in wanted)
-                empty = con.execute(f"SELECT {select} WHERE false").to_arrow_table()
-                yield pa.RecordBatch.from_pylist([], schema=empty.schema)
+                yield "SELECT " + ", ".join(f"CAST(NULL AS {c['type']}) AS {_quote(c['name'])}" for c in wanted) + \
+                    " WHERE false", []
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -357,7 +385,7 @@ class HistoricalData:
         return table.to_pandas() if as_pandas else table
 
     @contextmanager
-    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on this reader's DuckDB, where the lake is attached once, read-only.
 
         Attaching once saves loading the extensions and opening the catalog on every call; each
@@ -397,7 +425,7 @@ class HistoricalData:
     def _known_days(self, ds: _Dataset, symbol: str, exchange: str | None) -> list[dt.date]:
         table = ds.table
         days: set[dt.date] = set()
-        with self._connect() as con:
+        with self.connection() as con:
             if relation_columns(con, table.source):
                 sql = f"SELECT DISTINCT {table.date_column} FROM {table.source} WHERE symbol = ?"
                 params: list[Any] = [symbol]
@@ -456,7 +484,7 @@ class HistoricalData:
         plan = ReadPlan(table=table.name)
         self.last_plan = plan
 
-        with self._connect() as con, tempfile.TemporaryDirectory(prefix="tickwh-history-") as tmp:
+        with self.connection() as con, tempfile.TemporaryDirectory(prefix="tickwh-history-") as tmp:
             schema = relation_columns(con, table.source)
             warm_days: set[dt.date] = set()
             if schema:

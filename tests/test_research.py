@@ -17,7 +17,7 @@ import subprocess
 import sys
 import zoneinfo
 from collections import defaultdict
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -454,7 +454,7 @@ def test_warm_and_cold_answer_the_same(warehouse, tmp_path):
     (lambda h: info_bars(h, "BTCUSDT", "tick", 0, SPRING, AUTUMN), "must be a positive number"),
     (lambda h: info_bars(h, "BTCUSDT", "volume", "-1", SPRING, AUTUMN), "must be a positive number"),
     (lambda h: info_bars(h, "BTCUSDT", "tick", "2.5", SPRING, AUTUMN), "whole trades"),
-    (lambda h: info_bars(h, "BTCUSDT", "volume", "1e-9", SPRING, AUTUMN), "more than 8 decimal places"),
+    (lambda h: info_bars(h, "BTCUSDT", "volume", "1e-13", SPRING, AUTUMN), "more than 12 decimal places"),
     (lambda h: info_bars(h, "BTCUSDT", "renko", 5, SPRING, AUTUMN), "unknown bar kind 'renko'"),
     (lambda h: asof_join(h, "BTCUSDT", AUTUMN, SPRING), "is before start"),
     (lambda h: asof_join(h, "BTCUSDT", SPRING, AUTUMN, tolerance="soon"), "invalid tolerance 'soon'"),
@@ -499,3 +499,24 @@ def test_cli_subcommands(warehouse):
     out = run("bars", "BTCUSDT", "--interval", "7x", "--start", "2024-03-09", "--end", "2024-03-10")
     assert out.returncode == 2 and "unknown interval '7x'" in out.stderr
 
+
+
+def test_information_bar_measures_are_exact_at_the_numeric_contracts_limits():
+    """Volume and dollar bars count amounts in 1e-12 and notionals in 1e-20 units (the numeric contract's
+    scales): a trade of 0.000000000001 units or a notional with 20 decimals moves its bar exactly."""
+    import duckdb
+
+    from ingest.research.info_bars import _MEASURES
+
+    # Inside the contract: price < 1e10, amount < 1e16, notional < 1e14 with at most 20 decimals.
+    cases = [("0.000000000001", "1"), ("99999.123456789012", "999.12345678"), ("9999999999.5", "9999.25"),
+             ("0.00000001", "9999999999999999.999999999999"), ("1.5", "0.000000000123")]
+    con = duckdb.connect()
+    for price, amount in cases:
+        got = con.execute(
+            f"SELECT {_MEASURES['volume'][0]}, {_MEASURES['dollar'][0]} FROM (SELECT "
+            "CAST(? AS DECIMAL(22, 12)) AS price, CAST(? AS DECIMAL(28, 12)) AS amount)", [price, amount]
+        ).fetchone()
+        with localcontext(prec=80):
+            want = (int(Decimal(amount) * 10**12), int(Decimal(price) * Decimal(amount) * 10**20))
+        assert got == want, (price, amount)

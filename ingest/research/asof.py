@@ -7,8 +7,9 @@ trade's time counts, and when several snapshots share a timestamp the last of th
 (the latest-received, then the deepest). A trade whose latest book is older than `tolerance` gets
 nulls, not that book. Book snapshots read: [start - tolerance, end), or [start, end) without one.
 
-Work goes day by day (the warehouse's partitions); the last book of each (exchange, symbol)
-is carried into the next day, so the answer does not depend on where days are cut.
+Work goes day by day (the warehouse's partitions), inside the reader's DuckDB over temp tables
+(no copy of the day through Python); the last book of each (exchange, symbol) is carried into
+the next day, so the answer does not depend on where days are cut.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from ingest.research.common import (
     check_symbols,
     day_chunks,
     duration,
-    read,
+    lake_connection,
+    materialize,
     result_of,
     utc_range,
-    work_connection,
 )
 
 MAX_LEVELS = 64
@@ -59,7 +60,6 @@ def asof_join(
     if not isinstance(levels, int) or not 0 <= levels <= MAX_LEVELS:
         raise ResearchError(f"levels must be an integer from 0 to {MAX_LEVELS}, got {levels!r}")
     lo, hi = utc_range(start, end)
-    book_cols = BOOK_TOP_COLUMNS + (BOOK_LEVEL_COLUMNS if levels else [])
     level_cols = BOOK_LEVEL_COLUMNS if levels else []
     book_cols = BOOK_TOP_COLUMNS + level_cols
     picked = ["ts", "local_ts", "bid_price", "bid_amount", "ask_price", "ask_amount", *level_cols]
@@ -77,17 +77,13 @@ def asof_join(
         ORDER BY ts, exchange, symbol, coalesce(trade_seq, 0), trade_id"""
 
     def chunks() -> Iterator[pa.RecordBatch]:
-        con = work_connection()
-        try:
-            carry: pa.Table | None = None
+        with lake_connection(hist) as con:
+            carried = False
             for c_lo, c_hi in day_chunks(lo, hi):
-                book_lo = c_lo - tol if carry is None and tol is not None else c_lo
-                con.register("_book_src", read(hist, "book_snapshots", syms, book_lo, c_hi, exchange, book_cols))
-                union = "SELECT * FROM _book_src"
-                if carry is not None and carry.num_rows:
-                    con.register("_carry", carry)
-                    union += " UNION ALL BY NAME SELECT * FROM _carry"
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _book AS {union}")
+                book_lo = c_lo - tol if not carried and tol is not None else c_lo
+                materialize(hist, con, "_book", "book_snapshots", syms, book_lo, c_hi, exchange, book_cols)
+                if carried:
+                    con.execute("INSERT INTO _book BY NAME SELECT * FROM _carry")
                 # One snapshot per (exchange, symbol, ts): merge_asof's pick among equal keys, made explicit.
                 # Ties are rare (two depths of one feed), so a count of key hashes decides whether the sort is
                 # needed; a hash collision can only send a tie-free day through the (correct) sort.
@@ -95,20 +91,15 @@ def asof_join(
                     con.execute(f"""CREATE OR REPLACE TEMP TABLE _book AS SELECT * FROM _book
                         QUALIFY row_number() OVER (PARTITION BY exchange, symbol, ts ORDER BY {_BOOK_TIE}) = 1""")
                 keep = "" if tol is None else "AND ts >= ?"
-                carry = con.execute(
-                    f"""SELECT * FROM _book WHERE (exchange, symbol, ts) IN
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _carry AS SELECT * FROM _book WHERE (exchange, symbol, ts) IN
                         (SELECT (exchange, symbol, max(ts)) FROM _book GROUP BY exchange, symbol) {keep}""",
                     [] if tol is None else [c_hi - tol],
-                ).to_arrow_table()
-                # Materialized: DuckDB's ASOF over a streamed Arrow source ran ~100x slower than over a table.
-                con.register("_trades_src", read(hist, "trades", syms, c_lo, c_hi, exchange, TRADE_COLUMNS))
-                con.execute("CREATE OR REPLACE TEMP TABLE _trades AS SELECT * FROM _trades_src")
-                con.unregister("_trades_src")
+                )
+                carried = True
+                materialize(hist, con, "_trades", "trades", syms, c_lo, c_hi, exchange, TRADE_COLUMNS)
                 reader = con.execute(join_sql, [] if tol is None else [tol]).to_arrow_reader(batch_rows)
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)  # the schema, even for an empty day
                 yield from reader
-                con.unregister("_book_src")
-        finally:
-            con.close()
 
     return result_of(chunks())

@@ -251,9 +251,10 @@ def get_bars(
 def _empty_source(from_minutes: bool) -> str:
     if from_minutes:
         return """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP bucket_start,
-            0::DECIMAL(18,8) open, 0::DECIMAL(18,8) high, 0::DECIMAL(18,8) low, 0::DECIMAL(18,8) close,
-            0::DECIMAL(38,8) volume, 0::DECIMAL(38,16) quote_volume, 0::BIGINT trade_count,
-            0::DECIMAL(38,8) buy_volume, 0::DECIMAL(38,8) sell_volume, NULL::TIMESTAMP first_trade_ts,
+            0::DECIMAL(22,12) open, 0::DECIMAL(22,12) high, 0::DECIMAL(22,12) low, 0::DECIMAL(22,12) close,
+            0::DECIMAL(38,12) volume, 0::DECIMAL(38,20) quote_volume, 0::BIGINT trade_count,
+            0::DECIMAL(38,12) buy_volume, 0::DECIMAL(38,12) sell_volume, NULL::TIMESTAMP first_trade_ts,
             NULL::TIMESTAMP last_trade_ts"""
     return """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
-        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::DECIMAL(18,8) price, 0::DECIMAL(18,8) amount"""
+        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::DECIMAL(22,12) price,
+        0::DECIMAL(28,12) amount"""

@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ingest import numeric
 from ingest.history import HistoricalData
 from ingest.research.common import (
     TRADE_COLUMNS,
@@ -38,18 +39,33 @@ from ingest.research.common import (
     work_connection,
 )
 
+
+# A positive DECIMAL `v` with at most `s` decimals as the exact integer v * 10^s. One multiplication
+# would overflow DuckDB's 38 digits for large values (the product keeps v's scale), so the whole and
+# fractional parts are scaled apart (the fraction in steps of at most 10 digits).
+def _units(v: str, s: int) -> str:
+    whole = f"CAST(trunc({v}) AS HUGEINT) * CAST(1e{s} AS HUGEINT)"
+    frac = f"({v} - trunc({v}))"
+    if s <= 12:
+        return f"({whole} + CAST({frac} * CAST(1e{s} AS HUGEINT) AS HUGEINT))"
+    hi = f"({frac} * CAST(1e10 AS HUGEINT))"
+    return (f"({whole} + CAST(trunc({hi}) AS HUGEINT) * CAST(1e{s - 10} AS HUGEINT)"
+            f" + CAST(({hi} - trunc({hi})) * CAST(1e{s - 10} AS HUGEINT) AS HUGEINT))")
+
+
+# One trade's notional, exact: the contract keeps it below 1e14 with at most 20 decimals.
+_NOTIONAL = f"CAST(price * amount AS {numeric.NOTIONAL_SQL})"
 # kind -> (measure of one trade as an exact integer, decimal places of that integer)
-_UNITS_8 = "CAST(CAST({} AS DECIMAL(38, 8)) * 100000000 AS BIGINT)"  # exact: DECIMAL(18,8) has 8 places
 _MEASURES = {
     "tick": ("CAST(1 AS HUGEINT)", 0),
-    "volume": (f"CAST({_UNITS_8.format('amount')} AS HUGEINT)", 8),
-    "dollar": (f"CAST({_UNITS_8.format('price')} AS HUGEINT) * {_UNITS_8.format('amount')}", 16),
+    "volume": (_units("amount", numeric.SCALE), numeric.SCALE),
+    "dollar": (_units(_NOTIONAL, numeric.NOTIONAL_SCALE), numeric.NOTIONAL_SCALE),
 }
 
 _FRAGMENTS = """
 WITH t AS (
     SELECT exchange, symbol, ts, coalesce(trade_seq, 0) AS order_seq, trade_id, side, price, amount,
-           CAST(price AS DECIMAL(38, 8)) * CAST(amount AS DECIMAL(38, 8)) AS quote_amount, {measure} AS x
+           {notional} AS quote_amount, {measure} AS x
     FROM _trades
 ),
 r AS (
@@ -62,22 +78,23 @@ SELECT exchange, symbol, (after - x) // CAST($threshold AS HUGEINT) AS grid_id,
        arg_min(price, struct_pack(ts := ts, order_seq := order_seq, trade_id := trade_id)) AS open,
        max(price) AS high, min(price) AS low,
        arg_max(price, struct_pack(ts := ts, order_seq := order_seq, trade_id := trade_id)) AS close,
-       CAST(sum(amount) AS DECIMAL(38, 8)) AS volume, CAST(sum(quote_amount) AS DECIMAL(38, 16)) AS quote_volume,
+       CAST(sum(amount) AS {volume}) AS volume, CAST(sum(quote_amount) AS {quote}) AS quote_volume,
        CAST(count(*) AS BIGINT) AS trade_count,
-       CAST(coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS DECIMAL(38, 8)) AS buy_volume,
-       CAST(coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0) AS DECIMAL(38, 8)) AS sell_volume,
+       CAST(coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS {volume}) AS buy_volume,
+       CAST(coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0) AS {volume}) AS sell_volume,
        min(ts) AS first_trade_ts, max(ts) AS last_trade_ts, max(after) AS after_total
 FROM r GROUP BY exchange, symbol, grid_id
 """
 
+_VOLUME, _QUOTE = numeric.VOLUME_SQL, numeric.NOTIONAL_SQL
 # Fragments of one bar from consecutive days combine: part 0 is the carried (earlier) one.
-_MERGE = """
+_MERGE = f"""
 CREATE OR REPLACE TEMP TABLE _merged AS
 SELECT exchange, symbol, grid_id,
        arg_min(open, part) AS open, max(high) AS high, min(low) AS low, arg_max(close, part) AS close,
-       CAST(sum(volume) AS DECIMAL(38, 8)) AS volume, CAST(sum(quote_volume) AS DECIMAL(38, 16)) AS quote_volume,
+       CAST(sum(volume) AS {_VOLUME}) AS volume, CAST(sum(quote_volume) AS {_QUOTE}) AS quote_volume,
        CAST(sum(trade_count) AS BIGINT) AS trade_count,
-       CAST(sum(buy_volume) AS DECIMAL(38, 8)) AS buy_volume, CAST(sum(sell_volume) AS DECIMAL(38, 8)) AS sell_volume,
+       CAST(sum(buy_volume) AS {_VOLUME}) AS buy_volume, CAST(sum(sell_volume) AS {_VOLUME}) AS sell_volume,
        min(first_trade_ts) AS first_trade_ts, max(last_trade_ts) AS last_trade_ts, max(after_total) AS after_total,
        max(after_total) // CAST($threshold AS HUGEINT) > grid_id AS is_complete
 FROM (SELECT 0 AS part, * FROM _pending UNION ALL BY NAME SELECT 1 AS part, * FROM _fragments)
@@ -96,7 +113,7 @@ ORDER BY m.last_trade_ts, m.exchange, m.symbol, bar
 
 
 def threshold_units(kind: str, threshold: Any) -> int:
-    """The threshold as an integer in the measure's units (tick: trades; volume: 1e-8; dollar: 1e-16)."""
+    """The threshold as an integer in the measure's units (tick: trades; volume: 1e-12; dollar: 1e-20)."""
     if kind not in _MEASURES:
         raise ResearchError(f"unknown bar kind {kind!r}: expected tick, volume or dollar")
     value = positive_decimal(threshold, f"{kind} threshold")
@@ -123,7 +140,7 @@ def info_bars(
     syms = check_symbols(symbols)
     exchange = check_exchange(exchange)
     lo, hi = utc_range(start, end)
-    fragments_sql = _FRAGMENTS.format(measure=_MEASURES[kind][0])
+    fragments_sql = _FRAGMENTS.format(measure=_MEASURES[kind][0], notional=_NOTIONAL, volume=_VOLUME, quote=_QUOTE)
     th = {"threshold": str(units)}
 
     def chunks() -> Iterator[pa.RecordBatch]:

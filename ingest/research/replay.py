@@ -16,8 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ingest import numeric
 from ingest.history import BATCH_ROWS, HistoricalData
 from ingest.research.common import (
     BOOK_LEVEL_COLUMNS,
@@ -29,9 +33,9 @@ from ingest.research.common import (
     check_exchange,
     check_symbols,
     day_chunks,
-    read,
+    lake_connection,
+    materialize,
     utc_range,
-    work_connection,
 )
 
 
@@ -53,23 +57,57 @@ class Event(NamedTuple):
     ask_amount: float | None
 
 
-_MERGE = """
-SELECT ts, kind, exchange, symbol, local_ts, trade_id, trade_seq, side, price, amount,
+# Each stream sorted on its own keys in DuckDB; the two sorted days are then merged on (ts, exchange,
+# symbol, book before trade), which numpy's stable sort does as one pass over two runs. Sorting the
+# union on all twelve keys cost twice as much.
+_BOOKS = """
+SELECT ts, 'book' AS kind, exchange, symbol, local_ts, NULL::VARCHAR AS trade_id, NULL::BIGINT AS trade_seq,
+       NULL::VARCHAR AS side, NULL::{price} AS price, NULL::{amount} AS amount,
        depth, bid_price, bid_amount, ask_price, ask_amount{levels}
-FROM (
-    SELECT ts, 'book' AS kind, exchange, symbol, local_ts, NULL::VARCHAR AS trade_id, NULL::BIGINT AS trade_seq,
-           NULL::VARCHAR AS side, NULL::DECIMAL(18, 8) AS price, NULL::DECIMAL(18, 8) AS amount,
-           depth, bid_price, bid_amount, ask_price, ask_amount{book_levels}, 0 AS _rank, 0::BIGINT AS _seq
-    FROM _book
-    UNION ALL
-    SELECT ts, 'trade', exchange, symbol, local_ts, trade_id, trade_seq, side, price, amount,
-           NULL::INTEGER, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE{null_levels},
-           1, coalesce(trade_seq, 0)
-    FROM _trades
-)
-ORDER BY ts, exchange, symbol, _rank, _seq, trade_id, local_ts NULLS FIRST, depth, bid_price, ask_price,
-         bid_amount, ask_amount
+FROM _book
+ORDER BY ts, exchange, symbol, local_ts NULLS FIRST, depth, bid_price, ask_price, bid_amount, ask_amount
 """
+_TRADES = """
+SELECT ts, 'trade' AS kind, exchange, symbol, local_ts, trade_id, trade_seq, side,
+       CAST(price AS {price}) AS price, CAST(amount AS {amount}) AS amount,
+       NULL::INTEGER AS depth, NULL::DOUBLE AS bid_price, NULL::DOUBLE AS bid_amount, NULL::DOUBLE AS ask_price,
+       NULL::DOUBLE AS ask_amount{null_levels}
+FROM _trades
+ORDER BY ts, exchange, symbol, coalesce(trade_seq, 0), trade_id, local_ts NULLS FIRST
+"""
+
+
+def _pair_names(table: pa.Table) -> pa.ChunkedArray:
+    # "\x00" sorts below every character of a validated name, so these strings sort like the
+    # (exchange, symbol) pairs, and in DuckDB's byte order.
+    return pc.binary_join_element_wise(table["exchange"], table["symbol"], "\x00")
+
+
+def _merge_key(table: pa.Table, names: pa.ChunkedArray, pairs: pa.Array, rank: int) -> np.ndarray:
+    """(ts, exchange, symbol, rank) as one int64 that orders like the tuple: ts in microseconds,
+    then the pair's place among the day's sorted pairs, then book 0 / trade 1."""
+    ts = pc.cast(table["ts"], pa.int64()).to_numpy().astype(np.int64)
+    codes = pc.index_in(names, value_set=pairs).to_numpy().astype(np.int64)
+    return ts * (2 * len(pairs)) + codes * 2 + rank
+
+
+def _merged_day(con: duckdb.DuckDBPyConnection, books_sql: str, trades_sql: str) -> pa.Table:
+    books = con.execute(books_sql).to_arrow_table()
+    trades = con.execute(trades_sql).to_arrow_table().cast(books.schema)
+    if not books.num_rows or not trades.num_rows:
+        return books if trades.num_rows == 0 else trades
+    book_names, trade_names = _pair_names(books), _pair_names(trades)
+    pairs = pa.array(sorted(set(pc.unique(book_names).to_pylist()) | set(pc.unique(trade_names).to_pylist())))
+    last_us = max(pc.max(pc.cast(t["ts"], pa.int64())).as_py() for t in (books, trades))
+    if last_us >= np.iinfo(np.int64).max // (2 * len(pairs) + 2):  # a key would overflow: sort in DuckDB
+        con.register("_both", pa.concat_tables([books, trades]))
+        return con.execute(
+            "SELECT * FROM _both ORDER BY ts, exchange, symbol, kind, coalesce(trade_seq, 0), trade_id, "
+            "local_ts NULLS FIRST, depth, bid_price, ask_price, bid_amount, ask_amount"
+        ).to_arrow_table()
+    keys = np.concatenate([_merge_key(books, book_names, pairs, 0), _merge_key(trades, trade_names, pairs, 1)])
+    order = np.argsort(keys, kind="stable")  # two sorted runs: timsort merges them in one pass
+    return pa.concat_tables([books, trades]).take(pa.array(order))
 
 
 class Replay(Result):
@@ -102,32 +140,23 @@ def replay(
         raise ResearchError("replay needs trades, book or both")
     lo, hi = utc_range(start, end)
     level_cols = BOOK_LEVEL_COLUMNS if levels else []
-    sql = _MERGE.format(
-        levels="".join(f", {c}" for c in level_cols),
-        book_levels="".join(f", {c}" for c in level_cols),
-        null_levels="".join(f", NULL::DOUBLE[] AS {c}" for c in level_cols),
-    )
-
-    def source(name: str, dataset: str, cols: list[str], wanted: bool, c_lo: Any, c_hi: Any) -> None:
-        if wanted:
-            con.register(f"{name}_src", read(hist, dataset, syms, c_lo, c_hi, exchange, cols))
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_src")
-            con.unregister(f"{name}_src")
-        else:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({_EMPTY[name]}) WHERE false")
-
-    con = work_connection()
+    fmt = {"price": numeric.PRICE_SQL, "amount": numeric.AMOUNT_SQL,
+           "levels": "".join(f", {c}" for c in level_cols),
+           "null_levels": "".join(f", NULL::DOUBLE[] AS {c}" for c in level_cols)}
+    books_sql, trades_sql = _BOOKS.format(**fmt), _TRADES.format(**fmt)
 
     def chunks() -> Iterator[pa.RecordBatch]:
-        try:
+        with lake_connection(hist) as con:
             for c_lo, c_hi in day_chunks(lo, hi):
-                source("_trades", "trades", TRADE_COLUMNS, trades, c_lo, c_hi)
-                source("_book", "book_snapshots", BOOK_TOP_COLUMNS + level_cols, book, c_lo, c_hi)
-                reader = con.execute(sql).to_arrow_reader(batch_rows)
-                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
-                yield from reader
-        finally:
-            con.close()
+                for name, dataset, cols, wanted in (("_trades", "trades", TRADE_COLUMNS, trades),
+                                                    ("_book", "book_snapshots", BOOK_TOP_COLUMNS + level_cols, book)):
+                    if wanted:
+                        materialize(hist, con, name, dataset, syms, c_lo, c_hi, exchange, cols)
+                    else:
+                        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_EMPTY[name]} WHERE false")
+                day = _merged_day(con, books_sql, trades_sql)
+                yield pa.RecordBatch.from_pylist([], schema=day.schema)
+                yield from day.to_batches(max_chunksize=batch_rows)
 
     gen = chunks()
     first = next(gen)
@@ -141,8 +170,8 @@ def replay(
 
 _EMPTY = {
     "_trades": """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
-        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::DECIMAL(18,8) price,
-        0::DECIMAL(18,8) amount""",
+        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::DECIMAL(22,12) price,
+        0::DECIMAL(28,12) amount""",
     "_book": """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
         0::INTEGER depth, 0::DOUBLE bid_price, 0::DOUBLE bid_amount, 0::DOUBLE ask_price, 0::DOUBLE ask_amount,
         NULL::DOUBLE[] bid_prices, NULL::DOUBLE[] bid_amounts, NULL::DOUBLE[] ask_prices,
