@@ -166,7 +166,7 @@ def _asof_floor(path: Path, lo: dt.datetime, hi: dt.datetime) -> int:
 def _pandas_frames(hist: Any, symbols: list[str], lo: dt.datetime, hi: dt.datetime) -> tuple[Any, Any]:
     import pandas as pd
 
-    from ingest.research.common import BOOK_TOP_COLUMNS, TRADE_COLUMNS
+    from ingest.research.columns import BOOK_TOP_COLUMNS, TRADE_COLUMNS
 
     def frame(dataset: str, cols: list[str], lo_: dt.datetime) -> pd.DataFrame:
         import pyarrow as pa

@@ -84,6 +84,7 @@ _OHLCV = {i: _Dataset(t, "bucket_start, exchange") for i, t in OHLCV_TABLES.item
 _DAILY = _Dataset(DAILY_STATS, "bar_date, exchange", time_is_date=True)
 _BOOK_LEVEL_COLUMNS = ("bid_prices", "bid_amounts", "ask_prices", "ask_amounts")
 _DATASETS = {"trades": _TRADES, "book_snapshots": _BOOK, **{f"ohlcv_{i}": d for i, d in _OHLCV.items()}}
+Time = str | dt.date | dt.datetime  # a day, an ISO text, or a time (UTC when naive)
 BATCH_ROWS = 1 << 17  # rows per Arrow batch of iter_batches: ~10 MB of trades
 
 
@@ -171,28 +172,15 @@ class HistoricalData:
     # -- public API ----------------------------------------------------------------------------
 
     def get_trades(
-        self,
-        symbol: str,
-        start: str | dt.date | dt.datetime,
-        end: str | dt.date | dt.datetime,
-        exchange: str | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        as_pandas: bool = False,
+        self, symbol: str, start: Time, end: Time, exchange: str | None = None, *,
+        columns: Sequence[str] | None = None, as_pandas: bool = False,
     ) -> pa.Table | pd.DataFrame:
         """Trades with `start <= ts < end` (UTC), ordered by (ts, exchange, trade_seq, trade_id)."""
         return self._finish(self._read(_TRADES, symbol, start, end, exchange, columns), as_pandas)
 
     def get_book_snapshots(
-        self,
-        symbol: str,
-        start: str | dt.date | dt.datetime,
-        end: str | dt.date | dt.datetime,
-        exchange: str | None = None,
-        *,
-        levels: bool = True,
-        columns: Sequence[str] | None = None,
-        as_pandas: bool = False,
+        self, symbol: str, start: Time, end: Time, exchange: str | None = None, *,
+        levels: bool = True, columns: Sequence[str] | None = None, as_pandas: bool = False,
     ) -> pa.Table | pd.DataFrame:
         """Book snapshots with `start <= ts < end`; `levels=False` keeps only the top of book."""
         if not levels and columns is None:
@@ -201,15 +189,8 @@ class HistoricalData:
         return self._finish(self._read(_BOOK, symbol, start, end, exchange, columns), as_pandas)
 
     def get_ohlcv(
-        self,
-        symbol: str,
-        interval: str,
-        start: str | dt.date | dt.datetime,
-        end: str | dt.date | dt.datetime,
-        exchange: str | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        as_pandas: bool = False,
+        self, symbol: str, interval: str, start: Time, end: Time, exchange: str | None = None, *,
+        columns: Sequence[str] | None = None, as_pandas: bool = False,
     ) -> pa.Table | pd.DataFrame:
         """Bars of `interval` (1m, 5m, 15m, 1h, 1d) with `start <= bucket_start < end`."""
         dataset = _OHLCV[validate_interval(interval)]
@@ -245,16 +226,8 @@ class HistoricalData:
         return self._finish(self._read(_DAILY, symbol, start_day, end_day, exchange, columns), as_pandas)
 
     def iter_batches(
-        self,
-        dataset: str,
-        symbols: Sequence[str],
-        start: str | dt.date | dt.datetime,
-        end: str | dt.date | dt.datetime,
-        exchange: str | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        ordered: bool = True,
-        batch_rows: int = BATCH_ROWS,
+        self, dataset: str, symbols: Sequence[str], start: Time, end: Time, exchange: str | None = None, *,
+        columns: Sequence[str] | None = None, ordered: bool = True, batch_rows: int = BATCH_ROWS,
     ) -> Iterator[pa.RecordBatch]:
         """Rows of `dataset` (`trades`, `book_snapshots` or `ohlcv_<interval>`) of several symbols with
         `start <= time < end`, as Arrow record batches of at most `batch_rows` rows.
@@ -283,16 +256,8 @@ class HistoricalData:
                 yield pa.RecordBatch.from_pylist([], schema=schema)  # the schema, even for no rows
 
     def day_queries(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        dataset: str,
-        symbols: Sequence[str],
-        start: str | dt.date | dt.datetime,
-        end: str | dt.date | dt.datetime,
-        exchange: str | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        ordered: bool = True,
+        self, con: duckdb.DuckDBPyConnection, dataset: str, symbols: Sequence[str], start: Time, end: Time,
+        exchange: str | None = None, *, columns: Sequence[str] | None = None, ordered: bool = True,
     ) -> Iterator[tuple[str, list[Any]]]:
         """The queries behind `iter_batches`, one per UTC day, as (sql, params) to run on `con` (a
         `connection()` of this reader) before asking for the next: a cold day's downloaded files are
@@ -323,15 +288,7 @@ class HistoricalData:
             params.append(exchange)
 
         with tempfile.TemporaryDirectory(prefix="tickwh-history-") as tmp:
-            schema = relation_columns(con, table.source)
-            warm_days: set[dt.date] = set()
-            if schema:
-                rows = con.execute(
-                    f"SELECT DISTINCT {table.date_column} FROM {table.source} "
-                    f"WHERE {table.date_column} BETWEEN ? AND ?",
-                    [first_day, last_day],
-                ).fetchall()
-                warm_days = {r[0] for r in rows}
+            schema, warm_days = self._warm_days(con, table, first_day, last_day)
             cold_days: list[dt.date] = []
             if self.cold is not None:
                 cold_days = [d for d in self.cold.archived_days(table.name)
@@ -358,12 +315,7 @@ class HistoricalData:
                     reference = schema or manifest.schema
                     wanted = self._project(reference, columns)
                     present = set(manifest.columns)
-                    # Cast to the reference types so a cold day is indistinguishable from a warm one.
-                    select = ", ".join(
-                        f"CAST({_quote(c['name']) if c['name'] in present else 'NULL'} AS {c['type']}) "
-                        f"AS {_quote(c['name'])}"
-                        for c in wanted
-                    )
+                    select = _cold_select(wanted, present)
                     sql = (f"SELECT {select} FROM read_parquet(?, union_by_name = true) WHERE {filters}"
                            + (f" ORDER BY {order_by}" if ordered else ""))
                     day_params = [[str(p) for p in paths], *params]
@@ -375,8 +327,7 @@ class HistoricalData:
                 if not reference:
                     raise HistoryError(f"{table.source} exists in neither tier")
                 wanted = self._project(reference, columns)
-                yield "SELECT " + ", ".join(f"CAST(NULL AS {c['type']}) AS {_quote(c['name'])}" for c in wanted) + \
-                    " WHERE false", []
+                yield f"SELECT {_cold_select(wanted, set())} WHERE false", []
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -485,15 +436,7 @@ class HistoricalData:
         self.last_plan = plan
 
         with self.connection() as con, tempfile.TemporaryDirectory(prefix="tickwh-history-") as tmp:
-            schema = relation_columns(con, table.source)
-            warm_days: set[dt.date] = set()
-            if schema:
-                rows = con.execute(
-                    f"SELECT DISTINCT {table.date_column} FROM {table.source} "
-                    f"WHERE {table.date_column} BETWEEN ? AND ?",
-                    [first_day, last_day],
-                ).fetchall()
-                warm_days = {r[0] for r in rows}
+            schema, warm_days = self._warm_days(con, table, first_day, last_day)
             manifests: list[Manifest] = []
             all_warm = len(warm_days) == (last_day - first_day).days + 1
             # A range the warm tier holds whole never asks the cold store: an S3 outage then
@@ -533,22 +476,30 @@ class HistoricalData:
                 parts.append(f"SELECT {select} FROM {table.source} WHERE {filters}")
                 all_params += params
             if files:
-                # Cast to the reference types so a cold day is indistinguishable from a warm one.
-                select = ", ".join(
-                    f"CAST({_quote(c['name']) if c['name'] in cold_columns else 'NULL'} AS {sql_type(c['type'])}) "
-                    f"AS {_quote(c['name'])}"
-                    for c in inner
-                )
+                select = _cold_select(inner, cold_columns)
                 parts.append(f"SELECT {select} FROM read_parquet(?, union_by_name = true) WHERE {filters}")
                 all_params += [files, *params]
             if not parts:  # nothing in range in either tier: an empty table with the right columns
-                select = ", ".join(f"CAST(NULL AS {sql_type(c['type'])}) AS {_quote(c['name'])}" for c in inner)
-                parts.append(f"SELECT {select} WHERE false")
+                parts.append(f"SELECT {_cold_select(inner, set())} WHERE false")
             outer = ", ".join(_quote(c["name"]) for c in wanted)
             sql = f"SELECT {outer} FROM ({' UNION ALL '.join(parts)}) ORDER BY {ds.order_by}"
             result = con.execute(sql, all_params).to_arrow_table()
         plan.rows = result.num_rows
         return result
+
+    @staticmethod
+    def _warm_days(
+        con: duckdb.DuckDBPyConnection, table: ArchiveTable, first_day: dt.date, last_day: dt.date
+    ) -> tuple[list[dict[str, str]], set[dt.date]]:
+        """The warm table's columns (none when it does not exist) and its days in [first_day, last_day]."""
+        schema = relation_columns(con, table.source)
+        if not schema:
+            return schema, set()
+        rows = con.execute(
+            f"SELECT DISTINCT {table.date_column} FROM {table.source} WHERE {table.date_column} BETWEEN ? AND ?",
+            [first_day, last_day],
+        ).fetchall()
+        return schema, {r[0] for r in rows}
 
     @staticmethod
     def _project(schema: list[dict[str, str]], columns: Sequence[str] | None) -> list[dict[str, str]]:
@@ -584,6 +535,42 @@ def parse_as_of(value: int | str | dt.datetime | None) -> int | dt.datetime | No
         raise HistoryError(f"invalid as_of {value!r}: a snapshot id or an ISO time") from exc
 
 
+def _cold_select(columns: list[dict[str, str]], present: set[str]) -> str:
+    """Cold columns cast to the reference types, so a cold day is indistinguishable from a warm one;
+    NULL for a column the archive lacks. Types pass the manifest allow-list before they reach SQL."""
+    return ", ".join(
+        f"CAST({_quote(c['name']) if c['name'] in present else 'NULL'} AS {sql_type(c['type'])}) AS {_quote(c['name'])}"
+        for c in columns
+    )
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say which stores a command line reads and at which snapshot."""
+    parser.add_argument("--as-of", help="read the warm tier as of a lake snapshot id or an ISO time (UTC)")
+    parser.add_argument("--no-warm", action="store_true", help="read the cold tier only")
+    parser.add_argument("--no-cold", action="store_true", help="read the warm warehouse only")
+    parser.add_argument("--cold-endpoint", help="S3 endpoint URL (default $TICKWH_COLD_ENDPOINT)")
+    parser.add_argument("--cold-local-root", help="cold tier in a local directory instead of S3")
+    parser.add_argument("--bucket", help="S3 bucket (default $TICKWH_COLD_BUCKET or tickwh-cold)")
+    parser.add_argument("--prefix", help="key prefix (default $TICKWH_COLD_PREFIX or warehouse)")
+    parser.add_argument("--cache-dir", type=Path, help="keep verified cold downloads here")
+
+
+def stores_from_args(args: argparse.Namespace) -> tuple[LakeConfig | None, ColdStoreConfig | None]:
+    """The warm and cold stores `add_store_arguments` chose, the environment filling the rest."""
+    cold: ColdStoreConfig | None = None
+    if not args.no_cold:
+        env = ColdStoreConfig.from_env()
+        cold = ColdStoreConfig(
+            endpoint_url=args.cold_endpoint or (None if args.cold_local_root else env.endpoint_url),
+            bucket=args.bucket or env.bucket,
+            prefix=args.prefix if args.prefix is not None else env.prefix,
+            region=env.region,
+            local_root=args.cold_local_root or (None if args.cold_endpoint else env.local_root),
+        )
+    return (None if args.no_warm else LakeConfig.from_env()), cold
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tickwh history",
@@ -599,28 +586,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", action="store_true", help="book: top of book only, no level arrays")
     parser.add_argument("--csv", action="store_true", help="write CSV to stdout")
     parser.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
-    parser.add_argument("--as-of", help="read the warm tier as of a lake snapshot id or an ISO time (UTC)")
-    parser.add_argument("--no-warm", action="store_true", help="read the cold tier only")
-    parser.add_argument("--no-cold", action="store_true", help="read the warm warehouse only")
-    parser.add_argument("--cold-endpoint", help="S3 endpoint URL (default $TICKWH_COLD_ENDPOINT)")
-    parser.add_argument("--cold-local-root", help="cold tier in a local directory instead of S3")
-    parser.add_argument("--bucket", help="S3 bucket (default $TICKWH_COLD_BUCKET or tickwh-cold)")
-    parser.add_argument("--prefix", help="key prefix (default $TICKWH_COLD_PREFIX or warehouse)")
-    parser.add_argument("--cache-dir", type=Path, help="keep verified cold downloads here")
+    add_store_arguments(parser)
     args = parser.parse_args(argv)
 
-    cold: ColdStoreConfig | None = None
-    if not args.no_cold:
-        env = ColdStoreConfig.from_env()
-        cold = ColdStoreConfig(
-            endpoint_url=args.cold_endpoint or (None if args.cold_local_root else env.endpoint_url),
-            bucket=args.bucket or env.bucket,
-            prefix=args.prefix if args.prefix is not None else env.prefix,
-            region=env.region,
-            local_root=args.cold_local_root or (None if args.cold_endpoint else env.local_root),
-        )
     try:
-        warehouse = None if args.no_warm else LakeConfig.from_env()
+        warehouse, cold = stores_from_args(args)
         api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
         if args.dataset == "daily-stats":
             table = api.get_daily_stats(args.symbol, args.days, start=args.start, end=args.end,

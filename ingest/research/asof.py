@@ -2,7 +2,7 @@
 
 Equal, row for row, to `pandas.merge_asof(trades, book, on="ts", by=["exchange", "symbol"],
 direction="backward", allow_exact_matches=True, tolerance=...)` with trades in the research order
-(`common.TRADE_ORDER`) and the book sorted by (ts, local_ts, depth): a snapshot at exactly the
+(`columns.TRADE_ORDER`) and the book sorted by (ts, local_ts, depth): a snapshot at exactly the
 trade's time counts, and when several snapshots share a timestamp the last of that order wins
 (the latest-received, then the deepest). A trade whose latest book is older than `tolerance` gets
 nulls, not that book. Book snapshots read: [start - tolerance, end), or [start, end) without one.
@@ -20,21 +20,17 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 
 from ingest.history import BATCH_ROWS, HistoricalData
+from ingest.research.columns import BOOK_LEVEL_COLUMNS, BOOK_TOP_COLUMNS, TRADE_COLUMNS
 from ingest.research.common import (
-    BOOK_LEVEL_COLUMNS,
-    BOOK_TOP_COLUMNS,
-    TRADE_COLUMNS,
     ResearchError,
     Result,
     Time,
-    check_exchange,
-    check_symbols,
     day_chunks,
     duration,
     lake_connection,
     materialize,
     result_of,
-    utc_range,
+    span,
 )
 
 MAX_LEVELS = 64
@@ -54,12 +50,10 @@ def asof_join(
 ) -> Result:
     """Trades of `symbols` in [start, end) (UTC) with book_ts, book_local_ts, bid/ask price and amount
     of the prevailing snapshot, and with `levels` > 0 the first `levels` entries of the level lists."""
-    syms = check_symbols(symbols)
-    exchange = check_exchange(exchange)
     tol = duration(tolerance, "tolerance")
     if not isinstance(levels, int) or not 0 <= levels <= MAX_LEVELS:
         raise ResearchError(f"levels must be an integer from 0 to {MAX_LEVELS}, got {levels!r}")
-    lo, hi = utc_range(start, end)
+    syms, exchange, lo, hi = span(symbols, start, end, exchange)
     level_cols = BOOK_LEVEL_COLUMNS if levels else []
     book_cols = BOOK_TOP_COLUMNS + level_cols
     picked = ["ts", "local_ts", "bid_price", "bid_amount", "ask_price", "ask_amount", *level_cols]
@@ -72,7 +66,7 @@ def asof_join(
     in_tolerance = "t.ts - b.ts <= ?" if tol is not None else "b.ts IS NOT NULL"
     join_sql = f"""
         SELECT {', '.join(TRADE_COLUMNS)}, {outer}
-        FROM (SELECT t.*, {inner}, {in_tolerance} AS _ok FROM _trades t
+        FROM (SELECT t.*, {inner}, {in_tolerance} AS _ok FROM ({{trades}}) t
               ASOF LEFT JOIN _book b ON t.exchange = b.exchange AND t.symbol = b.symbol AND t.ts >= b.ts)
         ORDER BY ts, exchange, symbol, coalesce(trade_seq, 0), trade_id"""
 
@@ -81,7 +75,8 @@ def asof_join(
             carried = False
             for c_lo, c_hi in day_chunks(lo, hi):
                 book_lo = c_lo - tol if not carried and tol is not None else c_lo
-                materialize(hist, con, "_book", "book_snapshots", syms, book_lo, c_hi, exchange, book_cols)
+                materialize(con, "_book", hist.day_queries(con, "book_snapshots", syms, book_lo, c_hi, exchange,
+                                                          columns=book_cols, ordered=False))
                 if carried:
                     con.execute("INSERT INTO _book BY NAME SELECT * FROM _carry")
                 # One snapshot per (exchange, symbol, ts): merge_asof's pick among equal keys, made explicit.
@@ -97,9 +92,14 @@ def asof_join(
                     [] if tol is None else [c_hi - tol],
                 )
                 carried = True
-                materialize(hist, con, "_trades", "trades", syms, c_lo, c_hi, exchange, TRADE_COLUMNS)
-                reader = con.execute(join_sql, [] if tol is None else [tol]).to_arrow_reader(batch_rows)
-                yield pa.RecordBatch.from_pylist([], schema=reader.schema)  # the schema, even for an empty day
-                yield from reader
+                # The day's trades are scanned in place (a warm day's Parquet files, or a cold day's downloads,
+                # kept until the join has been read): ASOF over the lake scan is the engine's own floor.
+                for sql, params in hist.day_queries(con, "trades", syms, c_lo, c_hi, exchange,
+                                                    columns=TRADE_COLUMNS, ordered=False):
+                    tol_param = [] if tol is None else [tol]  # it stands before the trades' in the SQL
+                    joined = con.execute(join_sql.replace("{trades}", sql), [*tol_param, *params])
+                    reader = joined.to_arrow_reader(batch_rows)
+                    yield pa.RecordBatch.from_pylist([], schema=reader.schema)  # the schema, even for an empty day
+                    yield from reader
 
     return result_of(chunks())

@@ -36,18 +36,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.history import HistoricalData
+from ingest.research.columns import TRADE_COLUMNS
 from ingest.research.common import (
-    TRADE_COLUMNS,
     ResearchError,
     Result,
     Time,
-    check_exchange,
-    check_symbols,
     check_tz,
     read,
     result_of,
+    span,
     sql_str,
-    utc_range,
     work_connection,
 )
 
@@ -214,8 +212,6 @@ def get_bars(
 ) -> Result:
     """Bars of `interval` for `symbols`, buckets with start <= bucket_start < end (see the module doc).
     `source`: "auto" (1m bars for whole minutes, else trades), "1m" or "trades" (the same bars, slower)."""
-    syms = check_symbols(symbols)
-    exchange = check_exchange(exchange)
     iv = Interval.parse(interval)
     zone = check_tz(tz)
     if fill not in (None, "prev"):
@@ -225,7 +221,7 @@ def get_bars(
     if source == "1m" and not iv.from_minutes:
         raise ResearchError(f"interval {interval!r} is not a whole number of minutes: it needs source='trades'")
     from_minutes = iv.from_minutes and source != "trades"
-    lo, hi = utc_range(start, end, zone)
+    syms, exchange, lo, hi = span(symbols, start, end, exchange, zone)
     grid = bucket_grid(lo, hi, iv, zone)
     sql = bars_sql(iv, zone.key, fill, from_minutes)
 

@@ -6,14 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.cold.config import ColdStoreConfig
 from ingest.cold.store import ColdObjectError
-from ingest.history import HistoricalData, HistoryError
-from ingest.lake import LakeConfig
+from ingest.history import HistoricalData, HistoryError, add_store_arguments, stores_from_args
+from ingest.lake import LakeError
 from ingest.names import InvalidNameError
 from ingest.research import asof_join, get_bars, info_bars, replay
 from ingest.research.common import Result
@@ -27,12 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--exchange")
     common.add_argument("--csv", action="store_true", help="write every row as CSV to stdout")
     common.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
-    common.add_argument("--as-of", help="read the warm tier as of a lake snapshot id or an ISO time (UTC)")
-    common.add_argument("--no-warm", action="store_true", help="read the cold tier only")
-    common.add_argument("--no-cold", action="store_true", help="read the warm warehouse only")
-    common.add_argument("--cold-endpoint", help="S3 endpoint URL (default $TICKWH_COLD_ENDPOINT)")
-    common.add_argument("--cold-local-root", help="cold tier in a local directory instead of S3")
-    common.add_argument("--cache-dir", type=Path, help="keep verified cold downloads here")
+    add_store_arguments(common)
 
     parser = argparse.ArgumentParser(prog="python -m ingest.research",
                                      description="As-of joins, bars of any interval, information bars, replay.")
@@ -54,15 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _history(args: argparse.Namespace) -> HistoricalData:
-    cold: ColdStoreConfig | None = None
-    if not args.no_cold:
-        env = ColdStoreConfig.from_env()
-        cold = ColdStoreConfig(
-            endpoint_url=args.cold_endpoint or (None if args.cold_local_root else env.endpoint_url),
-            bucket=env.bucket, prefix=env.prefix, region=env.region,
-            local_root=args.cold_local_root or (None if args.cold_endpoint else env.local_root),
-        )
-    warehouse = None if args.no_warm else LakeConfig.from_env()
+    warehouse, cold = stores_from_args(args)
     return HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
 
 
@@ -84,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = replay(hist, args.symbols, args.start, args.end, exchange=args.exchange,
                             trades=not args.no_trades, book=not args.no_book)
         rows = _write(result, args.csv, args.limit)
-    except (HistoryError, InvalidNameError, ColdObjectError) as exc:
+    except (HistoryError, InvalidNameError, ColdObjectError, LakeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{rows} rows", file=sys.stderr)

@@ -19,22 +19,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from ingest.history import HistoricalData, HistoryError, to_timestamp
+from ingest.history import HistoricalData, HistoryError, Time, to_timestamp
 from ingest.names import validate_exchange, validate_symbol
 
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
-Time = str | dt.date | dt.datetime
-
-# The total order of trades in every research answer: the marts' open/close rule (stg_trades'
-# order_seq = coalesce(trade_seq, 0), then trade_id), with exchange and symbol between time and it.
-TRADE_ORDER = "ts, exchange, symbol, coalesce(trade_seq, 0), trade_id"
-TRADE_COLUMNS = ["exchange", "symbol", "ts", "local_ts", "trade_id", "trade_seq", "side", "price", "amount"]
-BOOK_TOP_COLUMNS = ["exchange", "symbol", "ts", "local_ts", "depth", "bid_price", "bid_amount", "ask_price",
-                    "ask_amount"]
-BOOK_LEVEL_COLUMNS = ["bid_prices", "bid_amounts", "ask_prices", "ask_amounts"]
 DAY = dt.timedelta(days=1)
 
 
@@ -83,6 +74,16 @@ def utc_range(start: Time, end: Time, tz: zoneinfo.ZoneInfo | None = None) -> tu
     if hi == lo:
         raise ResearchError(f"empty range: start {lo} equals end (UTC)")
     return lo, hi
+
+
+def span(
+    symbols: str | Sequence[str], start: Time, end: Time, exchange: str | None, tz: zoneinfo.ZoneInfo | None = None
+) -> tuple[list[str], str | None, dt.datetime, dt.datetime]:
+    """Every request's checked arguments: (symbols, exchange, UTC start, UTC end)."""
+    syms = check_symbols(symbols)
+    exchange = check_exchange(exchange)
+    lo, hi = utc_range(start, end, tz)
+    return syms, exchange, lo, hi
 
 
 def duration(value: str | dt.timedelta | None, what: str) -> dt.timedelta | None:
@@ -135,22 +136,12 @@ def lake_connection(hist: HistoricalData) -> Iterator[duckdb.DuckDBPyConnection]
         yield con
 
 
-def materialize(
-    hist: HistoricalData,
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    dataset: str,
-    symbols: Sequence[str],
-    lo: dt.datetime,
-    hi: dt.datetime,
-    exchange: str | None,
-    columns: Sequence[str],
-) -> None:
-    """Rows of `dataset` in [lo, hi) as temp table `name` on `con` (a `lake_connection`), read where
-    they are, warm or cold, with no copy through Python: DuckDB's ASOF join and sorts run far faster
-    over a table than over a streamed source."""
+def materialize(con: duckdb.DuckDBPyConnection, name: str, queries: Iterable[tuple[str, list[Any]]]) -> None:
+    """The rows of `queries` (`HistoricalData.day_queries` on `con`, a `lake_connection`) as temp table
+    `name`, read where they are, warm or cold, with no copy through Python: DuckDB's ASOF join and
+    sorts run far faster over a table than over a streamed source."""
     verb = f"CREATE OR REPLACE TEMP TABLE {name} AS"
-    for sql, params in hist.day_queries(con, dataset, symbols, lo, hi, exchange, columns=columns, ordered=False):
+    for sql, params in queries:
         con.execute(f"{verb} {sql}", params)
         verb = f"INSERT INTO {name} BY NAME"
 

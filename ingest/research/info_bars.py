@@ -24,18 +24,16 @@ import pyarrow as pa
 
 from ingest import numeric
 from ingest.history import HistoricalData
+from ingest.research.columns import TRADE_COLUMNS
 from ingest.research.common import (
-    TRADE_COLUMNS,
     ResearchError,
     Result,
     Time,
-    check_exchange,
-    check_symbols,
     day_chunks,
     positive_decimal,
     read,
     result_of,
-    utc_range,
+    span,
     work_connection,
 )
 
@@ -137,9 +135,7 @@ def info_bars(
 ) -> Result:
     """Tick ("tick"), volume ("volume") or dollar ("dollar") bars of `symbols` from trades in [start, end)."""
     units = threshold_units(kind, threshold)
-    syms = check_symbols(symbols)
-    exchange = check_exchange(exchange)
-    lo, hi = utc_range(start, end)
+    syms, exchange, lo, hi = span(symbols, start, end, exchange)
     fragments_sql = _FRAGMENTS.format(measure=_MEASURES[kind][0], notional=_NOTIONAL, volume=_VOLUME, quote=_QUOTE)
     th = {"threshold": str(units)}
 

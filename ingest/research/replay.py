@@ -23,19 +23,15 @@ import pyarrow.compute as pc
 
 from ingest import numeric
 from ingest.history import BATCH_ROWS, HistoricalData
+from ingest.research.columns import BOOK_LEVEL_COLUMNS, BOOK_TOP_COLUMNS, TRADE_COLUMNS
 from ingest.research.common import (
-    BOOK_LEVEL_COLUMNS,
-    BOOK_TOP_COLUMNS,
-    TRADE_COLUMNS,
     ResearchError,
     Result,
     Time,
-    check_exchange,
-    check_symbols,
     day_chunks,
     lake_connection,
     materialize,
-    utc_range,
+    span,
 )
 
 
@@ -134,11 +130,9 @@ def replay(
 ) -> Replay:
     """Events of `symbols` in [start, end) (UTC); `trades`/`book` choose the streams, `levels` adds
     the book's level lists (bid_prices, bid_amounts, ask_prices, ask_amounts)."""
-    syms = check_symbols(symbols)
-    exchange = check_exchange(exchange)
     if not (trades or book):
         raise ResearchError("replay needs trades, book or both")
-    lo, hi = utc_range(start, end)
+    syms, exchange, lo, hi = span(symbols, start, end, exchange)
     level_cols = BOOK_LEVEL_COLUMNS if levels else []
     fmt = {"price": numeric.PRICE_SQL, "amount": numeric.AMOUNT_SQL,
            "levels": "".join(f", {c}" for c in level_cols),
@@ -151,7 +145,8 @@ def replay(
                 for name, dataset, cols, wanted in (("_trades", "trades", TRADE_COLUMNS, trades),
                                                     ("_book", "book_snapshots", BOOK_TOP_COLUMNS + level_cols, book)):
                     if wanted:
-                        materialize(hist, con, name, dataset, syms, c_lo, c_hi, exchange, cols)
+                        materialize(con, name, hist.day_queries(con, dataset, syms, c_lo, c_hi, exchange,
+                                                                columns=cols, ordered=False))
                     else:
                         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_EMPTY[name]} WHERE false")
                 day = _merged_day(con, books_sql, trades_sql)
