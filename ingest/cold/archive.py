@@ -34,6 +34,7 @@ import duckdb
 from ingest.cold.content import parquet_content, warm_content
 from ingest.cold.layout import ALL_TABLES, ArchiveTable, ColdTier, Manifest, ManifestObject, new_run_id
 from ingest.cold.store import ColdObjectError, ColdStoreError, file_digests, sha256_of
+from ingest.sql import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,11 @@ def _iso(value: object) -> str | None:
     return None if value is None else value.isoformat()  # type: ignore[attr-defined]
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _export(con: duckdb.DuckDBPyConnection, table: ArchiveTable, day: dt.date, target: Path) -> None:
     # Identifiers come from the fixed ArchiveTable registry; the day is a bound parameter.
     con.execute(
         f"""COPY (SELECT * FROM {table.source} WHERE {table.date_column} = ? ORDER BY {", ".join(table.order_by)})
-            TO {_sql_path(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)""",
+            TO {sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)""",
         [day],
     )
 
