@@ -44,7 +44,7 @@ import pyarrow.csv as pacsv
 from bench.common import Workload, bench_home, ensure_workload, scratch
 from ingest.feed.stream import StreamState, connect, stream_state
 from ingest.hot import HotSettings, HotTarget, close_idle, load_range, open_hot_tier
-from ingest.simulator import trades_file_name
+from ingest.landing import trades_file_name
 
 TARGET = 200_000  # trades/s the live path is meant to sustain
 NATS_SERVER = Path(sys.executable).parent / "nats-server"

@@ -26,9 +26,7 @@ import duckdb
 from ingest import numeric
 from ingest.books import BookExpectation, missing_book_exchanges
 from ingest.lake import rollback, with_conflict_retry
-from ingest.names import InvalidNameError, validate_exchange, validate_symbol
-from ingest.sql import quote_ident, sql_literal
-from ingest.tardis import (
+from ingest.landing import (
     TRADES_COLUMNS,
     LandingFile,
     LandingFileError,
@@ -38,6 +36,8 @@ from ingest.tardis import (
     snapshot_columns,
     snapshot_depth,
 )
+from ingest.names import InvalidNameError, validate_exchange, validate_symbol
+from ingest.sql import quote_ident, sql_literal
 from ingest.warehouse import ensure_raw_schema, fence
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from statistics import median
 import duckdb
 import pytest
 
+from ingest.landing import snapshots_file_name, trades_file_name
 from ingest.warehouse import ensure_raw_schema
 from tests import lakes
 
@@ -109,7 +110,7 @@ def _load_raw(home: Path) -> None:
             rows.append((
                 t.ts.date(), t.exchange, t.symbol, t.ts, t.ts + timedelta(milliseconds=5), t.trade_id,
                 int(t.trade_id) if t.trade_id.isdigit() else None, t.side, t.price, t.amount,
-                f"{t.exchange}_trades_{t.ts.date()}_ALL.csv.gz",
+                trades_file_name(t.exchange, t.ts.date()),
             ))
         con.executemany("insert into raw.trades values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         rows = []
@@ -120,7 +121,7 @@ def _load_raw(home: Path) -> None:
             rows.append((
                 when.date(), exchange, symbol, when, when, 5, bid, bid_amount, ask, ask_amount,
                 bids, [bid_amount] * 5, asks, [ask_amount] * 5,
-                f"{exchange}_book_snapshot_5_{when.date()}_ALL.csv.gz",
+                snapshots_file_name(exchange, when.date(), 5),
             ))
         con.executemany(
             "insert into raw.book_snapshots values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows

@@ -121,12 +121,15 @@ class Backoff:
             exc = state.outcome.exception() if state.outcome else None
             log.warning("%s failed (%r); retrying in %.2fs", what, exc, state.upcoming_sleep)
 
+        async def attempt() -> T:  # a coroutine function, so tenacity awaits what a lambda returns
+            return await fn()
+
         try:
             return await async_retrying(
                 retry_if=lambda exc: isinstance(exc, retry_on), initial_s=self.initial_s, max_s=self.max_s,
                 deadline_s=self.deadline_s, after_failure=on_failure and (lambda _state: on_failure()),
                 before_sleep=log_retry,
-            )(fn)
+            )(attempt)
         except retry_on as exc:
             elapsed = time.monotonic() - started
             raise StreamUnavailableError(f"{what}: gave up after {elapsed:.1f}s: {exc!r}") from exc

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ingest.availability import days_in_names
+from ingest.landing import landing_file_name, parse_landing_name, same_compression_name, trades_file_name
 from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exchange, validate_key
-from ingest.tardis import landing_file_name, parse_landing_name
 from ingest.vendors.binance import (
     EXCHANGE_BY_MARKET,
     ChecksumPolicy,
@@ -386,8 +386,7 @@ def _stage_tardis(source: VendorSource, store: Store, day: dt.date, landing_root
                 f"{exchange}_trades_{day}_{symbol}.csv.gz under {source.path}"
             )
         local = store.fetch(key)
-        suffix = ".csv.gz" if key.endswith(".gz") else ".csv"
-        dest = landing_root / (landing_file_name(exchange, "trades", day, symbol).removesuffix(".csv.gz") + suffix)
+        dest = landing_root / same_compression_name(trades_file_name(exchange, day, symbol), key)
         _link_or_copy(local, dest)
         out.files.append(dest)
         out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": "trades",
@@ -418,8 +417,7 @@ def _stage_tardis_book(
             )
             dest = nf.landing_path
         else:
-            suffix = ".csv.gz" if key.endswith(".gz") else ".csv"
-            dest = landing_root / (landing_file_name(exchange, data_type, day, symbol).removesuffix(".csv.gz") + suffix)
+            dest = landing_root / same_compression_name(landing_file_name(exchange, data_type, day, symbol), key)
             _link_or_copy(local, dest)
         out.files.append(dest)
         out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": data_type,
@@ -439,8 +437,7 @@ def _tardis_named(local: Path, exchange: str, data_type: str, day: dt.date, symb
     """
     if parse_landing_name(local) is not None:
         return local
-    suffix = ".csv.gz" if local.name.endswith(".gz") else ".csv"
-    named = Path(work_dir) / f"{exchange}_{data_type}_{day.isoformat()}_{symbol}{suffix}"
+    named = Path(work_dir) / same_compression_name(landing_file_name(exchange, data_type, day, symbol), local.name)
     _link_or_copy(local, named)
     return named
 
