@@ -3,7 +3,8 @@
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ delete_window('bar_date') }}",
-        tags=['incremental', 'daily']
+        tags=['incremental', 'daily'],
+        meta={'cold': {'time_column': 'bar_date'}}
     )
 }}
 

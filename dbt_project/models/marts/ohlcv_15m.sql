@@ -3,7 +3,8 @@
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ delete_window('bar_date') }}",
-        tags=['incremental', 'ohlcv']
+        tags=['incremental', 'ohlcv'],
+        meta={'cold': {'time_column': 'bucket_start'}}
     )
 }}
 
