@@ -247,6 +247,21 @@ def _first(store: Store, candidates: Iterable[str]) -> str | None:
     return next((key for key in candidates if store.exists(key)), None)
 
 
+def _fetch_binance(
+    store: Store, source: VendorSource, kind: str, symbol: str, day: dt.date, interval: str | None
+) -> tuple[str, Path, str | None]:
+    """The first of the file's candidate keys that exists: (key, local file, verified sha256)."""
+    candidates = _binance_candidates(source.market, kind, symbol, day, interval)
+    key = _first(store, candidates)
+    if key is None:
+        what = f"{interval} klines" if kind == "klines" else kind
+        raise VendorFileMissingError(
+            f"binance {source.market} {what} for {symbol} {day}: none of {candidates[0]!r} (or the flat / "
+            f"unzipped variants) under {source.path}"
+        )
+    return (key, *_fetch_verified(store, key, source.checksums))
+
+
 def _fetch_verified(store: Store, key: str, policy: ChecksumPolicy) -> tuple[Path, str | None]:
     """The file, local, with its sha256 checked against Binance's `.CHECKSUM` (or SHA256SUMS)."""
     local = store.fetch(key)
@@ -355,14 +370,7 @@ def _stage_binance(source: VendorSource, store: Store, day: dt.date, landing_roo
     kind = source.trades_kind
     symbols = list(source.symbols) or _discover_symbols(store, source, kind, day)
     for symbol in symbols:
-        candidates = _binance_candidates(source.market, kind, symbol, day, None)
-        key = _first(store, candidates)
-        if key is None:
-            raise VendorFileMissingError(
-                f"binance {source.market} {kind} for {symbol} {day}: none of {candidates[0]!r} (or the flat / "
-                f"unzipped variants) under {source.path}"
-            )
-        local, sha = _fetch_verified(store, key, source.checksums)
+        key, local, sha = _fetch_binance(store, source, kind, symbol, day, None)
         nf = normalise_trades(local, landing_root, market=source.market, symbol=symbol, day=day, kind=kind,
                               sha256=sha)
         book = write_empty_book_file(landing_root, source.exchange_id, symbol, day)
@@ -467,13 +475,6 @@ def find_klines_files(
     symbols = list(source.symbols) or _discover_symbols(store, source, interval, day)
     out = []
     for symbol in symbols:
-        candidates = _binance_candidates(source.market, "klines", symbol, day, interval)
-        key = _first(store, candidates)
-        if key is None:
-            raise VendorFileMissingError(
-                f"binance {source.market} {interval} klines for {symbol} {day}: none of {candidates[0]!r} (or the "
-                f"flat / unzipped variants) under {source.path}"
-            )
-        local, sha = _fetch_verified(store, key, source.checksums)
+        key, local, sha = _fetch_binance(store, source, "klines", symbol, day, interval)
         out.append(KlinesFile(local, source.exchange_id, symbol, day, sha, store.describe(key)))
     return out
