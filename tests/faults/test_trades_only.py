@@ -19,7 +19,7 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
 from ingest.books import BookExpectation, MissingBookFileError
-from ingest.landing import BOOK_SNAPSHOT, day_glob, trades_file_name
+from ingest.landing import BOOK_SNAPSHOT, find_landing_files, trades_file_name
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.simulator import simulate_days
 from orchestration.dbt_resource import dbt_resource
@@ -44,8 +44,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def book_file(root: Path, day: dt.date) -> Path:
-    [path] = root.glob(f"simex_{day_glob(BOOK_SNAPSHOT, day)}")
-    return path
+    [book] = [lf for lf in find_landing_files(root, BOOK_SNAPSHOT, day) if lf.exchange == "simex"]
+    return book.path
 
 
 def trades_file(root: Path, day: dt.date) -> Path:
