@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,7 +45,7 @@ import pyarrow.csv as pacsv
 from bench.common import Workload, bench_home, ensure_workload, scratch
 from ingest.feed.stream import StreamState, connect, stream_state
 from ingest.hot import HotSettings, HotTarget, close_idle, load_range, open_hot_tier
-from ingest.simulator import trades_file_name
+from ingest.landing import trades_file_name
 
 TARGET = 200_000  # trades/s the live path is meant to sustain
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
@@ -159,19 +160,37 @@ class Loader:
         return loaded
 
 
-def bench_throughput(day_file: Path, n_trades: int, work: Path, rep: int, args: argparse.Namespace) -> dict[str, float]:
-    with nats_server(work / f"js-throughput-{rep}") as url, open_hot_tier(
+@dataclass
+class _LivePath:
+    url: str
+    client: Any
+    loader: Loader
+    feed: subprocess.Popen[str]
+    started: float  # perf_counter before the feed process started
+    replay_start: dict[str, Any]  # the feed's first line
+
+
+@contextmanager
+def _live_path(feed_file: Path, work: Path, nats_dir: str, speed: str, args: argparse.Namespace) -> Iterator[_LivePath]:
+    """A fresh NATS server, an emptied hot tier, its loader, and a feed replaying `feed_file` that has begun."""
+    with nats_server(work / nats_dir) as url, open_hot_tier(
         HotTarget(path=str(work / "chdb")), HotSettings(ttl_basis="ingest")
     ) as client:
         client.command("TRUNCATE TABLE hot_trades")
         client.command("TRUNCATE TABLE hot_ohlcv_1m")
         loader = Loader(client, url, args.range_msgs)
         started = time.perf_counter()
-        feed = start_feed(day_file, url, "max", work / "feed.log", args.batch_trades)
+        feed = start_feed(feed_file, url, speed, work / "feed.log", args.batch_trades)
         line = feed.stdout.readline() if feed.stdout else ""
-        replay_started = time.perf_counter()
         if not line:
             raise RuntimeError(f"feed handler failed: {(work / 'feed.log').read_text()[-2000:]}")
+        yield _LivePath(url, client, loader, feed, started, json.loads(line))
+
+
+def bench_throughput(day_file: Path, n_trades: int, work: Path, rep: int, args: argparse.Namespace) -> dict[str, float]:
+    with _live_path(day_file, work, f"js-throughput-{rep}", "max", args) as live:
+        replay_started = time.perf_counter()
+        url, client, loader, feed, started = live.url, live.client, live.loader, live.feed, live.started
         while loader.trades < n_trades:
             if not loader.poll():
                 if feed.poll() is not None and loader.trades < n_trades and _state(url).last_seq <= loader.cursor:
@@ -212,17 +231,8 @@ def write_slice(day_file: Path, out: Path, start_s: int, seconds: float) -> int:
 def bench_freshness(day_file: Path, work: Path, poll_s: float, args: argparse.Namespace) -> dict[str, float]:
     slice_file = work / f"slice_{poll_s:g}.csv"
     n = write_slice(day_file, slice_file, 12 * 3600, args.freshness_s)
-    with nats_server(work / f"js-fresh-{poll_s:g}") as url, open_hot_tier(
-        HotTarget(path=str(work / "chdb")), HotSettings(ttl_basis="ingest")
-    ) as client:
-        client.command("TRUNCATE TABLE hot_trades")
-        client.command("TRUNCATE TABLE hot_ohlcv_1m")
-        loader = Loader(client, url, args.range_msgs)
-        feed = start_feed(slice_file, url, "1", work / "feed.log", args.batch_trades)
-        line = feed.stdout.readline() if feed.stdout else ""
-        if not line:
-            raise RuntimeError(f"feed handler failed: {(work / 'feed.log').read_text()[-2000:]}")
-        origin = json.loads(line)
+    with _live_path(slice_file, work, f"js-fresh-{poll_s:g}", "1", args) as live:
+        url, client, loader, feed, origin = live.url, live.client, live.loader, live.feed, live.replay_start
         latencies: list[float] = []
         seen = 0
         while loader.trades < n:

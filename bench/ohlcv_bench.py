@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 
 from bench.common import CompiledModel, Report, Row, Workload, bench_home, median, run_worker
-from ingest.hot.tier import duckdb_double
+from ingest.hot.tier import duckdb_double, minute_bar_columns
 
 ENGINES = ("duckdb", "pandas", "polars", "clickhouse")
 EXACT_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count", "buy_volume",
@@ -216,28 +216,16 @@ class PolarsEngine:
         self.df = self.bars = None
 
 
+# The hot tier's own 1m bar (ingest/hot/tier.py), finished in one GROUP BY.
 CLICKHOUSE_BARS = """
-SELECT
-    exchange,
-    symbol,
-    toDateTime64(toStartOfMinute(ts), 6, 'UTC') AS bucket_start,
-    argMin(price, (ts, ifNull(trade_seq, 0), trade_id)) AS open,
-    max(price) AS high,
-    min(price) AS low,
-    argMax(price, (ts, ifNull(trade_seq, 0), trade_id)) AS close,
-    sum(amount) AS volume,
-    toDecimal128(sum(toDecimal128(price, 12) * toDecimal128(amount, 12)), 20) AS quote_volume,
-    count() AS trade_count,
-    {vwap} AS vwap,
-    sumIf(amount, side = 'buy') AS buy_volume,
-    sumIf(amount, side = 'sell') AS sell_volume,
-    min(ts) AS first_trade_ts,
-    max(ts) AS last_trade_ts
+SELECT{bar},
+    {vwap} AS vwap
 FROM bench.trades
 GROUP BY exchange, symbol, bucket_start
 """.format(
+    bar=minute_bar_columns(),
     # DuckDB's decimal -> double conversion (as the hot tier's view does), so vwap agrees to the bit.
-    vwap=f"{duckdb_double('quote_volume', 20)} / {duckdb_double('volume', 12)}"
+    vwap=f"{duckdb_double('quote_volume', 20)} / {duckdb_double('volume', 12)}",
 )
 
 

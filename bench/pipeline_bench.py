@@ -121,7 +121,7 @@ def _read_csv_sql(path: Path, types: dict[str, str]) -> str:
 
 def floor_load_sql(landing: Path, day: dt.date) -> list[str]:
     """INSERTs that parse one day's landing files straight into the contract's raw tables."""
-    from ingest.tardis import find_landing_files, read_header, snapshot_depth
+    from ingest.landing import find_landing_files, read_header, snapshot_depth
 
     out = []
     for lf in find_landing_files(landing, "trades", day):

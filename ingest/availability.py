@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ingest.books import BookExpectation
-from ingest.tardis import parse_landing_name
+from ingest.landing import parse_landing_name
 
 
 def _family(data_type: str) -> str | None:

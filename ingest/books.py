@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.landing import BOOK_SNAPSHOT, TRADES, LandingFileError, book_glob, find_landing_files
 from ingest.names import InvalidNameError, validate_exchange
-from ingest.tardis import LandingFileError, find_landing_files
 
 BOOK_EXCHANGES_ENV = "TICKWH_BOOK_EXCHANGES"
 
@@ -60,7 +60,7 @@ class BookExpectation:
             return False
         if self.mode == "list":
             return exchange in self.exchanges
-        return any(not p.name.startswith(".") for p in Path(landing_root).glob(f"{exchange}_book_snapshot_*.csv*"))
+        return any(not p.name.startswith(".") for p in Path(landing_root).glob(book_glob(exchange)))
 
 
 def missing_book_exchanges(landing_root: Path, day: dt.date, expectation: BookExpectation) -> list[str]:
@@ -68,8 +68,8 @@ def missing_book_exchanges(landing_root: Path, day: dt.date, expectation: BookEx
 
     Raises MissingBookFileError when an exchange expected to have books lacks its file.
     """
-    traded = {lf.exchange for lf in find_landing_files(landing_root, "trades", day)}
-    booked = {lf.exchange for lf in find_landing_files(landing_root, "book_snapshot", day)}
+    traded = {lf.exchange for lf in find_landing_files(landing_root, TRADES, day)}
+    booked = {lf.exchange for lf in find_landing_files(landing_root, BOOK_SNAPSHOT, day)}
     missing = sorted(traded - booked)
     expected = [ex for ex in missing if expectation.expects(ex, landing_root)]
     if expected:

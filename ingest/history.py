@@ -54,6 +54,7 @@ from ingest.cold.store import ColdObjectError
 from ingest.lake import ALIAS as LAKE_ALIAS
 from ingest.lake import LakeConfig, LakeError, attach, current_snapshot
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
+from ingest.sql import quote_ident as _quote
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,10 +121,6 @@ def to_day(value: str | dt.date | dt.datetime) -> dt.date:
     if ts.time() != dt.time(0):
         raise HistoryError(f"expected a whole day, got {value!r}")
     return ts.date()
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class HistoricalData:

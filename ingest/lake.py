@@ -24,9 +24,7 @@ import datetime as dt
 import importlib.util
 import logging
 import os
-import random
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +32,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+from tenacity import RetryCallState
+
+from ingest import sql
+from ingest.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +71,11 @@ def default_home() -> Path:
 
 
 def sql_literal(text: str) -> str:
-    """A SQL string literal for statements that take no bound parameters (ATTACH, CREATE SECRET)."""
-    if "\x00" in text or "\n" in text or "\r" in text:
-        raise LakeError(f"control character in lake setting {text!r}")
-    return "'" + text.replace("'", "''") + "'"
+    """`ingest.sql.sql_literal`, refusing a bad lake setting as a `LakeError`."""
+    try:
+        return sql.sql_literal(text)
+    except sql.UnsafeSqlTextError as exc:
+        raise LakeError(f"control character in lake setting {text!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -289,19 +292,18 @@ def with_conflict_retry(
     A retried transaction re-reads the table, so two reloads of the same day end as one reload:
     the later one deletes what the earlier one inserted.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except duckdb.Error as exc:
-            if not is_conflict(exc) or attempt == attempts:
-                if is_conflict(exc):
-                    raise LakeConflictError(f"{what}: still conflicting after {attempts} attempts: {exc}") from exc
-                raise
-            delay = min(max_delay_s, base_delay_s * 2 ** (attempt - 1)) * (0.5 + random.random())
-            log.info("%s: another writer committed first (attempt %d/%d); retrying in %.2fs", what, attempt,
-                     attempts, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+
+    def log_retry(state: RetryCallState) -> None:
+        log.info("%s: another writer committed first (attempt %d/%d); retrying in %.2fs", what,
+                 state.attempt_number, attempts, state.upcoming_sleep)
+
+    try:
+        return retrying(retry_if=is_conflict, initial_s=base_delay_s, max_s=max_delay_s, jitter=True,
+                        attempts=attempts, before_sleep=log_retry)(fn)
+    except duckdb.Error as exc:
+        if is_conflict(exc):
+            raise LakeConflictError(f"{what}: still conflicting after {attempts} attempts: {exc}") from exc
+        raise
 
 
 def copy_embedded(src: LakeConfig, dst_home: str | Path) -> LakeConfig:

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ingest import lake
+from ingest.sql import quote_ident
 from ingest.warehouse import ensure_raw_schema
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,6 @@ class MaintenanceReport:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def list_tables(con: duckdb.DuckDBPyConnection, catalog: str = lake.ALIAS) -> list[str]:
     """`schema.table` of every base table (not view) of the warehouse's schemas in `catalog`."""
     rows = con.execute(
@@ -64,9 +61,10 @@ def fingerprint(con: duckdb.DuckDBPyConnection, table: str, catalog: str = lake.
         "ORDER BY column_index", [catalog, schema, name]).fetchall()]
     if not columns:
         raise lake.LakeError(f"no table {catalog}.{table}")
-    row_hash = "hash(" + ", ".join(_ident(c) for c in columns) + ")"
+    row_hash = "hash(" + ", ".join(quote_ident(c) for c in columns) + ")"
     n, total = con.execute(
-        f"SELECT count(*), coalesce(sum({row_hash}::HUGEINT), 0) FROM {_ident(catalog)}.{_ident(schema)}.{_ident(name)}"
+        f"SELECT count(*), coalesce(sum({row_hash}::HUGEINT), 0) "
+        f"FROM {quote_ident(catalog)}.{quote_ident(schema)}.{quote_ident(name)}"
     ).fetchone()
     return TableFingerprint(int(n), int(total))
 
@@ -165,7 +163,7 @@ def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = Fals
         try:
             for table in tables:
                 schema, _ = table.split(".", 1)
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS lake.{_ident(schema)}")
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS lake.{quote_ident(schema)}")
                 if table in present and table.startswith("raw."):
                     con.execute(f"DELETE FROM lake.{table}")
                     con.execute(f"INSERT INTO lake.{table} BY NAME SELECT * FROM old.{table}")

@@ -26,8 +26,7 @@ import duckdb
 from ingest import numeric
 from ingest.books import BookExpectation, missing_book_exchanges
 from ingest.lake import rollback, with_conflict_retry
-from ingest.names import InvalidNameError, validate_exchange, validate_symbol
-from ingest.tardis import (
+from ingest.landing import (
     TRADES_COLUMNS,
     LandingFile,
     LandingFileError,
@@ -37,6 +36,8 @@ from ingest.tardis import (
     snapshot_columns,
     snapshot_depth,
 )
+from ingest.names import InvalidNameError, validate_exchange, validate_symbol
+from ingest.sql import quote_ident, sql_literal
 from ingest.warehouse import ensure_raw_schema, fence
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,6 @@ class _Dataset:
 # Vendor spellings with '/' or ':' (`BTC/USD`) take the warehouse's form (names.canonical_symbol);
 # what is still not a valid symbol after that is quarantined as `invalid_name`.
 _SYMBOL_SQL = "translate(symbol, '/:', '--')"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _trades_types(header: list[str]) -> dict[str, str]:
@@ -144,7 +141,7 @@ def _snap_select(header: list[str]) -> str:
     depth = snapshot_depth(header)
 
     def lst(side: str, what: str) -> str:
-        return "[" + ", ".join(_q(f"{side}[{i}].{what}") for i in range(depth)) + "]"
+        return "[" + ", ".join(quote_ident(f"{side}[{i}].{what}") for i in range(depth)) + "]"
 
     return (
         f"exchange, {_SYMBOL_SQL} AS symbol, timestamp AS ts_us, local_timestamp AS local_us, {depth} AS depth, "
@@ -245,10 +242,6 @@ def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
     ).fetchone()
     if row:
         con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}")
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _day_bounds_us(day: dt.date) -> tuple[int, int]:
@@ -426,7 +419,7 @@ def load_day(
         f"SELECT '{i}' AS f, line, error_type, error_message, csv_line FROM _rejlines_{i}"
         for i in range(len(files))
     )
-    reason_cases = " ".join(f"WHEN '{k}' THEN {_sql_str(v)}" for k, v in _REASONS.items())
+    reason_cases = " ".join(f"WHEN '{k}' THEN {sql_literal(v)}" for k, v in _REASONS.items())
     dup_reason = "'trade id ' || trade_id || ' already seen at ' || _first_seen" if has_first_seen else "NULL"
     file_names = [f.path.name for f in files]
 

@@ -57,6 +57,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ingest.landing import snapshots_file_name, snapshots_header, trades_file_name, trades_header
+
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
@@ -68,7 +70,7 @@ MAX_PRICE = 1e10  # prices are < 1e10
 MAX_AMOUNT = 1e15  # amounts are < 1e16; 1e15 leaves room below it
 MAX_NOTIONAL = 1e14  # price x amount of one trade is < 1e14
 
-TRADES_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
+TRADES_HEADER = trades_header()
 
 # Stream ids mixed into the RNG seed. Separate streams keep the parts independent: changing
 # the snapshot cadence must not change the trades, adding a symbol must not change the others.
@@ -247,19 +249,6 @@ class SimulatedDay:
     trades: int
     snapshots: int
     trades_per_symbol: dict[str, int] = field(hash=False)
-
-
-def trades_file_name(exchange: str, day: date) -> str:
-    return f"{exchange}_trades_{day.isoformat()}_ALL.csv.gz"
-
-
-def snapshots_file_name(exchange: str, day: date, depth: int) -> str:
-    return f"{exchange}_book_snapshot_{depth}_{day.isoformat()}_ALL.csv.gz"
-
-
-def snapshots_header(depth: int) -> str:
-    levels = [f"asks[{i}].price,asks[{i}].amount,bids[{i}].price,bids[{i}].amount" for i in range(depth)]
-    return "exchange,symbol,timestamp,local_timestamp," + ",".join(levels)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from ingest.cold.seaweed import SeaweedServer
+from ingest.landing import trades_header
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
 REAL_TRADES = REAL_DATA / "binance-futures_trades_2020-02-22_BTCUSDT_partial.csv"
 
-TRADES_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
+TRADES_HEADER = trades_header()
 
 
 def write_gz(path: Path, lines: list[str]) -> Path:

@@ -23,6 +23,9 @@ from statistics import median
 import duckdb
 import pytest
 
+from ingest.hot.reconcile import warm_window
+from ingest.hot.tier import BAR_COLUMNS
+from ingest.landing import snapshots_file_name, trades_file_name
 from ingest.warehouse import ensure_raw_schema
 from tests import lakes
 
@@ -109,7 +112,7 @@ def _load_raw(home: Path) -> None:
             rows.append((
                 t.ts.date(), t.exchange, t.symbol, t.ts, t.ts + timedelta(milliseconds=5), t.trade_id,
                 int(t.trade_id) if t.trade_id.isdigit() else None, t.side, t.price, t.amount,
-                f"{t.exchange}_trades_{t.ts.date()}_ALL.csv.gz",
+                trades_file_name(t.exchange, t.ts.date()),
             ))
         con.executemany("insert into raw.trades values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         rows = []
@@ -120,7 +123,7 @@ def _load_raw(home: Path) -> None:
             rows.append((
                 when.date(), exchange, symbol, when, when, 5, bid, bid_amount, ask, ask_amount,
                 bids, [bid_amount] * 5, asks, [ask_amount] * 5,
-                f"{exchange}_book_snapshot_5_{when.date()}_ALL.csv.gz",
+                snapshots_file_name(exchange, when.date(), 5),
             ))
         con.executemany(
             "insert into raw.book_snapshots values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
@@ -354,6 +357,19 @@ def test_bars_equal_direct_group_by(con, model, interval):
     assert con.execute(f"select count(*) from ({mart})").fetchone()[0] > 0
     assert con.execute(f"select * from ({mart}) except all select * from ({direct})").fetchall() == []
     assert con.execute(f"select * from ({direct}) except all select * from ({mart})").fetchall() == []
+
+
+def test_hot_reconciliation_computes_the_same_1m_bars_as_dbt(con):
+    """ingest/hot/reconcile.py recomputes ohlcv_1m from raw.trades (it runs before dbt): its bars must be
+    dbt's, exactly (tie-breaks, the minute boundary, unknown sides and vwap included)."""
+    days = [DAY1, DAY2]
+    warm = warm_window(con, days)
+    for day in days:
+        dbt_bars = con.execute(
+            f"SELECT {', '.join(BAR_COLUMNS)} FROM marts.ohlcv_1m WHERE bar_date = ? ORDER BY ALL", [day]
+        ).fetchall()
+        assert len(dbt_bars) >= 3
+        assert warm[day].bars == [tuple(r) for r in dbt_bars]
 
 
 def _minute_closes(venue: tuple[str, str], day: date) -> list[float]:

@@ -121,21 +121,15 @@ def test_daily_pipeline_on_postgres_and_s3_with_dagster_storage_on_postgres(serv
     # Dagster's runs and events are in PostgreSQL.
     from dagster import DagsterInstance, DagsterRunStatus
 
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "TICKWH_DAGSTER_PG_URL")}
-    os.environ.update({k: env[k] for k in saved})
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        for k in ("DAGSTER_HOME", "TICKWH_DAGSTER_PG_URL"):
+            patch.setenv(k, env[k])
         with DagsterInstance.get() as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
             assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
             runs = instance.get_runs()
             assert [(r.job_name, r.status) for r in runs] == [("daily_pipeline", DagsterRunStatus.SUCCESS)]
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
     # Readers on other machines need only the same settings; pinning works the same way.
     api = HistoricalData(config, as_of=snapshot)

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingest.landing import LandingFileError, snapshots_file_name, trades_file_name
 from ingest.loader import NoLandingFilesError, load_book_snapshots, load_trades
-from ingest.tardis import LandingFileError
 from tests import lakes
 from tests.conftest import REAL_DATA, TRADES_HEADER, write_gz
 
@@ -32,7 +32,7 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def landing_with(tmp_path: Path, lines: list[str], day: dt.date = DAY) -> Path:
     root = tmp_path / "landing"
-    write_gz(root / f"simex_trades_{day}_ALL.csv.gz", lines)
+    write_gz(root / trades_file_name("simex", day), lines)
     return root
 
 
@@ -107,7 +107,7 @@ def test_future_timestamp_is_quarantined(con, tmp_path):
 def test_reload_replaces_day_without_duplicates_and_keeps_other_days(con, tmp_path):
     root = landing_with(tmp_path, [TRADES_HEADER] + [trade(i) for i in range(1, 11)])
     other = dt.date(2024, 1, 3)
-    write_gz(root / f"simex_trades_{other}_ALL.csv.gz",
+    write_gz(root / trades_file_name("simex", other),
              [TRADES_HEADER] + [trade(i, ts=T0 + 86_400_000_000 + i) for i in range(1, 6)])
     load_trades(con, root, DAY)
     load_trades(con, root, other)
@@ -120,7 +120,7 @@ def test_reload_replaces_day_without_duplicates_and_keeps_other_days(con, tmp_pa
 def test_truncated_gzip_fails_and_leaves_previous_state(con, tmp_path):
     root = landing_with(tmp_path, [TRADES_HEADER] + [trade(i) for i in range(1, 20001)])
     load_trades(con, root, DAY)
-    path = root / f"simex_trades_{DAY}_ALL.csv.gz"
+    path = root / trades_file_name("simex", DAY)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(LandingFileError, match="truncated gzip"):
@@ -136,7 +136,7 @@ def test_missing_file_is_a_clear_error(con, tmp_path):
 def test_zero_byte_file_is_a_clear_error(con, tmp_path):
     root = tmp_path / "landing"
     root.mkdir()
-    (root / f"simex_trades_{DAY}_ALL.csv.gz").write_bytes(b"")
+    (root / trades_file_name("simex", DAY)).write_bytes(b"")
     with pytest.raises(LandingFileError, match="empty"):
         load_trades(con, root, DAY)
 
@@ -202,7 +202,7 @@ def test_bad_book_snapshot_rows(con, tmp_path):
         f"asks[{i}].price,asks[{i}].amount,bids[{i}].price,bids[{i}].amount" for i in range(2))
     ok = f"simex,ETHUSDT,{T0},{T0 + 5},101,1,100,2,102,1,99,1"
     root = tmp_path / "landing"
-    write_gz(root / f"simex_book_snapshot_2_{DAY}_ALL.csv.gz", [
+    write_gz(root / snapshots_file_name("simex", DAY, 2), [
         header,
         ok,                                                        # 2
         f"simex,ETHUSDT,{T0},{T0 + 5},NaN,1,100,2,102,1,99,1",     # 3 NaN ask

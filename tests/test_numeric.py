@@ -29,6 +29,7 @@ from ingest.history import HistoricalData
 from ingest.hot import HotTarget, day_bars, insert_trades, open_hot_tier
 from ingest.hot.reconcile import warm_bars
 from ingest.hot.tier import BAR_COLUMNS, HotSettings, to_hot_rows
+from ingest.landing import trades_file_name
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.simulator import simulate_day, wide_range_symbols
 from tests import lakes
@@ -208,7 +209,7 @@ T0 = 1709510400000000  # 2024-03-04 00:00:00 UTC
 def test_bounds_load_or_are_quarantined_with_the_original_text(tmp_path: Path) -> None:
     lines = [TRADES_HEADER] + [f"simex,BTCUSDT,{T0 + i},{T0 + i},{i},buy,{p},{a}" for i, (p, a, _) in enumerate(BOUNDS)]
     root = tmp_path / "landing"
-    write_gz(root / f"simex_trades_{DAY}_ALL.csv.gz", lines)
+    write_gz(root / trades_file_name("simex", DAY), lines)
     with lakes.connect(tmp_path) as con:
         load_trades(con, root, DAY)
         loaded = {int(i): (p, a) for i, p, a in

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 import ingest.simulator as simulator
+from ingest.landing import snapshots_header
 from ingest.simulator import (
     TRADES_HEADER,
     SimulatedDay,
@@ -25,7 +26,6 @@ from ingest.simulator import (
     main,
     simulate_day,
     simulate_days,
-    snapshots_header,
 )
 
 DAY = date(2024, 3, 1)

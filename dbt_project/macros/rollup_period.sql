@@ -28,16 +28,7 @@ select
     min(bar_date) as first_bar_date,
     max(bar_date) as last_bar_date,
     cast(count(*) as bigint) as days_with_trades,
-    arg_min(open, bar_date) as open,
-    max(high) as high,
-    min(low) as low,
-    arg_max(close, bar_date) as close,
-    cast(sum(volume) as decimal(38, 12)) as volume,
-    cast(sum(quote_volume) as decimal(38, 20)) as quote_volume,
-    cast(sum(trade_count) as bigint) as trade_count,
-    cast(sum(quote_volume) / nullif(sum(volume), 0) as double) as vwap,
-    cast(sum(buy_volume) as decimal(38, 12)) as buy_volume,
-    cast(sum(sell_volume) as decimal(38, 12)) as sell_volume,
+    {{ rolled_up_bar('bar_date') }},
     cast(arg_max(close, bar_date) as double) / cast(arg_min(open, bar_date) as double) - 1 as period_return,
     avg(realized_vol order by bar_date) as mean_realized_vol
 

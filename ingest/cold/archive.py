@@ -27,13 +27,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 
 from ingest.cold.content import parquet_content, warm_content
 from ingest.cold.layout import ALL_TABLES, ArchiveTable, ColdTier, Manifest, ManifestObject, new_run_id
 from ingest.cold.store import ColdObjectError, ColdStoreError, file_digests, sha256_of
+from ingest.sql import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,11 @@ def _iso(value: object) -> str | None:
     return None if value is None else value.isoformat()  # type: ignore[attr-defined]
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _export(con: duckdb.DuckDBPyConnection, table: ArchiveTable, day: dt.date, target: Path) -> None:
     # Identifiers come from the fixed ArchiveTable registry; the day is a bound parameter.
     con.execute(
         f"""COPY (SELECT * FROM {table.source} WHERE {table.date_column} = ? ORDER BY {", ".join(table.order_by)})
-            TO {_sql_path(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)""",
+            TO {sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)""",
         [day],
     )
 
@@ -210,34 +207,11 @@ def archive_table(
 
 
 def archive_day(
-    con: duckdb.DuckDBPyConnection,
-    tier: ColdTier,
-    day: dt.date,
-    tables: Sequence[ArchiveTable] = ALL_TABLES,
-    *,
-    run_id: str | None = None,
-    work_dir: Path | None = None,
-    verify: VerifyMode = "auto",
-    on_progress: Callable[[str], None] | None = None,
+    con: duckdb.DuckDBPyConnection, tier: ColdTier, day: dt.date, tables: Sequence[ArchiveTable] = ALL_TABLES,
+    **options: Any,
 ) -> list[TableArchive]:
-    """Archive `tables` for one day; each table's partition is replaced independently and atomically."""
-    run_id = run_id or new_run_id()
-    con.execute("SET enable_progress_bar = false")  # the COPY of a big day would draw one in the logs
-    results = []
-    with tempfile.TemporaryDirectory(prefix="tickwh-cold-", dir=work_dir) as tmp:
-        for table in tables:
-            try:
-                result = archive_table(con, tier, table, day, run_id=run_id, work_dir=Path(tmp), verify=verify)
-            except ColdStoreError as exc:
-                raise ColdArchiveError(f"archiving {table.name} {day} failed: {exc}") from exc
-            message = (
-                f"{table.name} {day}: {result.status}, {result.rows} rows, {result.bytes} bytes"
-                + (f", deleted {len(result.deleted_keys)} old objects" if result.deleted_keys else "")
-                + (f" ({result.note})" if result.note else "")
-            )
-            (on_progress or log.info)(message)
-            results.append(result)
-    return results
+    """`archive_days` for one day (same keyword options)."""
+    return archive_days(con, tier, [day], tables, **options)
 
 
 def archive_days(
@@ -251,15 +225,27 @@ def archive_days(
     verify: VerifyMode = "auto",
     on_progress: Callable[[str], None] | None = None,
 ) -> list[TableArchive]:
-    """`archive_day` for several days under one run id (a ranged backfill is one run)."""
+    """Archive `tables` for each day under one run id (a ranged backfill is one run); each table's
+    partition is replaced independently and atomically."""
     try:
         tier.store.ensure_ready()
     except ColdStoreError as exc:
         raise ColdArchiveError(f"cold store {tier.describe()} not ready, nothing archived: {exc}") from exc
     run_id = run_id or new_run_id()
+    con.execute("SET enable_progress_bar = false")  # the COPY of a big day would draw one in the logs
     out: list[TableArchive] = []
     for day in days:
-        out += archive_day(
-            con, tier, day, tables, run_id=run_id, work_dir=work_dir, verify=verify, on_progress=on_progress
-        )
+        with tempfile.TemporaryDirectory(prefix="tickwh-cold-", dir=work_dir) as tmp:
+            for table in tables:
+                try:
+                    result = archive_table(con, tier, table, day, run_id=run_id, work_dir=Path(tmp), verify=verify)
+                except ColdStoreError as exc:
+                    raise ColdArchiveError(f"archiving {table.name} {day} failed: {exc}") from exc
+                message = (
+                    f"{table.name} {day}: {result.status}, {result.rows} rows, {result.bytes} bytes"
+                    + (f", deleted {len(result.deleted_keys)} old objects" if result.deleted_keys else "")
+                    + (f" ({result.note})" if result.note else "")
+                )
+                (on_progress or log.info)(message)
+                out.append(result)
     return out

@@ -17,18 +17,16 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.sql import quote_ident
+
 METHOD = "duckdb-sum-hash-v1"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _hash_expr(columns: Sequence[dict[str, str]], cast: bool) -> str:
     if not columns:
         raise ValueError("a content checksum needs at least one column")
     # Types come from the warm catalog (information_schema), never from a manifest.
-    parts = [f"CAST({_quote(c['name'])} AS {c['type']})" if cast else _quote(c["name"]) for c in columns]
+    parts = [f"CAST({quote_ident(c['name'])} AS {c['type']})" if cast else quote_ident(c["name"]) for c in columns]
     return f"coalesce(sum(hash({', '.join(parts)})), 0)::VARCHAR"
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.cold.store import ColdObjectError, ColdStore, sha256_of
+from ingest.marts import Mart, MartCatalogError, archived_marts
 
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_FORMAT = "tickwh-cold-manifest"
@@ -79,23 +80,34 @@ RAW_TRADES = ArchiveTable(
 RAW_BOOK_SNAPSHOTS = ArchiveTable(
     "raw_book_snapshots", "raw.book_snapshots", "snapshot_date", "ts", ("symbol", "ts", "exchange", "local_ts")
 )
-OHLCV_INTERVALS = ("1m", "5m", "15m", "1h", "1d")
-OHLCV_TABLES = {
-    interval: ArchiveTable(
-        f"ohlcv_{interval}",
-        f"marts.ohlcv_{interval}",
-        "bar_date",
-        "bucket_start",
-        ("symbol", "bucket_start", "exchange"),
-    )
-    for interval in OHLCV_INTERVALS
-}
-DAILY_STATS = ArchiveTable(
-    "daily_stats", "marts.daily_stats", "bar_date", "bar_date", ("symbol", "bar_date", "exchange")
-)
+# Which marts are archived, and by which columns, is dbt's to say (meta.cold in the models).
+_OHLCV = re.compile(r"^ohlcv_(\d+)([mhd])$")
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
 
+
+def _mart_table(m: Mart) -> ArchiveTable:
+    time_column = m.cold_time_column
+    assert m.window_column is not None and time_column is not None  # ingest.marts checks both
+    return ArchiveTable(m.name, m.relation, m.window_column, time_column, ("symbol", time_column, "exchange"))
+
+
+def _archive_order(name: str) -> tuple[int, int, str]:
+    """OHLCV bars from the finest interval up, then the other marts by name."""
+    m = _OHLCV.match(name)
+    return (0, int(m[1]) * _UNIT_MINUTES[m[2]], name) if m else (1, 0, name)
+
+
+MART_TABLES: tuple[ArchiveTable, ...] = tuple(
+    sorted((_mart_table(m) for m in archived_marts()), key=lambda t: _archive_order(t.name))
+)
+OHLCV_TABLES = {t.name.removeprefix("ohlcv_"): t for t in MART_TABLES if _OHLCV.match(t.name)}
+OHLCV_INTERVALS = tuple(OHLCV_TABLES)
+_DAILY = [t for t in MART_TABLES if t.name == "daily_stats"]
+if not _DAILY:
+    raise MartCatalogError("the dbt manifest archives no daily_stats mart (meta.cold in models/marts/daily_stats.sql)")
+DAILY_STATS = _DAILY[0]
 RAW_TABLES: tuple[ArchiveTable, ...] = (RAW_TRADES, RAW_BOOK_SNAPSHOTS)
-ALL_TABLES: tuple[ArchiveTable, ...] = (*RAW_TABLES, *OHLCV_TABLES.values(), DAILY_STATS)
+ALL_TABLES: tuple[ArchiveTable, ...] = (*RAW_TABLES, *MART_TABLES)
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 
 

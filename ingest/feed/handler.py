@@ -41,7 +41,6 @@ from ingest.feed.sequence import Key, SequenceTracker
 from ingest.feed.source import TradeFile
 from ingest.feed.stream import (
     DEFAULT_URL,
-    RETRYABLE,
     Backoff,
     StreamSettings,
     connect,
@@ -357,10 +356,7 @@ class FeedHandler:
         return await self._js.publish(item.subject, item.payload, timeout=self.config.ack_timeout_s, headers=headers)
 
     async def _retry(self, what: str, call: Callable):  # noqa: ANN202
-        backoff = Backoff(deadline_s=self.config.retry_deadline_s)
-        while True:
-            try:
-                return await call()
-            except RETRYABLE as exc:
-                self.stats.publish_retries += 1
-                await backoff.wait(what, exc)
+        def count_failure() -> None:
+            self.stats.publish_retries += 1
+
+        return await Backoff(deadline_s=self.config.retry_deadline_s).call(what, call, on_failure=count_failure)

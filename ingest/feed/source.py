@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ingest.feed.canonical import normalise
-from ingest.tardis import TRADES_COLUMNS, LandingFileError, read_header
+from ingest.landing import TRADES_COLUMNS, LandingFileError, read_header
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
+from tenacity import RetryCallState
+
+from ingest.retry import async_retrying
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
 DEFAULT_STREAM = "TRADES"
@@ -94,21 +99,40 @@ class StoredMessage:
 
 @dataclass
 class Backoff:
-    """Exponential backoff with a cap; `deadline_s` None retries forever."""
+    """Exponential backoff with a cap (ingest.retry); `deadline_s` None retries forever."""
 
     initial_s: float = 0.1
     max_s: float = 5.0
     deadline_s: float | None = 60.0
-    _delay: float = field(default=0.0, init=False)
-    _started: float = field(default_factory=time.monotonic, init=False)
 
-    async def wait(self, what: str, exc: BaseException) -> None:
-        elapsed = time.monotonic() - self._started
-        if self.deadline_s is not None and elapsed > self.deadline_s:
+    async def call(
+        self,
+        what: str,
+        fn: Callable[[], Awaitable[T]],
+        retry_on: tuple[type[BaseException], ...] = RETRYABLE,
+        on_failure: Callable[[], None] | None = None,
+    ) -> T:
+        """`await fn()` until it returns; a `retry_on` error past the deadline is a StreamUnavailableError.
+
+        `on_failure` runs on every retryable failure, the last one included."""
+        started = time.monotonic()
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("%s failed (%r); retrying in %.2fs", what, exc, state.upcoming_sleep)
+
+        async def attempt() -> T:  # a coroutine function, so tenacity awaits what a lambda returns
+            return await fn()
+
+        try:
+            return await async_retrying(
+                retry_if=lambda exc: isinstance(exc, retry_on), initial_s=self.initial_s, max_s=self.max_s,
+                deadline_s=self.deadline_s, after_failure=on_failure and (lambda _state: on_failure()),
+                before_sleep=log_retry,
+            )(attempt)
+        except retry_on as exc:
+            elapsed = time.monotonic() - started
             raise StreamUnavailableError(f"{what}: gave up after {elapsed:.1f}s: {exc!r}") from exc
-        self._delay = self.initial_s if self._delay == 0 else min(self.max_s, self._delay * 2)
-        log.warning("%s failed (%r); retrying in %.2fs", what, exc, self._delay)
-        await asyncio.sleep(self._delay)
 
 
 async def connect(url: str = DEFAULT_URL, name: str = "tickwh", backoff: Backoff | None = None) -> NATS:
@@ -131,28 +155,27 @@ async def connect(url: str = DEFAULT_URL, name: str = "tickwh", backoff: Backoff
     async def on_error(exc: Exception) -> None:
         log.debug("NATS %s: %r", url, exc)
 
-    while True:
-        try:
-            nc = await nats.connect(
-                url,
-                name=name,
-                connect_timeout=2,
-                allow_reconnect=True,
-                # nats-py retries the *first* connect forever when this is -1; try twice here,
-                # back off ourselves, and switch to "forever" once connected (below).
-                max_reconnect_attempts=1,
-                reconnect_time_wait=0.25,
-                ping_interval=5,
-                max_outstanding_pings=2,
-                disconnected_cb=on_disconnect,
-                reconnected_cb=on_reconnect,
-                error_cb=on_error,
-            )
-            nc.options["max_reconnect_attempts"] = -1  # once up, never give up reconnecting
-            client.append(nc)
-            return nc
-        except (nats.errors.NoServersError, *RETRYABLE) as exc:
-            await backoff.wait(f"connect to {url}", exc)
+    async def connect_once() -> NATS:
+        nc = await nats.connect(
+            url,
+            name=name,
+            connect_timeout=2,
+            allow_reconnect=True,
+            # nats-py retries the *first* connect forever when this is -1; try twice here,
+            # back off ourselves, and switch to "forever" once connected (below).
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.25,
+            ping_interval=5,
+            max_outstanding_pings=2,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            error_cb=on_error,
+        )
+        nc.options["max_reconnect_attempts"] = -1  # once up, never give up reconnecting
+        client.append(nc)
+        return nc
+
+    return await backoff.call(f"connect to {url}", connect_once, retry_on=(nats.errors.NoServersError, *RETRYABLE))
 
 
 async def ensure_stream(js: JetStreamContext, settings: StreamSettings | None = None) -> api.StreamInfo:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +27,9 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from tenacity import RetryCallState
+
+from ingest.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +105,18 @@ _embedded: dict[str, _Shared] = {}
 
 def _open_chdb(path: str, timeout_s: float) -> Client:
     os.makedirs(path, exist_ok=True)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.2
-    while True:
-        try:
-            return clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        except ClickHouseError as exc:
-            # Most likely another process holds the path (status file lock): wait for it.
-            if time.monotonic() + delay > deadline:
-                raise
-            log.warning("chdb at %s is not available yet (%s); retrying in %.1fs", path, str(exc)[-120:], delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+
+    def log_wait(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("chdb at %s is not available yet (%s); retrying in %.1fs", path, str(exc)[-120:],
+                    state.upcoming_sleep)
+
+    # Most likely another process holds the path (status file lock): wait for it, but give up
+    # rather than start a wait that would end past the deadline.
+    return retrying(
+        retry_if=lambda exc: isinstance(exc, ClickHouseError), initial_s=0.2, max_s=5.0,
+        deadline_s=timeout_s, deadline_includes_wait=True, before_sleep=log_wait,
+    )(lambda: clickhouse_connect.get_client(dsn=f"chdb://{path}"))
 
 
 @contextmanager

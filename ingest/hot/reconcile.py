@@ -23,7 +23,8 @@ import duckdb
 from ingest.hot.tier import BAR_COLUMNS
 
 # Same expressions as dbt's stg_trades + ohlcv_1m, over raw.trades, for the minutes from
-# $since (the hot tier's horizon) on each day of a window.
+# $since (the hot tier's horizon) on each day of a window. tests/test_dbt_models.py builds both
+# on the same trades and requires equal bars, so a change to one that misses the other fails.
 WARM_BARS_SQL = """
 SELECT
     trade_date,

@@ -66,8 +66,20 @@ class HotSettings:
             raise ValueError("ttl_hours must be >= 0 and dedup_window >= 1")
 
 
-_TRADES_DDL = """
-CREATE TABLE IF NOT EXISTS hot_trades (
+def _table_ddl(name: str, columns: str, engine: str, time_column: str) -> str:
+    """Both hot tables: a partition per UTC day, sorted by instrument and time, the retention TTL
+    (`{ttl}`) and the dedup window (`{window}`) that makes a repeated insert a no-op."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {name} ({columns})
+ENGINE = {engine}
+PARTITION BY toDate({time_column})
+ORDER BY (exchange, symbol, {time_column})
+{{ttl}}
+SETTINGS non_replicated_deduplication_window = {{window}}
+"""
+
+
+_TRADES_DDL = _table_ddl("hot_trades", """
     exchange LowCardinality(String),
     symbol LowCardinality(String),
     ts DateTime64(6, 'UTC'),
@@ -79,16 +91,9 @@ CREATE TABLE IF NOT EXISTS hot_trades (
     amount Decimal(28, 12),
     stream_seq UInt64,
     ingested_at DateTime64(6, 'UTC') DEFAULT now64(6)
-)
-ENGINE = MergeTree
-PARTITION BY toDate(ts)
-ORDER BY (exchange, symbol, ts)
-{ttl}
-SETTINGS non_replicated_deduplication_window = {window}
-"""
+""", "MergeTree", "ts")
 
-_BARS_DDL = """
-CREATE TABLE IF NOT EXISTS hot_ohlcv_1m (
+_BARS_DDL = _table_ddl("hot_ohlcv_1m", """
     exchange LowCardinality(String),
     symbol LowCardinality(String),
     bucket_start DateTime64(6, 'UTC'),
@@ -104,26 +109,34 @@ CREATE TABLE IF NOT EXISTS hot_ohlcv_1m (
     first_trade_ts SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
     last_trade_ts SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
     last_ingested_at SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
-)
-ENGINE = AggregatingMergeTree
-PARTITION BY toDate(bucket_start)
-ORDER BY (exchange, symbol, bucket_start)
-{ttl}
-SETTINGS non_replicated_deduplication_window = {window}
-"""
+""", "AggregatingMergeTree", "bucket_start")
 
 # The dedup window on the view's target matters: ClickHouse deduplicates the view's insert
 # at its target table, with a token derived from ours.
 _MV_DDL = """
 CREATE MATERIALIZED VIEW IF NOT EXISTS hot_ohlcv_1m_mv TO hot_ohlcv_1m AS
-SELECT
+SELECT{bar},
+    max(ingested_at) AS last_ingested_at
+FROM hot_trades
+GROUP BY exchange, symbol, bucket_start
+"""
+
+
+
+def minute_bar_columns(state: str = "") -> str:
+    """The 1m bar over trade rows in ClickHouse, grouped by (exchange, symbol, bucket_start).
+
+    `state="State"` gives the partial states the materialized view stores (merged at read time);
+    "" the finished values of a one-shot GROUP BY. vwap is left to the reader (see duckdb_double).
+    """
+    return f"""
     exchange,
     symbol,
     toDateTime64(toStartOfMinute(ts), 6, 'UTC') AS bucket_start,
-    argMinState(price, (ts, ifNull(trade_seq, 0), trade_id)) AS open,
+    argMin{state}(price, (ts, ifNull(trade_seq, 0), trade_id)) AS open,
     max(price) AS high,
     min(price) AS low,
-    argMaxState(price, (ts, ifNull(trade_seq, 0), trade_id)) AS close,
+    argMax{state}(price, (ts, ifNull(trade_seq, 0), trade_id)) AS close,
     sum(toDecimal128(amount, 12)) AS volume,
     -- price * amount is Decimal(38, 24) as in DuckDB; the feed refuses notionals beyond 20
     -- decimals, so narrowing the block's per-minute sum to the column's scale is exact.
@@ -132,11 +145,8 @@ SELECT
     sumIf(toDecimal128(amount, 12), side = 'buy') AS buy_volume,
     sumIf(toDecimal128(amount, 12), side = 'sell') AS sell_volume,
     min(ts) AS first_trade_ts,
-    max(ts) AS last_trade_ts,
-    max(ingested_at) AS last_ingested_at
-FROM hot_trades
-GROUP BY exchange, symbol, bucket_start
-"""
+    max(ts) AS last_trade_ts"""
+
 
 _BARS_VIEW_DDL = """
 CREATE OR REPLACE VIEW hot_ohlcv_1m_bars AS
@@ -243,7 +253,7 @@ def ensure_schema(client: Client, settings: HotSettings, cache_key: str | None =
         client.command(
             "ALTER TABLE hot_trades ADD INDEX IF NOT EXISTS stream_seq_minmax stream_seq TYPE minmax GRANULARITY 1"
         )
-        client.command(_MV_DDL)
+        client.command(_MV_DDL.format(bar=minute_bar_columns("State")))
         client.command(
             _BARS_VIEW_DDL.format(vwap_num=duckdb_double("quote_volume", 20), vwap_den=duckdb_double("volume", 12))
         )

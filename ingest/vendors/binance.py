@@ -42,8 +42,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.landing import TRADES_COLUMNS, snapshot_columns, snapshots_file_name, trades_file_name
 from ingest.names import validate_symbol
-from ingest.tardis import TRADES_COLUMNS, landing_file_name, snapshot_columns
 from ingest.vendors._lines import (
     LINE_SCHEMA,
     VendorFormatError,
@@ -507,7 +507,7 @@ def normalise_trades(
             '{exchange},{symbol},' || {ts} || ',' || {ts} || ',' || {_field(shape, 'id')} || ',' || {side}
             || ',' || {_field(shape, 'price')} || ',' || {_field(shape, 'qty')}
         ELSE {malformed_line_sql()} END"""
-    dest = Path(landing_root) / landing_file_name(exchange, "trades", day, symbol)
+    dest = Path(landing_root) / trades_file_name(exchange, day, symbol)
     rows = rewrite_lines(src, dest, ",".join(TRADES_COLUMNS), line_sql, skip_lines=1 if shape.has_header else 0)
     out = NormalisedFile(
         landing_path=dest,
@@ -530,7 +530,7 @@ def write_empty_book_file(landing_root: Path, exchange: str, symbol: str, day: d
     for every day and treats a day without any book file as missing data; an empty file says
     "no snapshots" on purpose.
     """
-    dest = Path(landing_root) / landing_file_name(exchange, "book_snapshot_1", day, symbol)
+    dest = Path(landing_root) / snapshots_file_name(exchange, day, 1, symbol)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     with gzip.open(tmp, "wt", newline="") as fh:

@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from ingest.marts import mart
 from ingest.vendors._lines import VendorFormatError
 from ingest.vendors.binance import Market, read_klines
 from ingest.vendors.source import KlinesFile
@@ -171,7 +172,13 @@ def _sides(alias: str) -> str:
     return ", ".join(f"{alias}.{c} AS {alias}_{c}" for c in _FIELDS)
 
 
-_COMPARE_SQL = f"""
+# The marts the klines are compared with: Binance fills empty minutes like ohlcv_1m_filled, and
+# its hours are rolled up here to meet ohlcv_1h. Resolved through the dbt manifest (ingest.marts).
+FILLED_MINUTES, HOURS, MINUTES = "ohlcv_1m_filled", "ohlcv_1h", "ohlcv_1m"
+
+
+def _compare_sql(filled_minutes: str, hours: str) -> str:
+    return f"""
 WITH ref AS (
     SELECT * FROM reference.binance_klines_1m WHERE kline_date >= $1 AND kline_date < $2
 ),
@@ -184,7 +191,7 @@ ref_m AS (
 proj_m AS (
     SELECT f.exchange, f.symbol, f.bucket_start, f.open, f.high, f.low, f.close, f.volume, f.quote_volume,
            f.trade_count, f.buy_volume AS taker_buy_volume
-    FROM marts.ohlcv_1m_filled f JOIN keys USING (exchange, symbol, bar_date)
+    FROM {filled_minutes} f JOIN keys USING (exchange, symbol, bar_date)
 ),
 ref_h AS (
     SELECT exchange, symbol, time_bucket(INTERVAL '1 hour', open_time) AS bucket_start,
@@ -197,7 +204,7 @@ ref_h AS (
 proj_h AS (
     SELECT h.exchange, h.symbol, h.bucket_start, h.open, h.high, h.low, h.close, h.volume, h.quote_volume,
            h.trade_count, h.buy_volume AS taker_buy_volume
-    FROM marts.ohlcv_1h h JOIN keys USING (exchange, symbol, bar_date)
+    FROM {hours} h JOIN keys USING (exchange, symbol, bar_date)
 ),
 joined AS (
     SELECT '1m' AS grain, coalesce(r.exchange, p.exchange) AS exchange, coalesce(r.symbol, p.symbol) AS symbol,
@@ -296,10 +303,11 @@ def compare_with_reference(
     `missing_in_reference` (we have a bar the exchange does not).
     """
     out = ReferenceComparison(first_day=first_day, end_day=end_day)
-    if _exists(con, "reference", "binance_klines_1m") and _exists(con, "marts", "ohlcv_1m"):
+    filled, hours, minutes = mart(FILLED_MINUTES), mart(HOURS), mart(MINUTES)
+    if _exists(con, "reference", "binance_klines_1m") and _exists(con, minutes.schema, minutes.name):
         out.symbols_missing_from_reference = [
             f"{ex}:{sym} {day}" for ex, sym, day in con.execute(
-                """SELECT DISTINCT exchange, symbol, bar_date FROM marts.ohlcv_1m
+                f"""SELECT DISTINCT exchange, symbol, bar_date FROM {minutes.relation}
                    WHERE bar_date >= ? AND bar_date < ?
                      AND exchange IN (SELECT DISTINCT exchange FROM reference.binance_klines_1m)
                    EXCEPT SELECT exchange, symbol, kline_date FROM reference.binance_klines_1m
@@ -318,12 +326,13 @@ def compare_with_reference(
     if not out.reference_rows:
         out.note = f"no reference klines for [{first_day}, {end_day}): nothing to compare"
         return out
-    for table in ("ohlcv_1m_filled", "ohlcv_1h"):
-        if not _exists(con, "marts", table):
-            out.note = f"marts.{table} does not exist yet: build the marts first"
+    for table in (filled, hours):
+        if not _exists(con, table.schema, table.name):
+            out.note = f"{table.relation} does not exist yet: build the marts first"
             out.minutes_mismatched = out.reference_rows  # reference data but no bars: not a pass
             return out
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _cmp AS {_COMPARE_SQL}", [first_day, end_day])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _cmp AS {_compare_sql(filled.relation, hours.relation)}",
+                [first_day, end_day])
     (out.minutes_compared, out.minutes_mismatched, out.minutes_outside_span, out.hours_compared,
      out.hours_mismatched) = con.execute(
         """SELECT count(*) FILTER (WHERE grain = '1m' AND r_present AND p_present),

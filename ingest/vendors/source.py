@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ingest.availability import days_in_names
+from ingest.landing import landing_file_name, parse_landing_name, same_compression_name, trades_file_name
 from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exchange, validate_key
-from ingest.tardis import landing_file_name, parse_landing_name
 from ingest.vendors.binance import (
     EXCHANGE_BY_MARKET,
     ChecksumPolicy,
@@ -247,6 +247,21 @@ def _first(store: Store, candidates: Iterable[str]) -> str | None:
     return next((key for key in candidates if store.exists(key)), None)
 
 
+def _fetch_binance(
+    store: Store, source: VendorSource, kind: str, symbol: str, day: dt.date, interval: str | None
+) -> tuple[str, Path, str | None]:
+    """The first of the file's candidate keys that exists: (key, local file, verified sha256)."""
+    candidates = _binance_candidates(source.market, kind, symbol, day, interval)
+    key = _first(store, candidates)
+    if key is None:
+        what = f"{interval} klines" if kind == "klines" else kind
+        raise VendorFileMissingError(
+            f"binance {source.market} {what} for {symbol} {day}: none of {candidates[0]!r} (or the flat / "
+            f"unzipped variants) under {source.path}"
+        )
+    return (key, *_fetch_verified(store, key, source.checksums))
+
+
 def _fetch_verified(store: Store, key: str, policy: ChecksumPolicy) -> tuple[Path, str | None]:
     """The file, local, with its sha256 checked against Binance's `.CHECKSUM` (or SHA256SUMS)."""
     local = store.fetch(key)
@@ -355,14 +370,7 @@ def _stage_binance(source: VendorSource, store: Store, day: dt.date, landing_roo
     kind = source.trades_kind
     symbols = list(source.symbols) or _discover_symbols(store, source, kind, day)
     for symbol in symbols:
-        candidates = _binance_candidates(source.market, kind, symbol, day, None)
-        key = _first(store, candidates)
-        if key is None:
-            raise VendorFileMissingError(
-                f"binance {source.market} {kind} for {symbol} {day}: none of {candidates[0]!r} (or the flat / "
-                f"unzipped variants) under {source.path}"
-            )
-        local, sha = _fetch_verified(store, key, source.checksums)
+        key, local, sha = _fetch_binance(store, source, kind, symbol, day, None)
         nf = normalise_trades(local, landing_root, market=source.market, symbol=symbol, day=day, kind=kind,
                               sha256=sha)
         book = write_empty_book_file(landing_root, source.exchange_id, symbol, day)
@@ -386,8 +394,7 @@ def _stage_tardis(source: VendorSource, store: Store, day: dt.date, landing_root
                 f"{exchange}_trades_{day}_{symbol}.csv.gz under {source.path}"
             )
         local = store.fetch(key)
-        suffix = ".csv.gz" if key.endswith(".gz") else ".csv"
-        dest = landing_root / (landing_file_name(exchange, "trades", day, symbol).removesuffix(".csv.gz") + suffix)
+        dest = landing_root / same_compression_name(trades_file_name(exchange, day, symbol), key)
         _link_or_copy(local, dest)
         out.files.append(dest)
         out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": "trades",
@@ -418,8 +425,7 @@ def _stage_tardis_book(
             )
             dest = nf.landing_path
         else:
-            suffix = ".csv.gz" if key.endswith(".gz") else ".csv"
-            dest = landing_root / (landing_file_name(exchange, data_type, day, symbol).removesuffix(".csv.gz") + suffix)
+            dest = landing_root / same_compression_name(landing_file_name(exchange, data_type, day, symbol), key)
             _link_or_copy(local, dest)
         out.files.append(dest)
         out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": data_type,
@@ -439,8 +445,7 @@ def _tardis_named(local: Path, exchange: str, data_type: str, day: dt.date, symb
     """
     if parse_landing_name(local) is not None:
         return local
-    suffix = ".csv.gz" if local.name.endswith(".gz") else ".csv"
-    named = Path(work_dir) / f"{exchange}_{data_type}_{day.isoformat()}_{symbol}{suffix}"
+    named = Path(work_dir) / same_compression_name(landing_file_name(exchange, data_type, day, symbol), local.name)
     _link_or_copy(local, named)
     return named
 
@@ -470,13 +475,6 @@ def find_klines_files(
     symbols = list(source.symbols) or _discover_symbols(store, source, interval, day)
     out = []
     for symbol in symbols:
-        candidates = _binance_candidates(source.market, "klines", symbol, day, interval)
-        key = _first(store, candidates)
-        if key is None:
-            raise VendorFileMissingError(
-                f"binance {source.market} {interval} klines for {symbol} {day}: none of {candidates[0]!r} (or the "
-                f"flat / unzipped variants) under {source.path}"
-            )
-        local, sha = _fetch_verified(store, key, source.checksums)
+        key, local, sha = _fetch_binance(store, source, "klines", symbol, day, interval)
         out.append(KlinesFile(local, source.exchange_id, symbol, day, sha, store.describe(key)))
     return out

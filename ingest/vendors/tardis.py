@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.tardis import LandingFileError, landing_file_name, parse_landing_name, read_header, snapshot_columns
+from ingest.landing import LandingFileError, parse_landing_name, read_header, snapshot_columns, snapshots_file_name
 from ingest.vendors._lines import VendorFormatError, malformed_line_sql, rewrite_lines
 from ingest.vendors.binance import NormalisedFile
 
@@ -77,7 +77,7 @@ def normalise_quotes(src: Path, landing_root: Path) -> NormalisedFile:
     body = " || ',' || ".join(col(c) for c in out_cols)
     line_sql = f"""CASE WHEN len(f) = {len(header)} AND NOT contains(line, '"') THEN {body}
         ELSE {malformed_line_sql()} END"""
-    dest = Path(landing_root) / landing_file_name(exchange, "book_snapshot_1", day, symbols)
+    dest = Path(landing_root) / snapshots_file_name(exchange, day, 1, symbols)
     rows = rewrite_lines(src, dest, ",".join(snapshot_columns(1)), line_sql, skip_lines=1)
     out = NormalisedFile(
         landing_path=dest, vendor_file=str(src), rows=rows, line_offset=0, vendor_has_header=True,
@@ -163,7 +163,7 @@ def snapshots_from_incremental_l2(
     step = interval_ms * 1000
     stats = L2SnapshotStats()
     books: dict[str, _Book] = {}
-    dest = Path(landing_root) / landing_file_name(exchange, f"book_snapshot_{depth}", day, symbols)
+    dest = Path(landing_root) / snapshots_file_name(exchange, day, depth, symbols)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     con = duckdb.connect()

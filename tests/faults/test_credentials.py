@@ -21,6 +21,7 @@ from dagster import DagsterInstance, SkipReason, build_sensor_context, materiali
 from ingest.cold.config import ColdStoreConfig
 from ingest.cold.seaweed import SeaweedServer, free_ports
 from ingest.hot.client import HotTarget
+from ingest.landing import trades_file_name
 from orchestration.assets.raw import raw_trades
 from orchestration.definitions import build_defs
 from orchestration.live import HotTierResource, NatsResource, hot_tier_matches_warm, make_hot_load_sensor
@@ -75,7 +76,7 @@ def test_clickhouse_password_from_the_environment_never_reaches_run_logs(
     monkeypatch.setenv("TICKWH_CLICKHOUSE_PASSWORD", SECRET)
     landing = tmp_path / "landing"
     landing.mkdir()
-    with gzip.open(landing / f"simex_trades_{DAY}_ALL.csv.gz", "wt") as fh:
+    with gzip.open(landing / trades_file_name("simex", DAY), "wt") as fh:
         fh.write(f"{TRADES_HEADER}\nsimex,BTCUSDT,{T0 + 1},{T0 + 2},1,buy,100,1\n")
     hot = HotTierResource(url=f"http://tickwh@127.0.0.1:{closed_port()}/tickwh", ttl_hours=0, live=True)
     with DagsterInstance.ephemeral() as instance:

@@ -24,9 +24,9 @@ from ingest.cold.seaweed import SeaweedServer
 from ingest.cold.store import ColdStoreError, LocalColdStore
 from ingest.feed.codec import parse_subject, subject_for
 from ingest.history import HistoricalData
+from ingest.landing import LandingFileError, landing_file_name, trades_file_name
 from ingest.loader import load_trades
 from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exchange, validate_key, validate_symbol
-from ingest.tardis import LandingFileError, landing_file_name
 from ingest.vendors.source import S3Store, VendorSource, stage_vendor_day
 from orchestration.resources import LandingZoneResource
 from orchestration.vendors import (
@@ -184,7 +184,7 @@ def test_landing_file_names_with_hostile_parts_stop_the_load_naming_the_file(par
 
 def test_vendor_symbols_in_rows_are_mapped_or_quarantined(jail: Path) -> None:
     """Inside a landing file: `BTC/USD` loads as BTC-USD; a traversal is quarantined with its line."""
-    path = jail / f"simex_trades_{DAY}_ALL.csv.gz"
+    path = jail / trades_file_name("simex", DAY)
     with gzip.open(path, "wt") as fh:
         fh.write(f"{TRADES_HEADER}\nsimex,BTC/USD,{T0 + 1},{T0 + 2},1,buy,100,1\n"
                  f"simex,A/../../x,{T0 + 3},{T0 + 4},2,buy,100,1\nsimex,{'Y' * 60},{T0 + 5},{T0 + 6},3,buy,1,1\n")

@@ -19,6 +19,7 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
 from ingest.books import BookExpectation, MissingBookFileError
+from ingest.landing import BOOK_SNAPSHOT, find_landing_files, trades_file_name
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.simulator import simulate_days
 from orchestration.dbt_resource import dbt_resource
@@ -43,12 +44,12 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def book_file(root: Path, day: dt.date) -> Path:
-    [path] = root.glob(f"simex_book_snapshot_*_{day}_ALL.csv.gz")
-    return path
+    [book] = [lf for lf in find_landing_files(root, BOOK_SNAPSHOT, day) if lf.exchange == "simex"]
+    return book.path
 
 
 def trades_file(root: Path, day: dt.date) -> Path:
-    return root / f"simex_trades_{day}_ALL.csv.gz"
+    return root / trades_file_name("simex", day)
 
 
 def landing_with(root: Path, source: Path, files: list[Path]) -> Path:
@@ -169,7 +170,7 @@ def test_book_expectation_setting(
 
 def test_one_exchange_with_books_and_one_without(source: Path, tmp_path: Path) -> None:
     landing = landing_with(tmp_path / "landing", source, [trades_file(source, D2), book_file(source, D2)])
-    other = landing / f"tradesonly_trades_{D2}_ALL.csv.gz"
+    other = landing / trades_file_name("tradesonly", D2)
     shutil.copy(trades_file(source, D2), other)
     with duckdb.connect() as con:
         report = load_book_snapshots(con, landing, D2, books=BookExpectation.parse("auto"))

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ delete_window('bar_date') }}",
-        tags=['incremental', 'daily']
-    )
-}}
+{{ day_partitioned_mart(['daily'], cold_time_column='bar_date') }}
 
 {#-
     One row per (exchange, symbol, bar_date) with trades. Bar values come from ohlcv_1d,

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ delete_window('bar_date') }}",
-        tags=['incremental', 'ohlcv']
-    )
-}}
+{{ day_partitioned_mart(['ohlcv'], cold_time_column='bucket_start') }}
 
 {#-
     1-minute OHLCV bars straight from the trades of the window.
@@ -29,8 +22,7 @@ select
     exchange,
     symbol,
     bar_date,
-    bucket_start,
-    bucket_start + interval '1 minute' as bucket_end,
+    {{ bar_bounds('bucket_start', '1 minute') }},
     arg_min(price, struct_pack(ts := ts, order_seq := order_seq, trade_id := trade_id)) as open,
     max(price) as high,
     min(price) as low,

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ delete_window('bar_date') }}",
-        tags=['incremental', 'ohlcv']
-    )
-}}
+{{ day_partitioned_mart(['ohlcv']) }}
 
 {#-
     1-minute bars gap-filled the way exchanges publish klines (Binance: a minute without trades
@@ -83,8 +76,7 @@ select
     exchange,
     symbol,
     bar_date,
-    bucket_start,
-    bucket_start + interval '1 minute' as bucket_end,
+    {{ bar_bounds('bucket_start', '1 minute') }},
     coalesce(open, carried_close) as open,
     coalesce(high, carried_close) as high,
     coalesce(low, carried_close) as low,

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ delete_window('bar_date') }}",
-        tags=['incremental', 'ohlcv']
-    )
-}}
+{{ day_partitioned_mart(['ohlcv'], cold_time_column='bucket_start') }}
 
 {#- 5 minutes bars rolled up from the 1-minute bars (see macros/rollup_ohlcv.sql). -#}
 

@@ -1,6 +1,13 @@
-"""Tardis.dev CSV layouts: file names, headers and the columns each layout must carry.
+"""The landing folder's contract: file names, headers, columns, and the checks a reader runs first.
 
-Both the simulator's files and vendor downloads follow these, so one reader serves both.
+Landing files follow Tardis.dev's CSV layouts, one file per exchange, data type and UTC day:
+
+    <landing_root>/<exchange>_<data_type>_<YYYY-MM-DD>_<symbols>.csv[.gz]
+
+with `data_type` one of `trades`, `book_snapshot_<depth>` (or the Tardis types the vendor
+normalisers turn into those) and `symbols` a symbol or `ALL`. The simulator writes these
+names, vendor staging writes them, the loader and the catch-up read them, and the tests build
+them; all of them through this module, so one reader serves every source.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ TRADES_COLUMNS: tuple[str, ...] = (
     "amount",
 )
 SNAPSHOT_KEY_COLUMNS: tuple[str, ...] = ("exchange", "symbol", "timestamp", "local_timestamp")
+TRADES = "trades"
+BOOK_SNAPSHOT = "book_snapshot"  # the family; a file's data type is book_snapshot_<depth>
+ALL_SYMBOLS = "ALL"
 
 # Header names reach SQL as quoted identifiers, so only this alphabet is accepted.
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9_.\[\]]{1,64}$")
@@ -52,11 +62,40 @@ class LandingFile:
         return int(m.group(1)) if m else None
 
 
-def landing_file_name(exchange: str, data_type: str, day: dt.date, symbols: str = "ALL") -> str:
+def landing_file_name(
+    exchange: str, data_type: str, day: dt.date, symbols: str = ALL_SYMBOLS, *, gzipped: bool = True
+) -> str:
     """The landing name; every part is validated first, so the name is one path component."""
     validate_exchange(exchange)
     validate_symbol(symbols)
-    return f"{exchange}_{validate_data_type(data_type)}_{day.isoformat()}_{symbols}.csv.gz"
+    return f"{exchange}_{validate_data_type(data_type)}_{day.isoformat()}_{symbols}.csv{'.gz' if gzipped else ''}"
+
+
+def book_data_type(depth: int) -> str:
+    return f"{BOOK_SNAPSHOT}_{depth}"
+
+
+def trades_file_name(exchange: str, day: dt.date, symbols: str = ALL_SYMBOLS) -> str:
+    return landing_file_name(exchange, TRADES, day, symbols)
+
+
+def snapshots_file_name(exchange: str, day: dt.date, depth: int, symbols: str = ALL_SYMBOLS) -> str:
+    return landing_file_name(exchange, book_data_type(depth), day, symbols)
+
+
+def same_compression_name(name: str, like: str) -> str:
+    """`name` (a .csv.gz landing name) with the compression of the file `like` it is copied from."""
+    return name if like.endswith(".gz") else name.removesuffix(".gz")
+
+
+def day_glob(family: str, day: dt.date) -> str:
+    """A glob for the day's files of one family (`trades` or `book_snapshot`); parse what it finds."""
+    return f"*_{family}*_{day.isoformat()}_*.csv*"
+
+
+def book_glob(exchange: str) -> str:
+    """A glob for every book snapshot file of `exchange`, any day."""
+    return f"{exchange}_{BOOK_SNAPSHOT}_*.csv*"
 
 
 def parse_landing_name(path: Path) -> LandingFile | None:
@@ -85,11 +124,11 @@ def parse_landing_name(path: Path) -> LandingFile | None:
 def find_landing_files(root: Path, family: str, day: dt.date) -> list[LandingFile]:
     """The day's files of one family (`trades` or `book_snapshot`), sorted by name."""
     found = []
-    for path in sorted(Path(root).glob(f"*_{family}*_{day.isoformat()}_*.csv*")):
+    for path in sorted(Path(root).glob(day_glob(family, day))):
         lf = parse_landing_name(path)
         if lf is None or lf.day != day:
             continue
-        if (family == "trades") != (lf.data_type == "trades"):
+        if (family == TRADES) != (lf.data_type == TRADES):
             continue
         found.append(lf)
     return found
@@ -100,6 +139,14 @@ def snapshot_columns(depth: int) -> list[str]:
     for i in range(depth):
         cols += [f"asks[{i}].price", f"asks[{i}].amount", f"bids[{i}].price", f"bids[{i}].amount"]
     return cols
+
+
+def trades_header() -> str:
+    return ",".join(TRADES_COLUMNS)
+
+
+def snapshots_header(depth: int) -> str:
+    return ",".join(snapshot_columns(depth))
 
 
 def snapshot_depth(header: list[str]) -> int:
