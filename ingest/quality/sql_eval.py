@@ -27,7 +27,7 @@ path's (`ExpectationOutcome`):
 
 `tests/test_quality.py` runs one planted frame through both engines and compares every field.
 Anything else (another expectation type, a kwarg like `row_condition`) is refused when the suite
-is loaded, not silently evaluated differently. Column names from suite files are checked against
+is loaded, not silently evaluated differently. Column names from suites are checked against
 a strict identifier pattern and quoted; values are bound as parameters, never formatted into SQL.
 """
 
