@@ -179,6 +179,32 @@ def test_every_suite_file_is_valid_and_has_a_check():
     assert all(spec.blocking for c in quality_checks for spec in c.check_specs)
 
 
+def test_each_mart_rule_is_declared_once_and_bar_intervals_share_one_shape():
+    """Row invariants of a mart come from its dbt tests' meta, the rest from expectations/marts.yml;
+    the five bar suites are one shape that differs only in the interval."""
+    from ingest.quality import catalog
+
+    owned = catalog.dbt_checks()
+    _, shapes = catalog._mart_entries()
+    in_shapes = {r["rule"] for shape in shapes.values() for r in shape["rules"]
+                 if isinstance(r, dict) and r.get("frame", "rows") == "rows"}
+    for name in ("ohlcv_1m", "ohlcv_1d", "daily_stats", "rollup_weekly", "rollup_monthly", "market_daily_summary"):
+        from_dbt = {r["rule"] for _, r in owned[name]}
+        assert "key_unique" in from_dbt or "bar_key_unique" in from_dbt, name
+        assert from_dbt <= {e.rule for e in load_suite(name).expectations} and not from_dbt & in_shapes, name
+    seconds = {"ohlcv_1m": 60, "ohlcv_5m": 300, "ohlcv_15m": 900, "ohlcv_1h": 3600, "ohlcv_1d": 86400}
+    first = load_suite("ohlcv_1m")
+    for name, interval in seconds.items():
+        suite = load_suite(name)
+        assert [(e.rule, e.type, e.severity, e.frame) for e in suite.expectations] == \
+            [(e.rule, e.type, e.severity, e.frame) for e in first.expectations]
+        kwargs = {e.rule: e.kwargs for e in suite.expectations}
+        assert suite.params["interval_seconds"] == interval
+        assert kwargs["bucket_width"] == {"column": "bucket_width_s", "min_value": interval, "max_value": interval}
+        differs = {e.rule for e, f in zip(suite.expectations, first.expectations, strict=True) if e.kwargs != f.kwargs}
+        assert differs <= {"bucket_width", "first_trade_inside_bucket", "last_trade_inside_bucket"}, name
+
+
 def test_daily_and_rollup_jobs_run_the_checks(baseline):
     from orchestration.definitions import build_defs
 

@@ -1,4 +1,4 @@
-"""Data-quality gates: Great Expectations suites from `expectations/*.json` over warehouse slices.
+"""Data-quality gates: Great Expectations suites (`catalog`: where their rules live) over warehouse slices.
 
 Plain Python (no Dagster): `orchestration.quality` wraps `validate_window` in blocking asset checks,
 `ingest.quality.docs` renders the same suites into GE Data Docs, and anything else (a notebook,
@@ -15,21 +15,11 @@ import datetime as dt
 
 import duckdb
 
+from ingest.quality.catalog import describe_rules, expectations_dir, load_suite, suite_names
 from ingest.quality.prep import prepare, prepare_window, table_name
+from ingest.quality.spec import ExpectationOutcome, SuiteDefinitionError, SuiteResult, SuiteSpec, jsonable
 from ingest.quality.sql_eval import SqlFrame, ident
-from ingest.quality.suites import (
-    ExpectationOutcome,
-    SuiteDefinitionError,
-    SuiteResult,
-    SuiteSpec,
-    describe_rules,
-    expectations_dir,
-    jsonable,
-    load_suite,
-    run_suite,
-    run_window,
-    suite_names,
-)
+from ingest.quality.suites import run_suite, run_window
 
 __all__ = [
     "ExpectationOutcome",

@@ -2,10 +2,10 @@
 
 Why a throw-away file context: Data Docs are rendered from a context's stores, and the ephemeral
 context the checks use has none on disk. So this builds a FileDataContext in a temporary
-directory, registers every suite from `expectations/*.json`, validates the chosen days of the
+directory, registers every suite (`catalog.suite_names`), validates the chosen days of the
 warehouse through the same `run_suite` path the Dagster checks use (results land in the file
 stores under the day as run name), renders the site and copies it to `out_dir`. The temporary
-project is then deleted: the JSON files stay the only source of the suites.
+project is then deleted: the suites' sources (`catalog`) stay their only home.
 
 Here every frame goes through GE (the checks evaluate them inside DuckDB): big frames are read
 into pandas, which is fine for Data Docs, built offline over demo-sized days.
@@ -25,9 +25,11 @@ import duckdb
 
 from ingest.lake import LakeConfig
 from ingest.lake import connect as lake_connect
+from ingest.quality.catalog import load_suite, suite_names
 from ingest.quality.prep import Frames, prepare
+from ingest.quality.spec import SuiteResult
 from ingest.quality.sql_eval import SqlFrame
-from ingest.quality.suites import GXRunner, SuiteResult, _quiet_ge, load_suite, run_suite, suite_names
+from ingest.quality.suites import GXRunner, _quiet_ge, run_suite
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def _write_overview(site: Path, names: Sequence[str], results: Sequence[SuiteRes
         "<!doctype html><html><head><meta charset='utf-8'><title>Data quality overview</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}</style></head><body>"
-        "<h1>Data quality overview</h1><p>One Great Expectations suite per dataset (expectations/*.json). "
+        "<h1>Data quality overview</h1><p>One Great Expectations suite per dataset (ingest/quality/catalog.py). "
         "FAIL: an error rule failed and what depends on the slice was stopped; warn: only warnings failed. "
         f'GE\'s own site: {link("index.html", "index.html")} (needs internet for its scripts).</p>'
         "<table><tr><th>suite</th><th>slice</th><th>status</th><th>failed errors</th><th>failed warnings</th>"

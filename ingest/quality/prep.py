@@ -4,14 +4,14 @@ Why derive here: GE has no built-in for "largest move between consecutive trades
 spike score", "gap in a contiguous id sequence", "longest silence of a feed" or "1m bars add up
 to the raw day". Each is computed as a plain column (in DuckDB SQL, or per symbol in numpy where
 an order-dependent window over a whole day is cheaper there: `ingest.quality.series`), and the
-threshold on that column is an ordinary expectation in the suite file. Nothing here decides
+threshold on that column is an ordinary expectation of the suite. Nothing here decides
 pass or fail.
 
 The big frames (one row per trade or snapshot) are returned as `SqlFrame`s, queries evaluated
 inside DuckDB by `ingest.quality.sql_eval`, never pulled into pandas unless the suite sends
 the frame to GE (`"engine": "pandas"`: `suites.run_window` reads each day into a DataFrame).
 
-Every read of a partition binds the day as a parameter; table names come from the suite files
+Every read of a partition binds the day as a parameter; table names come from the suites
 and are checked against a strict identifier pattern before they reach SQL text.
 """
 
@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ingest.quality.series import trade_series
+from ingest.quality.spec import SuiteSpec
 from ingest.quality.sql_eval import SqlFrame
-from ingest.quality.suites import SuiteSpec
 
 Frames = dict[str, pd.DataFrame | SqlFrame]
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -231,6 +231,11 @@ def prep_raw_book_snapshots(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, da
     return frames
 
 
+def _per_symbol(con: duckdb.DuckDBPyConnection, sql: str, window: dict[str, dt.date]) -> SqlFrame:
+    """A window's frame of one row per day and (exchange, symbol), in that order."""
+    return SqlFrame(con, sql, window, order_by=("exchange", "symbol"), by=DAY)
+
+
 _BAR_SELECT = """
     exchange, symbol, bar_date, bucket_start, bucket_end,
     CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
@@ -277,7 +282,7 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
                             sum(volume - buy_volume - sell_volume) AS u,
                             max(high) AS hi, min(low) AS lo
                      FROM {base} WHERE bar_date BETWEEN $first AND $last GROUP BY ALL"""
-    frames["reconciliation"] = SqlFrame(
+    frames["reconciliation"] = _per_symbol(
         con,
         f"""WITH r AS ({source}),
         m AS (SELECT bar_date AS {DAY}, exchange, symbol, sum(volume) AS v, CAST(sum(trade_count) AS BIGINT) AS n,
@@ -295,8 +300,6 @@ def prep_ohlcv(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.d
                CAST(m.hi - r.hi AS DOUBLE) AS high_diff, CAST(m.lo - r.lo AS DOUBLE) AS low_diff
         FROM r FULL OUTER JOIN m ON r.{DAY} = m.{DAY} AND r.exchange = m.exchange AND r.symbol = m.symbol""",
         window,
-        order_by=("exchange", "symbol"),
-        by=DAY,
     )
     return frames
 
@@ -305,7 +308,7 @@ def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: lis
                      now: dt.datetime) -> Frames:
     window = _window(days, "daily_stats")
     frames = schema_frames(con, "marts.daily_stats")
-    frames["rows"] = SqlFrame(
+    frames["rows"] = _per_symbol(
         con,
         f"""SELECT bar_date AS {DAY}, exchange, symbol, bar_date,
                CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
@@ -315,10 +318,8 @@ def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: lis
                max_trade_gap_seconds, snapshot_count, mean_spread_bps, crossed_or_locked_share
         FROM marts.daily_stats WHERE bar_date BETWEEN $first AND $last""",
         window,
-        order_by=("exchange", "symbol"),
-        by=DAY,
     )
-    frames["reconciliation"] = SqlFrame(
+    frames["reconciliation"] = _per_symbol(
         con,
         f"""SELECT coalesce(s.bar_date, d.bar_date) AS {DAY},
                coalesce(s.exchange, d.exchange) AS exchange, coalesce(s.symbol, d.symbol) AS symbol,
@@ -330,8 +331,6 @@ def prep_daily_stats(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: lis
         FULL OUTER JOIN (SELECT * FROM marts.ohlcv_1d WHERE bar_date BETWEEN $first AND $last) d
             ON s.bar_date = d.bar_date AND s.exchange = d.exchange AND s.symbol = d.symbol""",
         window,
-        order_by=("exchange", "symbol"),
-        by=DAY,
     )
     return frames
 

@@ -20,14 +20,14 @@ path's (`ExpectationOutcome`):
 - `examples`: the first `EXAMPLES_PER_RULE` violating rows in the frame's order (the preparer's
   ORDER BY), as the frame's id columns plus the checked column(s), fetched only when a rule has
   unexpected rows (GE reports them then, even when `mostly` lets the rule pass).
-- `observed_value` as `suites._observed`: finite min/max for numeric and time columns, the null
+- `observed_value` as the GE path's (`suites._observed`): finite min/max for numeric and time columns, the null
   count for `not_null`, a sorted `distinct_sample` (at most 10 values) for other columns. GE keeps
   the first 10 distinct values in frame order; here it is the 10 smallest, the same set whenever
   the column has at most 10 distinct values (a column an in-set rule checks).
 
 `tests/test_quality.py` runs one planted frame through both engines and compares every field.
 Anything else (another expectation type, a kwarg like `row_condition`) is refused when the suite
-is loaded, not silently evaluated differently. Column names from suite files are checked against
+is loaded, not silently evaluated differently. Column names from suites are checked against
 a strict identifier pattern and quoted; values are bound as parameters, never formatted into SQL.
 """
 
@@ -44,7 +44,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ingest.quality.suites import (
+from ingest.quality.spec import (
     EXAMPLES_PER_RULE,
     ExpectationOutcome,
     ExpectationSpec,
@@ -54,7 +54,7 @@ from ingest.quality.suites import (
 )
 
 ENGINES = ("pandas", "duckdb")
-DISTINCT_SAMPLE = 10  # as `suites._observed`
+DISTINCT_SAMPLE = 10  # as the GE path's `suites._observed`
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _BOUNDS = {"min_value", "max_value", "strict_min", "strict_max"}
 KWARGS: dict[str, frozenset[str]] = {
@@ -619,7 +619,7 @@ def evaluate_slices(suite: SuiteSpec, frame: str, rel: SqlFrame,
     with the outcomes `evaluate(rel.slice(key))` gives. Why: a window of 30 days is one aggregate
     query per frame instead of 30, and per-query overhead is most of the cost of a small day.
     Only slices with failures query again, for their examples."""
-    specs = suite.frame_expectations(frame)  # refused at load if unsupported (suites._check_engines)
+    specs = suite.frame_expectations(frame)  # refused at load if unsupported (catalog._check_engines)
     types = rel.columns()
     aggs = [_Aggregate(i, {c: types[c] for c in rel.columns(part) if c in types}) for i, part in enumerate(rel.parts)]
     aggs.append(_Aggregate(None, types))

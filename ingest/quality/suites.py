@@ -1,11 +1,10 @@
-"""Great Expectations suites kept as JSON in `expectations/`, run on pandas frames.
+"""Running suites: each frame in DuckDB (`sql_eval`), or through GE's pandas engine.
 
-Why JSON plus a little Python: the thresholds are data, reviewed like data, and must not hide in
-code. Each `expectations/<dataset>.json` is one suite: GE expectation types with their kwargs,
-and per expectation a `meta` block naming the rule, the severity (`error` blocks what depends on
-the dataset, `warn` only reports) and the frame it applies to. Rules that GE has no built-in for
-(spikes, id gaps, stale feeds, reconciliation) are computed as derived columns by
-`ingest.quality.prep`; the threshold on those columns is still an expectation in the JSON.
+A suite (see `catalog` for where its rules are declared) lists GE expectation types with their
+kwargs, and per expectation a `meta` block naming the rule, the severity (`error` blocks what
+depends on the dataset, `warn` only reports) and the frame it applies to. Rules that GE has no
+built-in for (spikes, id gaps, stale feeds, reconciliation) are computed as derived columns by
+`ingest.quality.prep`; the threshold on those columns is still an expectation.
 
 Why frames: one dataset yields frames of different grain (one row per trade, one per symbol,
 one per quarantine rule). GE validates one batch per suite, so each (suite, frame) pair becomes
@@ -22,284 +21,32 @@ ever leaving it (its preparer hands over a `sql_eval.SqlFrame`).
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import hashlib
-import json
 import logging
-import math
 import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from ingest.quality.catalog import load_suite
+from ingest.quality.spec import (
+    EXAMPLES_PER_RULE,
+    ExpectationOutcome,
+    ExpectationSpec,
+    SuiteDefinitionError,
+    SuiteResult,
+    SuiteSpec,
+    jsonable,
+)
+from ingest.quality.sql_eval import SqlFrame, evaluate_slices, frame_of
+
 log = logging.getLogger(__name__)
 
-Severity = Literal["error", "warn"]
-SEVERITIES: tuple[str, ...] = ("error", "warn")
-
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
-EXAMPLES_PER_RULE = 5
 DATASOURCE = "tickwh_frames"
-
-
-class SuiteDefinitionError(ValueError):
-    """A suite file is malformed: unknown frame, missing severity, duplicate rule name..."""
-
-
-def expectations_dir() -> Path:
-    """Where the suite JSON files live; `TICKWH_EXPECTATIONS_DIR` moves it (tests, experiments)."""
-    return Path(os.environ.get("TICKWH_EXPECTATIONS_DIR", EXPECTATIONS_DIR))
-
-
-@dataclass(frozen=True)
-class ExpectationSpec:
-    """One expectation of a suite file, as written there."""
-
-    rule: str
-    frame: str
-    type: str
-    kwargs: dict[str, Any]
-    severity: Severity
-    why: str
-
-    @property
-    def column(self) -> str | None:
-        return self.kwargs.get("column")
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    """A parsed `expectations/<name>.json`."""
-
-    name: str
-    meta: dict[str, Any]
-    expectations: tuple[ExpectationSpec, ...]
-    digest: str
-
-    @property
-    def frames(self) -> dict[str, dict[str, Any]]:
-        return self.meta.get("frames", {})
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.meta.get("params", {})
-
-    def frame_expectations(self, frame: str) -> list[ExpectationSpec]:
-        return [e for e in self.expectations if e.frame == frame]
-
-    def id_columns(self, frame: str) -> list[str]:
-        return list(self.frames.get(frame, {}).get("id_columns", []))
-
-    def engine(self, frame: str) -> str:
-        return engine_of(self.frames.get(frame))
-
-
-def _parse_suite(name: str, doc: Mapping[str, Any], digest: str) -> SuiteSpec:
-    if doc.get("name") != name:
-        raise SuiteDefinitionError(f"{name}.json: 'name' must be {name!r}, got {doc.get('name')!r}")
-    meta = dict(doc.get("meta") or {})
-    frames = meta.get("frames")
-    if not isinstance(frames, dict) or not frames:
-        raise SuiteDefinitionError(f"{name}.json: meta.frames must name the frames the expectations apply to")
-    specs: list[ExpectationSpec] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(doc.get("expectations") or []):
-        emeta = raw.get("meta") or {}
-        rule, frame, severity = emeta.get("rule"), emeta.get("frame"), emeta.get("severity")
-        where = f"{name}.json expectation {i} ({rule or raw.get('type')})"
-        if not rule or rule in seen:
-            raise SuiteDefinitionError(f"{where}: meta.rule must be present and unique")
-        if frame not in frames:
-            raise SuiteDefinitionError(f"{where}: meta.frame {frame!r} is not one of {sorted(frames)}")
-        if severity not in SEVERITIES:
-            raise SuiteDefinitionError(f"{where}: meta.severity must be 'error' or 'warn', got {severity!r}")
-        if not str(raw.get("type", "")).startswith("expect_"):
-            raise SuiteDefinitionError(f"{where}: 'type' must be a GE expectation type")
-        seen.add(rule)
-        specs.append(
-            ExpectationSpec(
-                rule=rule,
-                frame=frame,
-                type=raw["type"],
-                kwargs=dict(raw.get("kwargs") or {}),
-                severity=severity,
-                why=str(emeta.get("why", "")),
-            )
-        )
-    if not specs:
-        raise SuiteDefinitionError(f"{name}.json has no expectations")
-    _check_engines(name, frames, specs)
-    return SuiteSpec(name=name, meta=meta, expectations=tuple(specs), digest=digest)
-
-
-def engine_of(frame_meta: Mapping[str, Any] | None) -> str:
-    """`duckdb` (the default): the frame's rules run inside DuckDB (`sql_eval`); `pandas`: GE."""
-    return str((frame_meta or {}).get("engine", "duckdb"))
-
-
-def _check_engines(name: str, frames: Mapping[str, Any], specs: Sequence[ExpectationSpec]) -> None:
-    """A duckdb frame must only hold rules `sql_eval` evaluates exactly like GE: refuse the file now,
-    not at the first validation."""
-    from ingest.quality import sql_eval  # sql_eval imports this module
-
-    for frame, fmeta in frames.items():
-        engine = engine_of(fmeta)
-        if engine not in sql_eval.ENGINES:
-            raise SuiteDefinitionError(f"{name}.json frame {frame}: engine must be one of {sql_eval.ENGINES}, "
-                                       f"got {engine!r}")
-        if engine == "duckdb":
-            sql_eval.check_frame(name, frame, fmeta, [e for e in specs if e.frame == frame])
-
-
-@lru_cache(maxsize=64)
-def _load_suite_cached(path: str, mtime_ns: int, name: str) -> SuiteSpec:
-    text = Path(path).read_text()
-    return _parse_suite(name, json.loads(text), hashlib.sha256(text.encode()).hexdigest()[:12])
-
-
-def load_suite(name: str) -> SuiteSpec:
-    """Read `expectations/<name>.json` (re-read when the file changes)."""
-    path = expectations_dir() / f"{name}.json"
-    if not path.exists():
-        raise SuiteDefinitionError(f"no suite file {path}")
-    return _load_suite_cached(str(path), path.stat().st_mtime_ns, name)
-
-
-def suite_names() -> list[str]:
-    return sorted(p.stem for p in expectations_dir().glob("*.json"))
-
-
-# --------------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    """What one expectation found: enough to act on without opening GE's raw result."""
-
-    rule: str
-    frame: str
-    expectation_type: str
-    column: str | None
-    severity: Severity
-    success: bool
-    observed_value: Any
-    unexpected_count: int | None
-    unexpected_percent: float | None
-    element_count: int | None
-    examples: list[Any]
-    kwargs: dict[str, Any]
-    exception: str | None = None
-
-    @classmethod
-    def of(cls, spec: ExpectationSpec, **found: Any) -> ExpectationOutcome:
-        """The outcome of `spec`: its identity from the suite file, `found` from an engine."""
-        return cls(rule=spec.rule, frame=spec.frame, expectation_type=spec.type, column=spec.column,
-                   severity=spec.severity, kwargs=jsonable(spec.kwargs), **found)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "success": self.success,
-            "severity": self.severity,
-            "expectation": self.expectation_type,
-            "frame": self.frame,
-            "observed_value": self.observed_value,
-            "unexpected_count": self.unexpected_count,
-            "unexpected_percent": self.unexpected_percent,
-            "element_count": self.element_count,
-            "examples": self.examples,
-            "kwargs": self.kwargs,
-        }
-        if self.exception:
-            out["exception"] = self.exception
-        return jsonable(out)
-
-
-@dataclass
-class SuiteResult:
-    """All expectations of one suite over one slice (a day, or a whole table)."""
-
-    suite: str
-    partition: str | None
-    outcomes: list[ExpectationOutcome]
-    rows_by_frame: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def success(self) -> bool:
-        return all(o.success for o in self.outcomes)
-
-    def failed(self, severity: Severity | None = None) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and (severity is None or o.severity == severity)]
-
-    @property
-    def failed_errors(self) -> list[str]:
-        return [o.rule for o in self.failed("error")]
-
-    @property
-    def failed_warnings(self) -> list[str]:
-        return [o.rule for o in self.failed("warn")]
-
-    @property
-    def blocking(self) -> bool:
-        """True when an error-severity expectation failed: what depends on the slice must not run."""
-        return bool(self.failed_errors)
-
-    def outcome(self, rule: str) -> ExpectationOutcome:
-        for o in self.outcomes:
-            if o.rule == rule:
-                return o
-        raise KeyError(rule)
-
-    def summary_rows(self) -> list[list[Any]]:
-        rows = []
-        for o in sorted(self.outcomes, key=lambda o: (o.success, o.severity != "error", o.rule)):
-            rows.append([
-                "pass" if o.success else ("FAIL" if o.severity == "error" else "warn"),
-                o.rule,
-                o.severity,
-                o.frame,
-                _short(o.observed_value),
-                "" if o.unexpected_count is None else o.unexpected_count,
-            ])
-        return rows
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(jsonable(value), default=str) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON types for GE/numpy/pandas values, so results fit Dagster metadata and files."""
-    if value is None or isinstance(value, (bool, str, int)):
-        return value
-    if isinstance(value, float):  # np.float64 too: it subclasses float
-        return float(value) if math.isfinite(value) else str(value)
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (dt.datetime, dt.date, pd.Timestamp)):
-        return value.isoformat()
-    if isinstance(value, (pd.Timedelta, dt.timedelta)):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, np.ndarray)):
-        return [jsonable(v) for v in value]
-    if value is pd.NaT:
-        return None
-    return str(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,7 +105,7 @@ class GXRunner:
         with self._lock:
             if key in self._definitions:
                 return self._definitions[key]
-            # A changed suite file gets fresh objects; the name carries the content digest so
+            # A changed suite gets fresh objects; the name carries the content digest so
             # the old definitions never collide with the new ones in a long-lived process.
             base = self.gx_suite_name(suite, frame)
             name = base if not any(k[:2] == key[:2] for k in self._definitions) else f"{base}.{suite.digest}"
@@ -487,7 +234,7 @@ def run_suite(
     runner: GXRunner | None = None,
     use_ge: bool = False,
 ) -> SuiteResult:
-    """Validate frames against `expectations/<name>.json` and collect per-expectation outcomes.
+    """Validate frames against suite `name` and collect per-expectation outcomes.
 
     `frames` maps frame names to DataFrames or `sql_eval.SqlFrame`s; a bare DataFrame is accepted
     for a suite with one frame. Each frame is evaluated by its suite's engine: inside DuckDB
@@ -559,7 +306,6 @@ def _evaluate_frame(suite: SuiteSpec, frame: str, data: Any, keys: list[Any], la
                     use_ge: bool) -> dict[Any, tuple[list[ExpectationOutcome], int]]:
     """Outcomes and row count of one frame for each slice key. A sliced `SqlFrame` holds every
     key's rows; any other frame is the same for every key and is evaluated once."""
-    from ingest.quality.sql_eval import SqlFrame, evaluate_slices, frame_of
 
     sliced = isinstance(data, SqlFrame) and data.by is not None
     in_duckdb = not use_ge and suite.engine(frame) == "duckdb"
@@ -577,14 +323,3 @@ def _evaluate_frame(suite: SuiteSpec, frame: str, data: Any, keys: list[Any], la
             found = runner.run_frame(suite, frame, df, run_name=label)
         out[k] = (found, int(len(df)))
     return out if sliced else dict.fromkeys(keys, out[keys[0]])
-
-
-def describe_rules(names: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Every rule of every suite with its severity and threshold (for docs and reviews)."""
-    rows = []
-    for name in names or suite_names():
-        suite = load_suite(name)
-        for e in suite.expectations:
-            rows.append({"suite": name, "rule": e.rule, "severity": e.severity, "frame": e.frame,
-                         "expectation": e.type, "kwargs": e.kwargs, "why": e.why})
-    return rows

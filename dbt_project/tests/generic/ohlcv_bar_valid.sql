@@ -3,7 +3,7 @@
       - bucket_start is aligned (to UTC midnight) and bucket_end = bucket_start + interval
       - bar_date is the UTC day of bucket_start
       - first_trade_ts/last_trade_ts lie in [bucket_start, bucket_end), first <= last
-      - trade_count >= 1 (no empty bars)
+      - trade_count >= 1 and volume > 0 (no empty bars)
       - buy_volume + sell_volume <= volume (side `unknown` is in neither)
       - low <= vwap <= high (relative tolerance 1e-9: vwap is a DOUBLE)
 -#}
@@ -22,7 +22,7 @@ with checks as (
                 then 'bar_date <> day of bucket_start'
             when first_trade_ts < bucket_start or last_trade_ts >= bucket_end or first_trade_ts > last_trade_ts
                 then 'trade timestamps outside the bucket'
-            when trade_count < 1
+            when trade_count < 1 or volume <= 0
                 then 'empty bar'
             when buy_volume + sell_volume > volume
                 then 'buy_volume + sell_volume > volume'
