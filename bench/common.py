@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, var_dir
+from ingest.settings import DBT_PROJECT_DIR, PROJECT_ROOT, tickwh_home
 
 BENCH_START = dt.date(2024, 1, 1)
 N_SYMBOLS = 20
@@ -32,7 +32,7 @@ N_SYMBOLS = 20
 
 def bench_home() -> Path:
     """Cache of generated data and scratch space: ``$TICKWH_HOME/bench`` (git-ignored)."""
-    return Path(os.environ.get("TICKWH_BENCH_HOME", var_dir() / "bench"))
+    return Path(os.environ.get("TICKWH_BENCH_HOME", tickwh_home() / "bench"))
 
 
 # --------------------------------------------------------------------------------------------

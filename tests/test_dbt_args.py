@@ -7,9 +7,9 @@ import functools
 
 from dagster import TimeWindow
 
-from orchestration.dbt_args import WINDOW_ENV, window_env, window_vars
-from orchestration.partitions import daily_partitions, days_in_window
-from orchestration.settings import DBT_PROJECT_DIR
+from ingest.settings import DBT_PROJECT_DIR
+from orchestration.lib.dbt import WINDOW_ENV, window_env, window_vars
+from orchestration.lib.partitions import daily_partitions, days_in_window
 
 
 def utc(*args: int) -> dt.datetime:
@@ -40,14 +40,15 @@ def test_partition_keys_map_to_utc_windows():
 
 
 def test_dbt_resource_skips_the_version_probe_and_adapter_but_keeps_dagster_dbt_hooks(tmp_path):
-    """orchestration/dbt_resource.py overrides two private dagster-dbt hooks; an upgrade that
+    """orchestration/lib/dbt_cli.py overrides two private dagster-dbt hooks; an upgrade that
     renames them must fail here instead of silently bringing back 4-6 s per run."""
     import importlib.metadata
 
     from dagster_dbt import DbtCliResource
     from packaging import version
 
-    from orchestration.dbt_resource import DbtResource, dbt_resource
+    from orchestration.defs.marts.project import dbt_resource
+    from orchestration.lib.dbt_cli import DbtResource
 
     assert isinstance(DbtCliResource.__dict__["_cli_version"], functools.cached_property)
     assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])

@@ -30,11 +30,11 @@ def register(name: str, target: str, help: str) -> None:
     COMMANDS[name] = Command(name, target, help)
 
 
-register("demo", "orchestration.demo:main", "simulate a few days, run the pipeline end to end, print a summary")
+register("demo", "tickwh.demo:main", "simulate a few days, run the pipeline end to end, print a summary")
 register("simulate", "ingest.simulator:main", "write simulated trade and book files into the landing folder")
 register("history", "ingest.history:main", "read trades, book snapshots or bars from the warm and cold tiers")
 register("catchup", "tickwh.commands:catchup", "load the days the daily schedule missed (only days with data)")
-register("docs", "orchestration.docs:main", "build the dbt and Great Expectations docs sites under $TICKWH_HOME/docs")
+register("docs", "tickwh.docs:main", "build the dbt and Great Expectations docs sites under $TICKWH_HOME/docs")
 register("feed", "ingest.feed.__main__:main", "run the live feed handler (exchange -> NATS JetStream)")
 register("ui", "tickwh.ui:main", "start the Dagster UI (webserver) and daemon on this project")
 register("lake snapshots", "ingest.lake_admin:snapshots_main", "list the warm lake's snapshots (pin: history --as-of)")

@@ -2,72 +2,26 @@
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import datetime as dt
-import os
 import random
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
-from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtProject, dbt_assets
-from dagster_dbt.dbt_project import using_dagster_dev
+from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, RetryRequested
+from dagster_dbt import DbtCliInvocation, dbt_assets
 
 from ingest.lake import current_snapshot
-from orchestration.assets.raw import WAREHOUSE_POOL
-from orchestration.charts import markdown_image, price_volume_png
-from orchestration.dbt_args import window_env
-from orchestration.dbt_resource import DbtResource
-from orchestration.metadata import preview
-from orchestration.partitions import daily_partitions, days_in_window
-from orchestration.resources import WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, dbt_executable
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# Parse under `dagster dev` (models change while one works), and elsewhere once when no manifest
-# exists yet, so a fresh clone loads without a manual `dbt parse`. Not `prepare_if_dev()`: its
-# preparer runs whichever `dbt` is first on PATH, and `make demo`/`make bench` do not activate
-# the venv, so that may be another dbt or none at all.
-# The profile names no path (the lake plugin reads TICKWH_LAKE_* when dbt connects), so the parse
-# state stays valid whichever lake a run points at.
-if using_dagster_dev() or not dbt_project.manifest_path.exists():
-    DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
-        ["parse", "--quiet"], target_path=dbt_project.target_path,
-    ).wait()
-
-# Staging views are rebuilt with the day's marts: the marts read them, and a view costs nothing.
-DAILY_SELECT = "config.materialized:incremental staging"
-# `staging` also matches the tests defined on the raw sources in models/staging (column_rules_raw_*).
-# They are not checks of this multi-asset (raw_* are other assets), so dagster-dbt could only log
-# them as observations; excluding the source drops them from the run (eager indirect selection).
-# Made checks of raw_* instead, they would run inside this op and let it start past a failed
-# blocking GE check of raw_*, which must stop the marts. The raw GE suites hold the same not-null rules.
-DAILY_EXCLUDE = "source:raw"
-DBT_DOCS_URL = os.environ.get("TICKWH_DBT_DOCS_URL", "http://127.0.0.1:8580/dbt/index.html")
-
-
-class TickTranslator(DagsterDbtTranslator):
-    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
-        # Models keep their plain names (`ohlcv_1m`), not `marts/ohlcv_1m`: names say what a thing is.
-        if dbt_resource_props.get("resource_type") == "model":
-            return AssetKey(dbt_resource_props["name"])
-        return super().get_asset_key(dbt_resource_props)
-
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        fqn = dbt_resource_props.get("fqn", [])
-        if "staging" in fqn:
-            return "staging"
-        if "rollups" in fqn:
-            return "rollups"
-        return "marts"
-
-    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
-        meta = dict(super().get_metadata(dbt_resource_props))
-        if dbt_resource_props.get("resource_type") == "model":
-            meta["dbt_docs"] = MetadataValue.url(f"{DBT_DOCS_URL}#!/model/{dbt_resource_props['unique_id']}")
-        return meta
-
+from orchestration.defs.marts.project import prepare_manifest
+from orchestration.lib.charts import markdown_image, price_volume_png
+from orchestration.lib.dbt import DAILY_EXCLUDE, DAILY_SELECT, TickTranslator, window_env
+from orchestration.lib.dbt_cli import DbtResource
+from orchestration.lib.metadata import preview
+from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.resources import WarehouseResource
 
 translator = TickTranslator()
+# How often a build that lost its commit to a concurrent writer is run again (see `_build`).
+CONCURRENT_WRITER_RETRIES = 3
 
 
 def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
@@ -124,21 +78,24 @@ def _with_mart_metadata(
 def _build(
     context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource, env: dict[str, str]
 ) -> tuple[DbtCliInvocation, list[Any]]:
-    """`dbt build`, run again when another writer's commit to the same mart won (a lake conflict).
+    """`dbt build`; a build that lost its commit to another writer (a lake conflict) asks Dagster to retry.
 
-    Each model replaces its window in one transaction, so a rerun of the same window is exact; only
-    the last attempt's events reach Dagster.
+    The one retry layer is Dagster's step retry (`RetryRequested`): it shows in the run's timeline,
+    waits without holding a pool slot, and is the only loop around this build. It is asked for only
+    on a lost commit: a failed dbt test or a bad model fails the step at once. Each model replaces its
+    window in one transaction, so a rerun of the same window is exact; nothing is yielded before the
+    decision, so only the last attempt's events reach Dagster.
     """
-    attempts = 4
-    for attempt in range(1, attempts + 1):
-        invocation = dbt.cli(["build"], env={**warehouse.dbt_env(), **env}, context=context, raise_on_error=False)
-        events = list(invocation.stream())
-        if invocation.is_successful() or attempt == attempts or not _lost_to_concurrent_writer(invocation):
-            return invocation, events
-        delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
-        context.log.info(f"dbt build lost a commit to a concurrent writer (attempt {attempt}); rerun in {delay:.1f}s")
-        time.sleep(delay)
-    raise AssertionError("unreachable")
+    invocation = dbt.cli(["build"], env={**warehouse.dbt_env(), **env}, context=context, raise_on_error=False)
+    events = list(invocation.stream())
+    if not invocation.is_successful() and _lost_to_concurrent_writer(invocation):
+        attempt = context.retry_number + 1
+        if attempt <= CONCURRENT_WRITER_RETRIES:
+            delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
+            context.log.info(f"dbt build lost a commit to a concurrent writer (attempt {attempt}); "
+                             f"rerun in {delay:.1f}s")
+            raise RetryRequested(max_retries=CONCURRENT_WRITER_RETRIES, seconds_to_wait=delay)
+    return invocation, events
 
 
 # What dbt reports when another writer committed first: a DuckLake conflict, the SQLite catalog's
@@ -160,7 +117,7 @@ def _finish(invocation: DbtCliInvocation) -> None:
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=prepare_manifest(),
     select=DAILY_SELECT,
     exclude=DAILY_EXCLUDE,
     partitions_def=daily_partitions,
@@ -178,7 +135,7 @@ def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse:
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=prepare_manifest(),
     exclude=DAILY_SELECT,
     dagster_dbt_translator=translator,
     name="dbt_rollups",

@@ -1,30 +1,20 @@
-"""Lake maintenance: a weekly asset that merges small files and expires old snapshots."""
+"""Lake maintenance: an asset that merges small files and expires old snapshots."""
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import datetime as dt
-import os
 
-from dagster import (
-    AssetExecutionContext,
-    AssetSelection,
-    Config,
-    DefaultScheduleStatus,
-    MaterializeResult,
-    MetadataValue,
-    ScheduleDefinition,
-    asset,
-    define_asset_job,
-)
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from ingest.lake import current_snapshot
 from ingest.lake_admin import maintain
-from orchestration.resources import WarehouseResource
+from ingest.settings import Settings
+from orchestration.lib.resources import WarehouseResource
 
 
 def default_keep_days() -> float:
     """How long a snapshot stays readable with `as_of` (TICKWH_LAKE_KEEP_DAYS, default 30 days)."""
-    return float(os.environ.get("TICKWH_LAKE_KEEP_DAYS", "30"))
+    return Settings.from_env().lake_keep_days
 
 
 class LakeMaintenanceConfig(Config):
@@ -62,18 +52,3 @@ def lake_maintenance(
             "seconds": round(report.seconds, 2),
         }
     )
-
-
-lake_maintenance_job = define_asset_job(
-    "lake_maintenance_job",
-    selection=AssetSelection.assets(lake_maintenance),
-    description="Compact the lake and expire old snapshots.",
-)
-
-# Sunday 03:00 UTC: after the night's daily run (01:30), before the week starts.
-lake_maintenance_schedule = ScheduleDefinition(
-    job=lake_maintenance_job,
-    cron_schedule="0 3 * * 0",
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING,
-)

@@ -1,4 +1,4 @@
-"""Dagster resources: the warm warehouse (a DuckLake) and the landing zone of vendor files."""
+"""Resources every feature uses: the warm warehouse (a DuckLake) and the landing zone of vendor files."""
 
 # No `from __future__ import annotations`: Dagster inspects resource annotations at runtime.
 import datetime as dt
@@ -14,8 +14,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from ingest import lake
-from ingest.books import BOOK_EXCHANGES_ENV, BookExpectation
-from orchestration.settings import default_landing_root
+from ingest.books import BookExpectation
+from ingest.settings import Settings
 
 
 def _lake_default(attr: str) -> Any:
@@ -83,26 +83,37 @@ class WarehouseResource(DuckDBResource):
         return cls(catalog=config.catalog, data_path=config.data_path)
 
     @classmethod
-    def from_env(cls) -> "WarehouseResource":
-        """The code location's resource: S3 credentials as `EnvVar`s when the variables are set."""
-        creds: dict[str, Any] = {}
-        for field_name, var in (
-            ("s3_access_key_id", lake.ENV_S3_KEY_ID),
-            ("s3_secret_access_key", lake.ENV_S3_SECRET),
-        ):
-            if os.environ.get(var):
-                creds[field_name] = EnvVar(var)
-        return cls(**creds)
+    def from_settings(cls, settings: Settings) -> "WarehouseResource":
+        """The code location's resource: the lake of the settings, S3 credentials as `EnvVar`s when set."""
+        config = lake.LakeConfig.from_settings(settings)
+        return cls(
+            catalog=config.catalog, data_path=config.data_path, s3_endpoint=config.s3_endpoint,
+            s3_region=config.s3_region,
+            **env_credentials({"s3_access_key_id": lake.ENV_S3_KEY_ID, "s3_secret_access_key": lake.ENV_S3_SECRET}),
+        )
+
+
+def env_credentials(fields: dict[str, str]) -> dict[str, Any]:
+    """`EnvVar`s for the credential fields whose variable is set (field name -> variable name).
+
+    Dagster reads an `EnvVar` when the run starts and never shows its value; a variable that is
+    not set leaves its field empty, so a run that needs no credential is not failed for lacking it.
+    """
+    return {name: EnvVar(var) for name, var in fields.items() if os.environ.get(var)}
 
 
 class LandingZoneResource(ConfigurableResource):
     """Folder holding vendor files in the Tardis layout (`<exchange>_<type>_<day>_<symbols>.csv.gz`)."""
 
-    root: str = Field(default_factory=default_landing_root, description="landing folder")
+    root: str = Field(default_factory=lambda: str(Settings.from_env().landing_root), description="landing folder")
     book_exchanges: str = Field(
-        default_factory=lambda: os.environ.get(BOOK_EXCHANGES_ENV, "auto"),
+        default_factory=lambda: Settings.from_env().book_exchanges,
         description="exchanges expected to deliver book files: auto, all, none or a,b (ingest/books.py)",
     )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LandingZoneResource":
+        return cls(root=str(settings.landing_root), book_exchanges=settings.book_exchanges)
 
     @property
     def books(self) -> BookExpectation:

@@ -3,16 +3,22 @@
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import datetime as dt
 
-from dagster import AssetExecutionContext, BackfillPolicy, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from ingest.lake import current_snapshot
 from ingest.loader import load_day
-from orchestration.metadata import load_metadata, preview
-from orchestration.partitions import daily_partitions, days_in_window
-from orchestration.resources import LandingZoneResource, WarehouseResource
-
-# Steps that write the lake; dagster.yaml caps how many run at once (a setting: the lake allows several).
-WAREHOUSE_POOL = "lake_writers"
+from orchestration.lib.metadata import load_metadata, preview
+from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
 
 def _load(
@@ -78,29 +84,31 @@ def partial_range_failure(
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name="raw",
-    kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
-    description="Exchange trade ticks of one UTC day, parsed and sanity-checked; rejects go to raw.quarantine.",
-)
-def raw_trades(
-    context: AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZoneResource
-) -> MaterializeResult:
-    return _load(context, warehouse, landing, "trades", "raw.trades", "trade_date")
+def _raw_asset(name: str, dataset: str, table: str, date_column: str, description: str) -> AssetsDefinition:
+    """One day-partitioned raw table, loaded from the landing files of its dataset."""
+
+    @asset(
+        name=name,
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name="raw",
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        description=description,
+    )
+    def _asset(
+        context: AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZoneResource
+    ) -> MaterializeResult:
+        return _load(context, warehouse, landing, dataset, table, date_column)
+
+    return _asset
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name="raw",
-    kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
-    description="Order-book snapshots (top N levels) of one UTC day; rejects go to raw.quarantine.",
+raw_trades = _raw_asset(
+    "raw_trades", "trades", "raw.trades", "trade_date",
+    "Exchange trade ticks of one UTC day, parsed and sanity-checked; rejects go to raw.quarantine.",
 )
-def raw_book_snapshots(
-    context: AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZoneResource
-) -> MaterializeResult:
-    return _load(context, warehouse, landing, "book_snapshots", "raw.book_snapshots", "snapshot_date")
+raw_book_snapshots = _raw_asset(
+    "raw_book_snapshots", "book_snapshots", "raw.book_snapshots", "snapshot_date",
+    "Order-book snapshots (top N levels) of one UTC day; rejects go to raw.quarantine.",
+)

@@ -7,14 +7,17 @@ from collections.abc import Mapping
 
 from dagster import DailyPartitionsDefinition, TimeWindow
 
-from orchestration.settings import PARTITIONS_START
+from ingest.settings import Settings
 
 # Run tags Dagster reads to know which days a run covers: one partition, or a range in one run.
 PARTITION_TAG = "dagster/partition"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
-daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=0)
+# The first day a backfill can reach. Fixed at import: Dagster needs a static partitions set.
+daily_partitions = DailyPartitionsDefinition(
+    start_date=Settings.from_env().partitions_start, timezone="UTC", end_offset=0
+)
 
 
 def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Cold tier in Dagster: the S3 resource, the daily `cold_archive` asset and `warm_retention`.
+"""Cold tier in Dagster: the daily `cold_archive` asset and `warm_retention`.
 
 The work itself lives in `ingest.cold` (plain Python, shared with the API and the benchmark);
 these assets add scheduling, lineage (archive after the day's raw load and marts; retention
@@ -8,85 +8,22 @@ and why a day was kept.
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import json
-import os
 import time
 from typing import Any
 
-from dagster import (
-    AssetExecutionContext,
-    AssetKey,
-    BackfillPolicy,
-    Config,
-    ConfigurableResource,
-    EnvVar,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from ingest.cold.archive import TableArchive, archive_days
-from ingest.cold.config import ColdStoreConfig
-from ingest.cold.layout import ALL_TABLES, RAW_TRADES, ColdTier
+from ingest.cold.layout import ALL_TABLES, RAW_TRADES
 from ingest.cold.retention import ALLOW_LOCAL_ENV, allow_local_from_env, enforce_retention
-from orchestration.assets.raw import WAREHOUSE_POOL, raw_book_snapshots, raw_trades
-from orchestration.metadata import markdown_table
-from orchestration.partitions import daily_partitions, days_in_window
-from orchestration.resources import WarehouseResource
-from orchestration.settings import WARM_DAYS, default_cold_config
-
-
-class ColdStorageResource(ConfigurableResource):
-    """Where day archives go: an S3 bucket + prefix (AWS, SeaweedFS, MinIO), or a local directory.
-
-    Defaults come from TICKWH_COLD_* variables (see docs/cold.md); credentials only ever from
-    `EnvVar`s or boto3's own chain, never from code or committed config.
-    """
-
-    endpoint_url: str | None = Field(
-        default_factory=lambda: default_cold_config().endpoint_url,
-        description="S3 endpoint URL; None for AWS itself. A file:// URL means a local directory.",
-    )
-    bucket: str = Field(default_factory=lambda: default_cold_config().bucket, description="S3 bucket")
-    prefix: str = Field(default_factory=lambda: default_cold_config().prefix, description="key prefix in the bucket")
-    region: str = Field(default_factory=lambda: default_cold_config().region, description="S3 region")
-    local_root: str | None = Field(
-        default_factory=lambda: default_cold_config().local_root,
-        description="a directory with the bucket's layout instead of S3 (the fallback without an endpoint)",
-    )
-    aws_access_key_id: str | None = Field(default=None, repr=False, description='EnvVar("AWS_ACCESS_KEY_ID")')
-    aws_secret_access_key: str | None = Field(
-        default=None, repr=False, description='EnvVar("AWS_SECRET_ACCESS_KEY")'
-    )
-
-    def config(self) -> ColdStoreConfig:
-        return ColdStoreConfig(
-            endpoint_url=self.endpoint_url,
-            bucket=self.bucket,
-            prefix=self.prefix,
-            region=self.region,
-            local_root=self.local_root,
-            access_key_id=self.aws_access_key_id,
-            secret_access_key=self.aws_secret_access_key,
-        )
-
-    def open(self) -> ColdTier:
-        return self.config().open()
-
-
-def cold_storage_from_env() -> ColdStorageResource:
-    """The resource of the code location: credentials as `EnvVar`s when the variables are set.
-
-    Unset variables leave the fields empty rather than failing every run that does not touch
-    the cold tier; boto3 then falls back to its own chain (profile, instance role).
-    """
-    creds: dict[str, Any] = {}
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
-        creds["aws_access_key_id"] = EnvVar("AWS_ACCESS_KEY_ID")
-    if os.environ.get("AWS_SECRET_ACCESS_KEY"):
-        creds["aws_secret_access_key"] = EnvVar("AWS_SECRET_ACCESS_KEY")
-    return ColdStorageResource(**creds)
-
+from ingest.settings import Settings
+from orchestration.defs.cold.resources import ColdStorageResource
+from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.lib.metadata import markdown_table
+from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.resources import WarehouseResource
 
 # Every mart of the day is archived too (small next to the raw tables); the asset depends on all.
 ARCHIVED_MART_KEYS = [AssetKey(t.name) for t in ALL_TABLES if t.source.startswith("marts.")]
@@ -151,7 +88,10 @@ def cold_archive(
 class RetentionConfig(Config):
     """Launchpad-tunable retention policy."""
 
-    warm_days: int = Field(default=WARM_DAYS, ge=1, description="days of raw ticks kept warm, counting the run's day")
+    warm_days: int = Field(
+        default_factory=lambda: Settings.from_env().warm_days, ge=1,
+        description="days of raw ticks kept warm, counting the run's day",
+    )
     deep_verify: bool = Field(
         default=True, description="download each archive and check its sha256 before dropping (else HEAD only)"
     )

@@ -13,20 +13,17 @@ from pathlib import Path
 
 from ingest.lake import LakeConfig
 from ingest.logs import heartbeat, setup_logging
-from orchestration.settings import DBT_PROJECT_DIR, dbt_executable, var_dir
+from ingest.settings import DBT_PROJECT_DIR, Settings, dbt_executable
 
 log = logging.getLogger(__name__)
 
 
-def docs_dir() -> Path:
-    return var_dir() / "docs"
-
-
-def build_dbt_docs() -> Path:
+def build_dbt_docs(settings: Settings | None = None) -> Path:
     """`dbt docs generate` into docs/dbt; returns the index.html path."""
-    out = docs_dir() / "dbt"
-    target = var_dir() / "dbt_docs_target"
-    env = LakeConfig.from_env().env()
+    settings = settings or Settings.from_env()
+    out = settings.docs_dir / "dbt"
+    target = settings.home / "dbt_docs_target"
+    env = LakeConfig.from_settings(settings).env()
     # Start from the project's parse state (same profile and env as the runs), so dbt re-parses only
     # what changed instead of "Unable to do partial parsing because saved manifest not found".
     target.mkdir(parents=True, exist_ok=True)
@@ -54,7 +51,8 @@ def build_ge_docs(days: Sequence[dt.date] | None = None, max_days: int = 3) -> P
     expectations/ and its results over `days` (default: the latest `max_days` loaded days)."""
     from ingest.quality.docs import build_ge_docs as render
 
-    return render(LakeConfig.from_env(), docs_dir() / "ge", days=days, max_days=max_days)
+    settings = Settings.from_env()
+    return render(LakeConfig.from_settings(settings), settings.docs_dir / "ge", days=days, max_days=max_days)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,32 +7,17 @@ import datetime as dt
 import logging
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 
 from ingest import lake
 from ingest.logs import heartbeat, setup_logging
 from ingest.names import parse_day
-from orchestration.settings import default_landing_root, ensure_dagster_home
+from ingest.settings import Settings
 
 log = logging.getLogger("demo")
 
-SUMMARY_TABLES = [
-    "raw.trades",
-    "raw.book_snapshots",
-    "raw.quarantine",
-    "marts.ohlcv_1m",
-    "marts.ohlcv_1m_filled",
-    "marts.ohlcv_5m",
-    "marts.ohlcv_15m",
-    "marts.ohlcv_1h",
-    "marts.ohlcv_1d",
-    "marts.daily_stats",
-    "marts.rollup_weekly",
-    "marts.rollup_monthly",
-    "marts.market_daily_summary",
-]
+RAW_TABLES = ["raw.trades", "raw.book_snapshots", "raw.quarantine"]
 
 
 STATS_SHOWN = 12
@@ -40,30 +25,32 @@ STATS_SHOWN = 12
 
 def run_pipeline(first: dt.date, last: dt.date) -> None:
     with heartbeat(log, "loading the code location (Dagster, dbt manifest)"):
-        from dagster import DagsterInstance
+        from orchestration.lib.partitions import range_tags
+        from tickwh.home import instance, prepare_code_location
 
-        from orchestration.definitions import defs
-        from orchestration.partitions import range_tags
-
-    instance = DagsterInstance.get()  # $DAGSTER_HOME (ensured in main)
+        defs = prepare_code_location()
+    dagster = instance()
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     tags = range_tags(first, last)
     # The sensors that chain rollups and archive after the daily run need the daemon; the demo runs them directly.
     for name, run_tags in (("daily_pipeline", tags), ("rollups", {}), ("archive", tags)):
         log.info("%s for %s as one run", name, f"{first}..{last}" if run_tags else "all days")
         with heartbeat(log, f"running {name}"):
-            result = defs.resolve_job_def(name).execute_in_process(instance=instance, tags=run_tags, run_config=quiet)
+            result = defs.resolve_job_def(name).execute_in_process(instance=dagster, tags=run_tags, run_config=quiet)
         log.info("%s run %s: %s", name, result.run_id, "success" if result.success else "FAILED")
 
 
 def summary(config: lake.LakeConfig) -> tuple[str, str | None]:
     """The summary text, and the symbol with the most trades (for the commands it suggests)."""
+    from orchestration.defs.marts.project import marts
+
+    tables = RAW_TABLES + [f"marts.{name}" for name in marts()]
     lines = [f"warehouse: {config.describe()}", ""]
     with lake.connect(config, read_only=True) as con:
         lines[1] = f"  snapshot {lake.current_snapshot(con)} (pin it: tickwh history ... --as-of <snapshot>)"
         lines.append("")
-        width = max(len(t) for t in SUMMARY_TABLES)
-        for table in SUMMARY_TABLES:
+        width = max(len(t) for t in tables)
+        for table in tables:
             try:
                 n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             except duckdb.Error:
@@ -93,12 +80,12 @@ def summary(config: lake.LakeConfig) -> tuple[str, str | None]:
     return "\n".join(lines), top[0] if top else None
 
 
-def cold_lines(first: dt.date, last: dt.date, symbol: str) -> list[str]:
+def cold_lines(settings: Settings, first: dt.date, last: dt.date, symbol: str) -> list[str]:
     """Where the archive went, and the exact command that reads it back after the demo."""
+    from ingest.cold.config import ColdStoreConfig
     from ingest.cold.seaweed import read_state, state_dir
-    from orchestration.settings import default_cold_config
 
-    cold = default_cold_config()
+    cold = ColdStoreConfig.from_settings(settings)
     read = f"tickwh history ohlcv {symbol} --start {first} --end {last + dt.timedelta(days=1)} --no-warm"
     if cold.endpoint_url and (read_state(state_dir()) or {}).get("endpoint_url") == cold.endpoint_url:
         # `seaweed run` stops the server it started when the demo ends; its data stays in var/seaweed.
@@ -118,13 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="also show third-party INFO logs")
     args = parser.parse_args(argv)
     setup_logging(args.verbose or None)
-    ensure_dagster_home()
+    settings = Settings.from_env()
 
     from ingest.simulator import simulate_days, wide_range_symbols
 
     start = parse_day(args.start)
     last = start + dt.timedelta(days=args.days - 1)
-    landing = Path(default_landing_root())
+    landing = settings.landing_root
     t0 = time.perf_counter()
     with heartbeat(log, "simulating"):
         simulate_days(start, args.days, landing, trades_per_day=args.trades_per_day,
@@ -136,16 +123,16 @@ def main(argv: list[str] | None = None) -> int:
 
     run_pipeline(start, last)
 
-    from orchestration.docs import build_dbt_docs
+    from tickwh.docs import build_dbt_docs
 
-    docs_index = build_dbt_docs()
-    text, symbol = summary(lake.LakeConfig.from_env())
+    docs_index = build_dbt_docs(settings)
+    text, symbol = summary(lake.LakeConfig.from_settings(settings))
     print()
     print("=" * 72)
     print(text)
     print()
     print(f"landing files : {landing}")
-    for line in cold_lines(start, last, symbol or "BTCUSDT"):
+    for line in cold_lines(settings, start, last, symbol or "BTCUSDT"):
         print(line)
     print(f"dbt docs      : {docs_index}   (make docs-serve)")
     print("Dagster UI    : tickwh ui (make ui) -> http://127.0.0.1:3000 (this demo's runs are in its history)")

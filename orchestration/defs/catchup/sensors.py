@@ -7,7 +7,8 @@ launched as runs that fail. A gap whose run failed is requested again on a later
 counts the earlier attempts, so a failure never spends the key for good.
 
 Automatic: the sensor `catchup_missed_days` (on by default) once the daemon is back. By hand:
-`tickwh catchup [--from D] [--to D] [--dry-run]` (`make catchup`).
+`tickwh catchup [--from D] [--to D] [--dry-run]` (`make catchup`, tickwh/catchup.py), which plans
+with the same functions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,17 +34,19 @@ from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, DagsterRunS
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from ingest.availability import describe_days, landed_days, ranges
-from ingest.names import parse_day
-from orchestration.jobs import WRITER_TAGS, daily_pipeline
-from orchestration.partitions import range_tags
-from orchestration.resources import LandingZoneResource
-from orchestration.vendors import VendorSourceResource, vendor_landing_job
+from ingest.settings import Settings
+from orchestration.defs.marts.jobs import daily_pipeline
+from orchestration.defs.vendors.jobs import vendor_landing_job
+from orchestration.defs.vendors.resources import VendorSourceResource
+from orchestration.lib.partitions import range_tags
+from orchestration.lib.pools import WRITER_TAGS
+from orchestration.lib.resources import LandingZoneResource
 
 log = logging.getLogger(__name__)
 
 CATCHUP_TAG = "tickwh/catchup"  # "<first>..<last>": finds earlier attempts at the same gap
 # Hourly by default; tests that drive the daemon for a minute shorten it.
-INTERVAL_S = int(os.environ.get("TICKWH_CATCHUP_INTERVAL_S", "3600"))
+INTERVAL_S = Settings.from_env().catchup_interval_s
 
 
 def utc_today() -> dt.date:
@@ -155,45 +157,3 @@ def catchup_missed_days(
         return SensorResult(run_requests=requests, cursor=cursor)
     reason = "; ".join(filter(None, [no_data, in_flight and f"still running: {', '.join(in_flight)}"]))
     return SensorResult(skip_reason=SkipReason(reason or "no missed days"), cursor=cursor)
-
-
-def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> int:
-    """`tickwh catchup`: run each gap with landing files in this process; list the days without data."""
-    from orchestration.definitions import defs
-
-    instance = DagsterInstance.get()
-    done = instance.get_materialized_partitions(AssetKey("raw_trades"))
-    last = parse_day(last_arg) if last_arg else utc_today() - dt.timedelta(days=1)
-    if first_arg:
-        first = parse_day(first_arg)
-    elif done:
-        first = min(dt.date.fromisoformat(k) for k in done)
-    else:
-        print("nothing loaded yet: pass --from YYYY-MM-DD")
-        return 2
-    landing = LandingZoneResource()
-    plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path, landing.books), set())
-    if plan.no_data:
-        print(f"skipped: no landing files for {describe_days(plan.no_data)} under {landing.path}")
-    if not plan.load:
-        print(f"nothing to load between {first} and {last}")
-        return 0
-    job = defs.resolve_job_def("daily_pipeline")
-    failed = 0
-    for a, b in plan.load:
-        print(f"{'would run' if dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
-        if not dry_run:
-            result = job.execute_in_process(instance=instance, tags=catchup_tags(a, b), raise_on_error=False)
-            print(f"  run {result.run_id}: {'success' if result.success else 'FAILED'}")
-            failed += not result.success
-    return 1 if failed else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from tickwh.commands import catchup
-
-    return catchup(argv or [])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

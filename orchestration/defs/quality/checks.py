@@ -27,28 +27,23 @@ from dagster import (
     asset_check,
 )
 
-from ingest.quality import SuiteResult, jsonable, load_suite, validate, validate_window
-from orchestration.assets.raw import WAREHOUSE_POOL
-from orchestration.metadata import markdown_table
-from orchestration.partitions import daily_partitions, days_in_window
-from orchestration.resources import WarehouseResource
+from ingest.quality import SuiteResult, jsonable, load_suite, suite_names, validate, validate_window
+from orchestration.defs.marts.project import incremental_marts, marts
+from orchestration.lib.metadata import markdown_table
+from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.resources import WarehouseResource
 
-# (asset key, suite name): one blocking check per dataset. Partitioned suites check the run's
-# days; the rollups are whole-table rebuilds and are checked whole.
-DAILY_SUITES: tuple[tuple[str, str], ...] = (
-    ("raw_trades", "raw_trades"),
-    ("raw_book_snapshots", "raw_book_snapshots"),
-    ("ohlcv_1m", "ohlcv_1m"),
-    ("ohlcv_5m", "ohlcv_5m"),
-    ("ohlcv_15m", "ohlcv_15m"),
-    ("ohlcv_1h", "ohlcv_1h"),
-    ("ohlcv_1d", "ohlcv_1d"),
-    ("daily_stats", "daily_stats"),
+RAW_TABLES = ("raw_trades", "raw_book_snapshots")
+# (asset key, suite name): one blocking check per dataset that has a suite named after it. The raw
+# tables and the incremental marts (from the dbt manifest) check the run's days; the other marts
+# are whole-table rebuilds and are checked whole.
+_SUITES = set(suite_names())
+DAILY_SUITES: tuple[tuple[str, str], ...] = tuple(
+    (name, name) for name in (*RAW_TABLES, *incremental_marts()) if name in _SUITES
 )
-TABLE_SUITES: tuple[tuple[str, str], ...] = (
-    ("market_daily_summary", "market_daily_summary"),
-    ("rollup_weekly", "rollup_weekly"),
-    ("rollup_monthly", "rollup_monthly"),
+TABLE_SUITES: tuple[tuple[str, str], ...] = tuple(
+    (name, name) for name in marts() if name in _SUITES and name not in incremental_marts()
 )
 SUMMARY_COLUMNS = ["status", "rule", "severity", "frame", "observed", "unexpected"]
 
@@ -120,44 +115,23 @@ def _log(context: AssetCheckExecutionContext, results: Sequence[SuiteResult]) ->
             context.log.warning(f"{r.suite} {r.partition}: warnings: {r.failed_warnings}")
 
 
-def daily_suite_check(asset: str, suite: str) -> AssetChecksDefinition:
-    """A blocking check that validates each day of the run's partition window."""
+def suite_check(asset: str, suite: str, partitioned: bool) -> AssetChecksDefinition:
+    """A blocking check: over each day of the run's partition window, or over the whole table."""
     spec = load_suite(suite)
 
     @asset_check(
         asset=AssetKey(asset),
         name=check_name(suite),
         blocking=True,
-        partitions_def=daily_partitions,
+        partitions_def=daily_partitions if partitioned else None,
         pool=WAREHOUSE_POOL,
         description=f"Great Expectations suite expectations/{suite}.json: {spec.meta.get('description', '')}",
         metadata={"suite_file": f"expectations/{suite}.json"},
     )
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        days: list[dt.date] = days_in_window(context.partition_time_window)
+        days: list[dt.date] = days_in_window(context.partition_time_window) if partitioned else []
         with warehouse.connect(read_only=True) as con:
-            results = validate_window(con, suite, days)
-        _log(context, results)
-        return to_check_result(results)
-
-    return _check
-
-
-def table_suite_check(asset: str, suite: str) -> AssetChecksDefinition:
-    """A blocking check over a whole (unpartitioned) table."""
-    spec = load_suite(suite)
-
-    @asset_check(
-        asset=AssetKey(asset),
-        name=check_name(suite),
-        blocking=True,
-        pool=WAREHOUSE_POOL,
-        description=f"Great Expectations suite expectations/{suite}.json: {spec.meta.get('description', '')}",
-        metadata={"suite_file": f"expectations/{suite}.json"},
-    )
-    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        with warehouse.connect(read_only=True) as con:
-            results = [validate(con, suite)]
+            results = validate_window(con, suite, days) if partitioned else [validate(con, suite)]
         _log(context, results)
         return to_check_result(results)
 
@@ -165,8 +139,8 @@ def table_suite_check(asset: str, suite: str) -> AssetChecksDefinition:
 
 
 quality_checks: list[AssetChecksDefinition] = [
-    *(daily_suite_check(asset, suite) for asset, suite in DAILY_SUITES),
-    *(table_suite_check(asset, suite) for asset, suite in TABLE_SUITES),
+    *(suite_check(asset, suite, partitioned=True) for asset, suite in DAILY_SUITES),
+    *(suite_check(asset, suite, partitioned=False) for asset, suite in TABLE_SUITES),
 ]
 checks_by_suite: dict[str, AssetChecksDefinition] = {
     suite: check for (_, suite), check in zip(DAILY_SUITES + TABLE_SUITES, quality_checks, strict=True)

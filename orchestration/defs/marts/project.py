@@ -1,0 +1,60 @@
+"""The dbt project and its manifest, prepared once and read by every module that needs the model list.
+
+`@dbt_assets` needs a manifest when the code location loads. `tickwh demo`, `tickwh ui` and
+`tickwh catchup` prepare it before loading (`prepare_manifest`); a process that imports the code
+location without one (a fresh clone's test run) prepares it on first use, once. Under `dagster dev`
+the models change while one works, so it is re-parsed there, as `DbtProject.prepare_if_dev()` does.
+Not `prepare_if_dev()` itself: its preparer runs whichever `dbt` is first on PATH, and `make demo`
+does not activate the venv, so that may be another dbt or none at all.
+
+The profile names no path (the lake plugin reads TICKWH_LAKE_* when dbt connects), so the parse
+state stays valid whichever lake a run points at.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from dagster_dbt import DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
+
+from ingest.settings import DBT_PROJECT_DIR, dbt_executable
+from orchestration.lib.dbt import mart_models
+from orchestration.lib.dbt_cli import DbtResource
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+@functools.cache
+def prepare_manifest() -> Path:
+    """`target/manifest.json`, parsed by this environment's dbt if missing (or under `dagster dev`)."""
+    if using_dagster_dev() or not dbt_project.manifest_path.exists():
+        DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
+            ["parse", "--quiet"], target_path=dbt_project.target_path,
+        ).wait()
+    return dbt_project.manifest_path
+
+
+@functools.cache
+def manifest() -> dict[str, Any]:
+    return json.loads(prepare_manifest().read_text())
+
+
+def marts() -> list[str]:
+    """Every model dbt builds into the `marts` schema, from the manifest."""
+    return mart_models(manifest())
+
+
+def incremental_marts() -> list[str]:
+    """The day-partitioned marts (materialized incremental), from the manifest."""
+    nodes = manifest()["nodes"].values()
+    incremental = {n["name"] for n in nodes if n.get("config", {}).get("materialized") == "incremental"}
+    return [m for m in marts() if m in incremental]
+
+
+def dbt_resource() -> DbtResource:
+    """The resource every job, test and benchmark uses: this project, this environment's dbt."""
+    return DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable())
