@@ -62,3 +62,30 @@ def test_dbt_resource_skips_the_version_probe_and_adapter_but_keeps_dagster_dbt_
     other_dbt.chmod(0o755)
     other = DbtResource(project_dir=str(resource.project_dir), dbt_executable=str(other_dbt))
     assert other._cli_version == version.parse("1.99.0")
+
+
+def test_dagster_dbt_still_lacks_a_per_invocation_env(tmp_path):
+    """The adapter sets the dbt process's variables only because `DbtCliResource.cli` takes no `env`.
+    When dagster-dbt adds one, this fails: pass `env=` through and drop `_process_env`."""
+    import inspect
+    import os
+
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.lib.dbt_cli import PRIVATE_HOOKS, DbtResource
+
+    assert "env" not in inspect.signature(DbtCliResource.cli).parameters
+    assert all(hook in DbtCliResource.__dict__ for hook in PRIVATE_HOOKS)
+    # The variables reach the dbt process and leave this one as they were.
+    seen = tmp_path / "seen"
+    fake_dbt = tmp_path / "dbt"
+    fake_dbt.write_text(f"#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'installed: 1.11.0'; exit 0; fi\n"
+                        f"echo \"$TICKWH_DBT_MIN_DATE|$TICKWH_PROBE\" > {seen}\n")
+    fake_dbt.chmod(0o755)
+    before = dict(os.environ)
+    resource = DbtResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=str(fake_dbt))
+    invocation = resource.cli(["build"], env={"TICKWH_DBT_MIN_DATE": "2024-01-01", "TICKWH_PROBE": "x"},
+                              target_path=tmp_path / "target", raise_on_error=False)
+    invocation.process.wait(timeout=60)
+    assert seen.read_text().strip() == "2024-01-01|x"
+    assert dict(os.environ) == before

@@ -10,7 +10,6 @@ lists its members. New commands (the `lake ...` group) are one `register(...)` l
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,8 +64,10 @@ def _resolve(target: str) -> Callable[[list[str]], int | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     while args and args[0] in ("-v", "--verbose"):
-        os.environ["TICKWH_VERBOSE"] = "1"
         args.pop(0)
+        from ingest.logs import setup_logging
+
+        setup_logging(True)  # the one log set-up; it also tells the processes started from here
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue
 from pydantic import Field
 
 from ingest.cold.archive import TableArchive, archive_days
@@ -20,8 +20,9 @@ from ingest.cold.retention import ALLOW_LOCAL_ENV, allow_local_from_env, enforce
 from ingest.settings import Settings
 from orchestration.defs.cold.resources import ColdStorageResource
 from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.lib.daily import daily_asset
 from orchestration.lib.metadata import markdown_table
-from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.partitions import days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
 from orchestration.lib.resources import WarehouseResource
 
@@ -61,21 +62,17 @@ def _archive_metadata(results: list[TableArchive], where: str, seconds: float) -
     return meta
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+@daily_asset(
     deps=[raw_trades, raw_book_snapshots, *ARCHIVED_MART_KEYS],
     group_name="cold",
     kinds={"s3", "parquet"},
     pool=WAREHOUSE_POOL,
-    description=(
-        "The day's raw trades, book snapshots, OHLCV bars and daily stats as zstd Parquet in the cold tier "
-        "(one Hive partition per table and day, replaced whole; a manifest with row counts and sha256)."
-    ),
 )
 def cold_archive(
     context: AssetExecutionContext, warehouse: WarehouseResource, cold: ColdStorageResource
 ) -> MaterializeResult:
+    """The day's raw trades, book snapshots, OHLCV bars and daily stats as zstd Parquet in the cold tier
+    (one Hive partition per table and day, replaced whole; a manifest with row counts and sha256)."""
     days = days_in_window(context.partition_time_window)
     tier = cold.open()
     started = time.perf_counter()
@@ -104,9 +101,7 @@ class RetentionConfig(Config):
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+@daily_asset(
     deps=[cold_archive],
     group_name="cold",
     kinds={"duckdb"},

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
-
 from orchestration.defs.cold.assets import cold_archive, warm_retention
-from orchestration.lib.partitions import daily_partitions
-from orchestration.lib.pools import WRITER_TAGS
+from orchestration.lib.daily import daily_job
 
-archive_job = define_asset_job(
-    "archive",
-    selection=AssetSelection.assets(cold_archive, warm_retention),
-    partitions_def=daily_partitions,
-    tags=WRITER_TAGS,
-    description="Archive the day's raw ticks and bars to Parquet on S3, then drop expired warm days.",
+archive_job = daily_job(
+    "archive", [cold_archive, warm_retention],
+    "Archive the day's raw ticks and bars to Parquet on S3, then drop expired warm days.",
 )

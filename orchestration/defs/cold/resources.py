@@ -1,6 +1,7 @@
 """The cold tier's resource: an S3 bucket + prefix (AWS, SeaweedFS, MinIO), or a local directory."""
 
 # No `from __future__ import annotations`: Dagster inspects resource annotations at runtime.
+from dataclasses import asdict
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -10,6 +11,9 @@ from ingest.cold.config import ColdStoreConfig
 from ingest.cold.layout import ColdTier
 from ingest.settings import Settings
 from orchestration.lib.resources import env_credentials
+
+# The fields that say where the archive is (the rest are credentials).
+WHERE = ("endpoint_url", "bucket", "prefix", "region", "local_root")
 
 
 def _cold_default(attr: str) -> Any:
@@ -41,11 +45,7 @@ class ColdStorageResource(ConfigurableResource):
 
     def config(self) -> ColdStoreConfig:
         return ColdStoreConfig(
-            endpoint_url=self.endpoint_url,
-            bucket=self.bucket,
-            prefix=self.prefix,
-            region=self.region,
-            local_root=self.local_root,
+            **self.model_dump(include=set(WHERE)),
             access_key_id=self.aws_access_key_id,
             secret_access_key=self.aws_secret_access_key,
         )
@@ -60,9 +60,8 @@ def cold_storage_from_settings(settings: Settings) -> ColdStorageResource:
     Unset variables leave the fields empty rather than failing every run that does not touch
     the cold tier; boto3 then falls back to its own chain (profile, instance role).
     """
-    config = ColdStoreConfig.from_settings(settings)
+    config = asdict(ColdStoreConfig.from_settings(settings))
     return ColdStorageResource(
-        endpoint_url=config.endpoint_url, bucket=config.bucket, prefix=config.prefix, region=config.region,
-        local_root=config.local_root,
+        **{name: config[name] for name in WHERE},
         **env_credentials({"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY"}),
     )

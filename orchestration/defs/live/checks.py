@@ -9,19 +9,17 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     MetadataValue,
     RunsFilter,
-    multi_asset_check,
 )
 
 from ingest.hot import day_bars
 from ingest.hot.reconcile import reconcile, warm_window
 from orchestration.defs.live.resources import HotTierResource
 from orchestration.defs.raw.assets import raw_trades
+from orchestration.lib.daily import optional_daily_check
 from orchestration.lib.metadata import markdown_table, not_evaluated
-from orchestration.lib.partitions import daily_partitions, days_in_window
-from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.partitions import days_in_window
 from orchestration.lib.resources import WarehouseResource
 
 
@@ -44,24 +42,15 @@ def _live_path_off(context: AssetCheckExecutionContext, hot: HotTierResource) ->
     return "the live path is not running (no hot_load run on this instance; set TICKWH_LIVE=1 to force the check)"
 
 
-@multi_asset_check(
-    name="hot_tier_matches_warm",
-    specs=[
-        AssetCheckSpec(
-            "hot_tier_matches_warm",
-            asset=raw_trades.key,
-            partitions_def=daily_partitions,
-            blocking=False,
-            description=(
-                "The live hot tier's 1-minute bars, trade counts and volumes for the day equal those from the "
-                "vendor file in raw.trades (minutes older than the hot retention are reported, not judged). A day "
-                "wholly older than the retention is a WARN marked evaluated=false; with the live path off "
-                "(TICKWH_LIVE, docs/live.md) the check does not evaluate at all (skipped)."
-            ),
-        )
-    ],
-    can_subset=True,
-    pool=WAREHOUSE_POOL,
+@optional_daily_check(
+    "hot_tier_matches_warm",
+    raw_trades.key,
+    (
+        "The live hot tier's 1-minute bars, trade counts and volumes for the day equal those from the "
+        "vendor file in raw.trades (minutes older than the hot retention are reported, not judged). A day "
+        "wholly older than the retention is a WARN marked evaluated=false; with the live path off "
+        "(TICKWH_LIVE, docs/live.md) the check does not evaluate at all (skipped)."
+    ),
 )
 def hot_tier_matches_warm(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, hot: HotTierResource

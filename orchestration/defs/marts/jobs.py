@@ -6,15 +6,12 @@ from dagster import AssetSelection, define_asset_job
 
 from orchestration.defs.marts.assets import dbt_daily_marts, dbt_rollups
 from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
-from orchestration.lib.partitions import daily_partitions
+from orchestration.lib.daily import daily_job
 from orchestration.lib.pools import WRITER_TAGS
 
-daily_pipeline = define_asset_job(
-    "daily_pipeline",
-    selection=AssetSelection.assets(raw_trades, raw_book_snapshots, dbt_daily_marts),
-    partitions_def=daily_partitions,
-    tags=WRITER_TAGS,
-    description="Load a day's trades and book snapshots, then build its OHLCV bars and daily stats.",
+daily_pipeline = daily_job(
+    "daily_pipeline", [raw_trades, raw_book_snapshots, dbt_daily_marts],
+    "Load a day's trades and book snapshots, then build its OHLCV bars and daily stats.",
 )
 
 rollups_job = define_asset_job(

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from dagster import DagsterRunStatus, DefaultSensorStatus, RunRequest, RunStatusSensorContext, run_status_sensor
-
 from orchestration.defs.marts.jobs import daily_pipeline, rollups_job
+from orchestration.lib.daily import after_success
 
-
-@run_status_sensor(
-    run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[daily_pipeline],
-    request_job=rollups_job,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Refresh the rollups after each successful daily run.",
+rollups_after_daily = after_success(
+    "rollups_after_daily", daily_pipeline, rollups_job, "rollups-after",
+    "Refresh the rollups after each successful daily run.", over_same_days=False,
 )
-def rollups_after_daily(context: RunStatusSensorContext) -> RunRequest:
-    return RunRequest(run_key=f"rollups-after-{context.dagster_run.run_id}")

@@ -3,20 +3,13 @@
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import datetime as dt
 
-from dagster import (
-    AssetExecutionContext,
-    AssetsDefinition,
-    BackfillPolicy,
-    Failure,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue
 
 from ingest.lake import current_snapshot
 from ingest.loader import load_day
+from orchestration.lib.daily import daily_asset
 from orchestration.lib.metadata import load_metadata, preview
-from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.partitions import days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
@@ -87,10 +80,8 @@ def partial_range_failure(
 def _raw_asset(name: str, dataset: str, table: str, date_column: str, description: str) -> AssetsDefinition:
     """One day-partitioned raw table, loaded from the landing files of its dataset."""
 
-    @asset(
+    @daily_asset(
         name=name,
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
         group_name="raw",
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,

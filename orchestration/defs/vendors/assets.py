@@ -4,20 +4,19 @@
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, BackfillPolicy, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 
 from ingest.vendors.reference import load_klines_reference
 from ingest.vendors.source import find_klines_files, stage_vendor_day_report
 from orchestration.defs.vendors.resources import VendorSourceResource
+from orchestration.lib.daily import daily_asset
 from orchestration.lib.metadata import markdown_table, preview
-from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.partitions import days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+@daily_asset(
     group_name="landing",
     kinds={"python"},
     description=(
@@ -56,9 +55,7 @@ def vendor_landing(
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+@daily_asset(
     group_name="reference",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,

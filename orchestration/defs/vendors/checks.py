@@ -9,45 +9,34 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetKey,
     MetadataValue,
-    multi_asset_check,
 )
 
 from ingest.vendors.reference import TOLERANCE_TEXT, compare_with_reference
 from orchestration.defs.vendors.resources import VendorSourceResource
+from orchestration.lib.daily import optional_daily_check
 from orchestration.lib.metadata import not_evaluated
-from orchestration.lib.partitions import daily_partitions, days_in_window
-from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.partitions import days_in_window
 from orchestration.lib.resources import WarehouseResource
 
 CHECK_NAME = "ohlcv_1m_matches_exchange_klines"
 MAX_MISMATCH_ROWS = 20
 
 
-@multi_asset_check(
-    name=CHECK_NAME,
-    specs=[
-        AssetCheckSpec(
-            CHECK_NAME,
-            asset=AssetKey("ohlcv_1m"),
-            partitions_def=daily_partitions,
-            additional_deps=[AssetKey("ohlcv_1m_filled"), AssetKey("ohlcv_1h"), AssetKey("binance_klines_reference")],
-            blocking=False,
-            description=(
-                "Our 1m bars (gap-filled like klines) and 1h bars equal the exchange's published klines: OHLC, "
-                "volume, trade count and taker buy volume exactly, quote volume within trade_count x 1e-8. WARN: "
-                "the exchange archive is itself revised after the fact and a vendor capture can miss trades the "
-                "exchange printed, so a difference is a finding to investigate, not proof the bars are wrong. "
-                "Compared nothing (reference configured, no klines for the days): a WARN marked evaluated=false. "
-                "No reference configured and none loaded: not evaluated at all (skipped)."
-            ),
-        )
-    ],
-    # Lets the check end without a result (Dagster shows it as skipped) when no reference exists.
-    can_subset=True,
-    pool=WAREHOUSE_POOL,
+# Ends without a result (Dagster shows it as skipped) when no reference exists.
+@optional_daily_check(
+    CHECK_NAME,
+    AssetKey("ohlcv_1m"),
+    (
+        "Our 1m bars (gap-filled like klines) and 1h bars equal the exchange's published klines: OHLC, "
+        "volume, trade count and taker buy volume exactly, quote volume within trade_count x 1e-8. WARN: "
+        "the exchange archive is itself revised after the fact and a vendor capture can miss trades the "
+        "exchange printed, so a difference is a finding to investigate, not proof the bars are wrong. "
+        "Compared nothing (reference configured, no klines for the days): a WARN marked evaluated=false. "
+        "No reference configured and none loaded: not evaluated at all (skipped)."
+    ),
+    additional_deps=[AssetKey("ohlcv_1m_filled"), AssetKey("ohlcv_1h"), AssetKey("binance_klines_reference")],
 )
 def ohlcv_1m_matches_exchange_klines(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, binance_reference: VendorSourceResource
