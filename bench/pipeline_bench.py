@@ -257,7 +257,7 @@ def _checks_note(run: dict[str, Any]) -> str:
     if c["other"]:
         names = ", ".join(run["other_checks"][:8]) + (" ..." if len(run["other_checks"]) > 8 else "")
         return f"quality checks INCLUDED: {c['other']} non-dbt check evaluations ({names}); {c['dbt']} dbt tests"
-    return (f"quality checks: none in daily_pipeline (orchestration/quality.py absent or not wired); "
+    return (f"quality checks: none in daily_pipeline (orchestration/defs/quality/ absent or not wired); "
             f"{c['dbt']} dbt tests")
 
 

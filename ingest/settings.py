@@ -37,19 +37,10 @@ def dbt_executable() -> str:
     return str(Path(sys.executable).parent / "dbt")
 
 
-def _live(value: str) -> bool | None:
-    value = value.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    if value:
-        raise ValueError(f"TICKWH_LIVE={value[:20]!r}: expected 1/true/on or 0/false/off (unset: auto)")
-    return None
-
-
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of one deployment; `from_env` is the only place that reads their variables."""
+
     home: Path
     landing_root: Path
     book_exchanges: str  # auto, all, none or a,b (ingest/books.py)
@@ -71,6 +62,16 @@ class Settings:
     clickhouse_url: str | None  # a ClickHouse server; None: embedded chdb at chdb_path
     chdb_path: str
     live_setting: str  # TICKWH_LIVE as given; `live` reads it
+    # A vendor feeding the landing folder, and the exchange's klines as reference (docs/vendors.md).
+    # Symbol lists stay text here: the resources check each symbol and name the variable it came from.
+    vendor: str
+    vendor_market: str
+    vendor_path: str  # empty: no vendor configured
+    vendor_symbols: str
+    vendor_trades_kind: str
+    binance_reference_market: str
+    binance_reference_path: str
+    binance_reference_symbols: str
     # Orchestration.
     dagster_home: Path
     partitions_start: str  # the first day a backfill can reach
@@ -105,6 +106,14 @@ class Settings:
             clickhouse_url=env.get("TICKWH_CLICKHOUSE_URL") or None,
             chdb_path=env.get("TICKWH_CHDB_PATH") or str(root / "chdb"),
             live_setting=env.get("TICKWH_LIVE", ""),
+            vendor=env.get("TICKWH_VENDOR", "tardis"),
+            vendor_market=env.get("TICKWH_VENDOR_MARKET", "usdm"),
+            vendor_path=env.get("TICKWH_VENDOR_PATH", ""),
+            vendor_symbols=env.get("TICKWH_VENDOR_SYMBOLS", ""),
+            vendor_trades_kind=env.get("TICKWH_VENDOR_TRADES_KIND", "trades"),
+            binance_reference_market=env.get("TICKWH_BINANCE_REFERENCE_MARKET", "usdm"),
+            binance_reference_path=env.get("TICKWH_BINANCE_REFERENCE_PATH", ""),
+            binance_reference_symbols=env.get("TICKWH_BINANCE_REFERENCE_SYMBOLS", ""),
             dagster_home=Path(env.get("DAGSTER_HOME") or root / "dagster_home"),
             partitions_start=env.get("TICKWH_PARTITIONS_START") or "2020-01-01",
             catchup_interval_s=int(env.get("TICKWH_CATCHUP_INTERVAL_S") or 3600),
@@ -122,3 +131,14 @@ class Settings:
     @property
     def docs_dir(self) -> Path:
         return self.home / "docs"
+
+
+def _live(value: str) -> bool | None:
+    value = value.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ValueError(f"TICKWH_LIVE={value[:20]!r}: expected 1/true/on or 0/false/off (unset: auto)")
+    return None

@@ -16,7 +16,7 @@ from orchestration.defs.cold.resources import cold_storage_from_settings
 from orchestration.defs.cold.sensors import archive_after_daily
 from orchestration.defs.live.checks import hot_tier_matches_warm
 from orchestration.defs.live.jobs import hot_load
-from orchestration.defs.live.resources import HotTierResource, NatsResource
+from orchestration.defs.live.resources import HotTierResource, NatsResource, clickhouse_url
 from orchestration.defs.live.sensors import hot_load_sensor
 from orchestration.defs.maintenance.assets import lake_maintenance
 from orchestration.defs.maintenance.jobs import lake_maintenance_job
@@ -31,7 +31,7 @@ from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
 from orchestration.defs.vendors.assets import binance_klines_reference, vendor_landing
 from orchestration.defs.vendors.checks import ohlcv_1m_matches_exchange_klines
 from orchestration.defs.vendors.jobs import vendor_landing_job
-from orchestration.defs.vendors.resources import binance_reference_from_env, vendor_source_from_env
+from orchestration.defs.vendors.resources import binance_reference_from_settings, vendor_source_from_settings
 from orchestration.defs.vendors.schedules import vendor_landing_schedule
 from orchestration.defs.vendors.sensors import daily_pipeline_after_vendor_landing
 from orchestration.lib.logs import console_logger
@@ -46,10 +46,10 @@ def default_resources(settings: Settings | None = None) -> dict[str, Any]:
         "landing": LandingZoneResource.from_settings(settings),
         "dbt": dbt_resource(),
         "nats": NatsResource(url=settings.nats_url),
-        "hot": HotTierResource(),
+        "hot": HotTierResource(url=clickhouse_url(settings), path=settings.chdb_path, live=settings.live),
         "cold": cold_storage_from_settings(settings),
-        "vendor_source": vendor_source_from_env(),
-        "binance_reference": binance_reference_from_env(),
+        "vendor_source": vendor_source_from_settings(settings),
+        "binance_reference": binance_reference_from_settings(settings),
     }
 
 

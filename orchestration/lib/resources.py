@@ -83,6 +83,10 @@ class WarehouseResource(DuckDBResource):
         return cls(catalog=config.catalog, data_path=config.data_path)
 
     @classmethod
+    def from_env(cls) -> "WarehouseResource":
+        return cls.from_settings(Settings.from_env())
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> "WarehouseResource":
         """The code location's resource: the lake of the settings, S3 credentials as `EnvVar`s when set."""
         config = lake.LakeConfig.from_settings(settings)

@@ -15,12 +15,12 @@ from ingest.hot import HotSettings, HotTarget, open_hot_tier
 from ingest.settings import Settings
 
 
-def clickhouse_url() -> str | None:
+def clickhouse_url(settings: Settings | None = None) -> str | None:
     """A ClickHouse server for the hot tier, `http(s)://user@host:8123/db`; unset means embedded chdb.
 
     The password is read from TICKWH_CLICKHOUSE_PASSWORD when connecting, never from config.
     """
-    url = Settings.from_env().clickhouse_url
+    url = (settings or Settings.from_env()).clickhouse_url
     if url:
         HotTarget(url=url)  # refuses a password in the URL before Dagster shows it as resource config
     return url

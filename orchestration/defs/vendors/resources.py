@@ -1,25 +1,20 @@
 """Where a vendor's files are: the `vendor_source` and `binance_reference` resources."""
 
 # No `from __future__ import annotations`: Dagster inspects resource annotations at runtime.
-import os
-
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from ingest.names import InvalidNameError, canonical_symbol
+from ingest.settings import Settings
 from ingest.vendors.source import TARDIS_BOOK_TYPES, VendorSource
 
 
-def _env_list(name: str) -> list[str]:
-    return [s.strip() for s in os.environ.get(name, "").split(",") if s.strip()]
-
-
-def _env_symbols(name: str) -> list[str]:
-    """Symbols listed in an environment variable, refused (naming the variable) before any use."""
+def _symbols(text: str, variable: str) -> list[str]:
+    """A comma-separated symbol list, refused (naming the variable it came from) before any use."""
     try:
-        return [canonical_symbol(s) for s in _env_list(name)]
+        return [canonical_symbol(s.strip()) for s in text.split(",") if s.strip()]
     except InvalidNameError as exc:
-        raise InvalidNameError(f"{name}: {exc}") from exc
+        raise InvalidNameError(f"{variable}: {exc}") from exc
 
 
 class VendorSourceResource(ConfigurableResource):
@@ -66,22 +61,30 @@ class VendorSourceResource(ConfigurableResource):
         )
 
 
-def vendor_source_from_env() -> VendorSourceResource:
+def vendor_source_from_settings(settings: Settings) -> VendorSourceResource:
     """`vendor_source` from TICKWH_VENDOR, TICKWH_VENDOR_MARKET, TICKWH_VENDOR_PATH, TICKWH_VENDOR_SYMBOLS."""
     return VendorSourceResource(
-        vendor=os.environ.get("TICKWH_VENDOR", "tardis"),
-        market=os.environ.get("TICKWH_VENDOR_MARKET", "usdm"),
-        path=os.environ.get("TICKWH_VENDOR_PATH", ""),
-        symbols=_env_symbols("TICKWH_VENDOR_SYMBOLS"),
-        trades_kind=os.environ.get("TICKWH_VENDOR_TRADES_KIND", "trades"),
+        vendor=settings.vendor,
+        market=settings.vendor_market,
+        path=settings.vendor_path,
+        symbols=_symbols(settings.vendor_symbols, "TICKWH_VENDOR_SYMBOLS"),
+        trades_kind=settings.vendor_trades_kind,
     )
 
 
-def binance_reference_from_env() -> VendorSourceResource:
+def binance_reference_from_settings(settings: Settings) -> VendorSourceResource:
     """`binance_reference` from TICKWH_BINANCE_REFERENCE_PATH, _MARKET and _SYMBOLS."""
     return VendorSourceResource(
         vendor="binance",
-        market=os.environ.get("TICKWH_BINANCE_REFERENCE_MARKET", "usdm"),
-        path=os.environ.get("TICKWH_BINANCE_REFERENCE_PATH", ""),
-        symbols=_env_symbols("TICKWH_BINANCE_REFERENCE_SYMBOLS"),
+        market=settings.binance_reference_market,
+        path=settings.binance_reference_path,
+        symbols=_symbols(settings.binance_reference_symbols, "TICKWH_BINANCE_REFERENCE_SYMBOLS"),
     )
+
+
+def vendor_source_from_env() -> VendorSourceResource:
+    return vendor_source_from_settings(Settings.from_env())
+
+
+def binance_reference_from_env() -> VendorSourceResource:
+    return binance_reference_from_settings(Settings.from_env())
