@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, var_dir
+from ingest.settings import DBT_PROJECT_DIR, PROJECT_ROOT, dbt_executable, tickwh_home
 
 BENCH_START = dt.date(2024, 1, 1)
 N_SYMBOLS = 20
@@ -32,7 +32,7 @@ N_SYMBOLS = 20
 
 def bench_home() -> Path:
     """Cache of generated data and scratch space: ``$TICKWH_HOME/bench`` (git-ignored)."""
-    return Path(os.environ.get("TICKWH_BENCH_HOME", var_dir() / "bench"))
+    return Path(os.environ.get("TICKWH_BENCH_HOME", tickwh_home() / "bench"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def deployment() -> Iterator[Path]:
     """An empty home for a pipeline run, at the same path every time, removed afterwards.
 
     Why the same path: a deployment keeps its warehouse at one path, and dbt's partial parse
-    (orchestration/dbt_resource.py) is only valid for the profile it was parsed with, which
+    (orchestration/lib/dbt_cli.py) is only valid for the profile it was parsed with, which
     includes that path. A fresh random path per repetition would make every run re-parse the
     whole project, which no deployment does day to day.
     """
@@ -277,8 +277,7 @@ def deployment() -> Iterator[Path]:
 # --------------------------------------------------------------------------------------------
 
 
-def dbt_bin() -> str:
-    return str(Path(sys.executable).parent / "dbt")
+dbt_bin = dbt_executable  # the venv's dbt (ingest/settings.py)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from bench.common import Report, Row, Workload, bench_home, ensure_workload, ren
 from ingest import lake
 from ingest.history import HistoricalData
 from ingest.loader import load_day
-from orchestration.settings import DBT_PROJECT_DIR, dbt_executable
+from ingest.settings import DBT_PROJECT_DIR, dbt_executable
 
 SYMBOL = "BTCUSDT"
 BAR_SQL = ("SELECT * FROM marts.ohlcv_1m WHERE symbol = ? AND bucket_start >= ? AND bucket_start < ? "

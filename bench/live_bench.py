@@ -143,7 +143,7 @@ class Loader:
     loads: list[tuple[int, int, float]] = field(default_factory=list)  # (first, last, queryable at)
 
     def poll(self) -> int:
-        from orchestration.live import hot_range_requests
+        from orchestration.defs.live.sensors import hot_range_requests
 
         state = _state(self.url)
         if state is None:
@@ -269,7 +269,8 @@ def dagster_overhead(work: Path, day_file: Path) -> float:
     """Seconds one in-process `hot_load` run costs beyond the load itself (a one-message range)."""
     from dagster import DagsterInstance
 
-    from orchestration.live import HotTierResource, NatsResource, hot_load
+    from orchestration.defs.live.jobs import hot_load
+    from orchestration.defs.live.resources import HotTierResource, NatsResource
 
     with nats_server(work / "js-dagster") as url:
         tiny = work / "tiny.csv"

@@ -49,7 +49,7 @@ FLOOR_LABEL = "DuckDB floor (native DuckDB file)"
 
 
 def _dbt_test_names() -> set[str]:
-    from orchestration.settings import DBT_PROJECT_DIR
+    from ingest.settings import DBT_PROJECT_DIR
 
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     return {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
@@ -67,9 +67,9 @@ def run_pipeline_in_process(p: dict[str, Any]) -> dict[str, Any]:
 
     from dagster import DagsterEventType, DagsterInstance
 
-    from orchestration.dbt_resource import dbt_resource
     from orchestration.definitions import build_defs
-    from orchestration.resources import LandingZoneResource, WarehouseResource
+    from orchestration.defs.marts.project import dbt_resource
+    from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
     resources = {
         "warehouse": WarehouseResource.at(home),
@@ -260,7 +260,7 @@ def _checks_note(run: dict[str, Any]) -> str:
     if c["other"]:
         names = ", ".join(run["other_checks"][:8]) + (" ..." if len(run["other_checks"]) > 8 else "")
         return f"quality checks INCLUDED: {c['other']} non-dbt check evaluations ({names}); {c['dbt']} dbt tests"
-    return (f"quality checks: none in daily_pipeline (orchestration/quality.py absent or not wired); "
+    return (f"quality checks: none in daily_pipeline (orchestration/defs/quality/ absent or not wired); "
             f"{c['dbt']} dbt tests")
 
 
@@ -340,7 +340,7 @@ def _sources_digest() -> str:
     """Hash of the code that decides what a warehouse holds after a load + dbt build."""
     import hashlib
 
-    from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+    from ingest.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
     h = hashlib.sha256()
     files = [PROJECT_ROOT / "ingest" / "loader.py", PROJECT_ROOT / "ingest" / "warehouse.py",
@@ -367,7 +367,7 @@ def build_history(w: Workload, days: int, log: Callable[[str], None]) -> Path:
 
     from ingest import lake
     from ingest.loader import load_day
-    from orchestration.settings import DBT_PROJECT_DIR
+    from ingest.settings import DBT_PROJECT_DIR
 
     root = bench_home() / "history"
     key = f"{w.name}_{w.start}_{days}d_{_sources_digest()}"

@@ -31,7 +31,7 @@ from typing import Any
 
 from bench.common import Report, Row, Workload, bench_home, dbt_bin, ensure_workload, median, run_worker
 from ingest import lake
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from ingest.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 TOLERANCE_S = 5
 

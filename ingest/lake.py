@@ -36,6 +36,7 @@ from tenacity import RetryCallState
 
 from ingest import sql
 from ingest.retry import retrying
+from ingest.settings import Settings, tickwh_home
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,7 @@ class LakeConflictError(LakeError):
 
 
 def default_home() -> Path:
-    """Same rule as orchestration.settings.var_dir, without importing the Dagster package."""
-    return Path(os.environ.get("TICKWH_HOME", Path(__file__).resolve().parents[1] / "var"))
+    return tickwh_home()
 
 
 def sql_literal(text: str) -> str:
@@ -130,12 +130,17 @@ class LakeConfig:
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> LakeConfig:
-        base = cls.embedded(home or default_home())
+        return cls.from_settings(Settings.from_env(home=home))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LakeConfig:
+        """The lake the settings name; credentials from the environment (never settings)."""
+        base = cls.embedded(settings.home)
         return cls(
-            catalog=os.environ.get(ENV_CATALOG) or base.catalog,
-            data_path=os.environ.get(ENV_DATA) or base.data_path,
-            s3_endpoint=os.environ.get(ENV_S3_ENDPOINT) or None,
-            s3_region=os.environ.get(ENV_S3_REGION) or os.environ.get("AWS_REGION") or "us-east-1",
+            catalog=settings.lake_catalog or base.catalog,
+            data_path=settings.lake_data or base.data_path,
+            s3_endpoint=settings.lake_s3_endpoint,
+            s3_region=settings.lake_s3_region,
             s3_access_key_id=os.environ.get(ENV_S3_KEY_ID) or os.environ.get("AWS_ACCESS_KEY_ID"),
             s3_secret_access_key=os.environ.get(ENV_S3_SECRET) or os.environ.get("AWS_SECRET_ACCESS_KEY"),
         )

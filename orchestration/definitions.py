@@ -1,4 +1,5 @@
-"""The code location: `dagster dev` / `make ui` load `defs` from here."""
+"""The code location: `tickwh ui` / workspace.yaml load `defs` from here. This module only assembles
+the features under orchestration/defs/ (docs/layout.md); it defines nothing of its own."""
 
 from __future__ import annotations
 
@@ -7,46 +8,48 @@ from typing import Any
 
 from dagster import Definitions, in_process_executor
 
-from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
-from orchestration.assets.raw import raw_book_snapshots, raw_trades
-from orchestration.catchup import catchup_missed_days
-from orchestration.cold import cold_archive, cold_storage_from_env, warm_retention
-from orchestration.dbt_resource import dbt_resource
-from orchestration.jobs import (
-    archive_after_daily,
-    archive_job,
-    daily_pipeline,
-    daily_schedule,
-    rollups_after_daily,
-    rollups_job,
-)
-from orchestration.lake import lake_maintenance, lake_maintenance_job, lake_maintenance_schedule
-from orchestration.live import HotTierResource, NatsResource, hot_load, hot_load_sensor, hot_tier_matches_warm
-from orchestration.logs import console_logger
-from orchestration.quality import quality_checks
-from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.vendors import (
-    binance_klines_reference,
-    binance_reference_from_env,
-    daily_pipeline_after_vendor_landing,
-    ohlcv_1m_matches_exchange_klines,
-    vendor_landing,
-    vendor_landing_job,
-    vendor_landing_schedule,
-    vendor_source_from_env,
-)
+from ingest.settings import Settings
+from orchestration.defs.catchup.sensors import catchup_missed_days
+from orchestration.defs.cold.assets import cold_archive, warm_retention
+from orchestration.defs.cold.jobs import archive_job
+from orchestration.defs.cold.resources import cold_storage_from_settings
+from orchestration.defs.cold.sensors import archive_after_daily
+from orchestration.defs.live.checks import hot_tier_matches_warm
+from orchestration.defs.live.jobs import hot_load
+from orchestration.defs.live.resources import HotTierResource, NatsResource, clickhouse_url
+from orchestration.defs.live.sensors import hot_load_sensor
+from orchestration.defs.maintenance.assets import lake_maintenance
+from orchestration.defs.maintenance.jobs import lake_maintenance_job
+from orchestration.defs.maintenance.schedules import lake_maintenance_schedule
+from orchestration.defs.marts.assets import dbt_daily_marts, dbt_rollups
+from orchestration.defs.marts.jobs import daily_pipeline, rollups_job
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.defs.marts.schedules import daily_schedule
+from orchestration.defs.marts.sensors import rollups_after_daily
+from orchestration.defs.quality.checks import quality_checks
+from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.defs.vendors.assets import binance_klines_reference, vendor_landing
+from orchestration.defs.vendors.checks import ohlcv_1m_matches_exchange_klines
+from orchestration.defs.vendors.jobs import vendor_landing_job
+from orchestration.defs.vendors.resources import binance_reference_from_settings, vendor_source_from_settings
+from orchestration.defs.vendors.schedules import vendor_landing_schedule
+from orchestration.defs.vendors.sensors import daily_pipeline_after_vendor_landing
+from orchestration.lib.logs import console_logger
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
 
-def default_resources() -> dict[str, Any]:
+def default_resources(settings: Settings | None = None) -> dict[str, Any]:
+    """Every resource, from one `Settings` (computed from the environment once, here)."""
+    settings = settings or Settings.from_env()
     return {
-        "warehouse": WarehouseResource.from_env(),
-        "landing": LandingZoneResource(),
+        "warehouse": WarehouseResource.from_settings(settings),
+        "landing": LandingZoneResource.from_settings(settings),
         "dbt": dbt_resource(),
-        "nats": NatsResource(),
-        "hot": HotTierResource(),
-        "cold": cold_storage_from_env(),
-        "vendor_source": vendor_source_from_env(),
-        "binance_reference": binance_reference_from_env(),
+        "nats": NatsResource(url=settings.nats_url),
+        "hot": HotTierResource(url=clickhouse_url(settings), path=settings.chdb_path, live=settings.live),
+        "cold": cold_storage_from_settings(settings),
+        "vendor_source": vendor_source_from_settings(settings),
+        "binance_reference": binance_reference_from_settings(settings),
     }
 
 

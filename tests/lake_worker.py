@@ -20,8 +20,8 @@ def pipeline(home: Path, first: dt.date, last: dt.date) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import build_defs
-    from orchestration.partitions import range_tags
-    from orchestration.resources import LandingZoneResource, WarehouseResource
+    from orchestration.lib.partitions import range_tags
+    from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
     defs = build_defs({"warehouse": WarehouseResource.from_env(),
                        "landing": LandingZoneResource(root=str(home / "landing"))})

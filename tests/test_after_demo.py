@@ -32,8 +32,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from ingest.availability import describe_days
 from ingest.simulator import simulate_days
-from orchestration.catchup import CATCHUP_TAG
 from orchestration.definitions import build_defs
+from orchestration.defs.catchup.sensors import CATCHUP_TAG
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, dismiss_community_dialog
 from tests.ui_servers import BIN, REPO, free_port, server, tail, wait_http
 

@@ -22,11 +22,17 @@ from dagster import (
 from ingest.availability import describe_days, landed_days
 from ingest.books import BookExpectation
 from ingest.simulator import simulate_days
-from orchestration.catchup import CATCHUP_TAG, catchup_missed_days, missing_ranges, plan_catchup, utc_today
 from orchestration.definitions import build_defs
-from orchestration.jobs import daily_schedule
-from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.vendors import VendorSourceResource
+from orchestration.defs.catchup.sensors import (
+    CATCHUP_TAG,
+    catchup_missed_days,
+    missing_ranges,
+    plan_catchup,
+    utc_today,
+)
+from orchestration.defs.marts.schedules import daily_schedule
+from orchestration.defs.vendors.resources import VendorSourceResource
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
 D = dt.date
 

@@ -45,11 +45,12 @@ from ingest.history import HistoricalData, HistoryError
 from ingest.lake import LakeConfig
 from ingest.names import InvalidNameError
 from ingest.simulator import simulate_days
-from orchestration.cold import ColdStorageResource, cold_archive, warm_retention
-from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
-from orchestration.partitions import range_tags
-from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.defs.cold.assets import cold_archive, warm_retention
+from orchestration.defs.cold.resources import ColdStorageResource
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.lib.partitions import range_tags
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 
 DAY1 = dt.date(2024, 3, 4)

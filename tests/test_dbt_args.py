@@ -7,9 +7,9 @@ import functools
 
 from dagster import TimeWindow
 
-from orchestration.dbt_args import WINDOW_ENV, window_env, window_vars
-from orchestration.partitions import daily_partitions, days_in_window
-from orchestration.settings import DBT_PROJECT_DIR
+from ingest.settings import DBT_PROJECT_DIR
+from orchestration.lib.dbt import WINDOW_ENV, window_env, window_vars
+from orchestration.lib.partitions import daily_partitions, days_in_window
 
 
 def utc(*args: int) -> dt.datetime:
@@ -40,14 +40,15 @@ def test_partition_keys_map_to_utc_windows():
 
 
 def test_dbt_resource_skips_the_version_probe_and_adapter_but_keeps_dagster_dbt_hooks(tmp_path):
-    """orchestration/dbt_resource.py overrides two private dagster-dbt hooks; an upgrade that
+    """orchestration/lib/dbt_cli.py overrides two private dagster-dbt hooks; an upgrade that
     renames them must fail here instead of silently bringing back 4-6 s per run."""
     import importlib.metadata
 
     from dagster_dbt import DbtCliResource
     from packaging import version
 
-    from orchestration.dbt_resource import DbtResource, dbt_resource
+    from orchestration.defs.marts.project import dbt_resource
+    from orchestration.lib.dbt_cli import DbtResource
 
     assert isinstance(DbtCliResource.__dict__["_cli_version"], functools.cached_property)
     assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
@@ -61,3 +62,30 @@ def test_dbt_resource_skips_the_version_probe_and_adapter_but_keeps_dagster_dbt_
     other_dbt.chmod(0o755)
     other = DbtResource(project_dir=str(resource.project_dir), dbt_executable=str(other_dbt))
     assert other._cli_version == version.parse("1.99.0")
+
+
+def test_dagster_dbt_still_lacks_a_per_invocation_env(tmp_path):
+    """The adapter sets the dbt process's variables only because `DbtCliResource.cli` takes no `env`.
+    When dagster-dbt adds one, this fails: pass `env=` through and drop `_process_env`."""
+    import inspect
+    import os
+
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.lib.dbt_cli import PRIVATE_HOOKS, DbtResource
+
+    assert "env" not in inspect.signature(DbtCliResource.cli).parameters
+    assert all(hook in DbtCliResource.__dict__ for hook in PRIVATE_HOOKS)
+    # The variables reach the dbt process and leave this one as they were.
+    seen = tmp_path / "seen"
+    fake_dbt = tmp_path / "dbt"
+    fake_dbt.write_text(f"#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'installed: 1.11.0'; exit 0; fi\n"
+                        f"echo \"$TICKWH_DBT_MIN_DATE|$TICKWH_PROBE\" > {seen}\n")
+    fake_dbt.chmod(0o755)
+    before = dict(os.environ)
+    resource = DbtResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=str(fake_dbt))
+    invocation = resource.cli(["build"], env={"TICKWH_DBT_MIN_DATE": "2024-01-01", "TICKWH_PROBE": "x"},
+                              target_path=tmp_path / "target", raise_on_error=False)
+    invocation.process.wait(timeout=60)
+    assert seen.read_text().strip() == "2024-01-01|x"
+    assert dict(os.environ) == before

@@ -188,7 +188,7 @@ def rebuilt(built_home: Path, tmp_path_factory: pytest.TempPathFactory):
         # day 2: the last BTC trade of the day moves; day 1: a change outside the window
         connection.execute("update raw.trades set price = 42500, amount = 0.6 where trade_id = '108'")
         connection.execute("update raw.trades set price = 41000 where trade_id = '104'")
-    # the window the way Dagster runs pass it (orchestration/dbt_args.py), not --vars
+    # the window the way Dagster runs pass it (orchestration/lib/dbt.py), not --vars
     _dbt_build(work, work, env={"TICKWH_DBT_MIN_DATE": str(DAY2), "TICKWH_DBT_MAX_DATE": str(DAY3)})
     with lakes.connect(work, read_only=True) as connection:
         after = _snapshot(connection)

@@ -25,8 +25,8 @@ from ingest.history import HistoricalData
 from ingest.lake_admin import fingerprints, migrate, stored_file_count
 from ingest.loader import load_day
 from ingest.simulator import simulate_day, simulate_days
-from orchestration.lake import lake_maintenance
-from orchestration.resources import WarehouseResource
+from orchestration.defs.maintenance.assets import lake_maintenance
+from orchestration.lib.resources import WarehouseResource
 from tests import lakes
 
 REPO = Path(__file__).resolve().parents[1]

@@ -52,19 +52,14 @@ from ingest.hot.reconcile import WarmSide, reconcile, warm_bars, warm_window
 from ingest.hot.tier import duckdb_double, to_hot_rows
 from ingest.loader import load_day
 from ingest.simulator import simulate_day
-from orchestration.assets.dbt import dbt_daily_marts
-from orchestration.assets.raw import raw_book_snapshots, raw_trades
-from orchestration.dbt_resource import dbt_resource
-from orchestration.live import (
-    HotCursor,
-    HotTierResource,
-    NatsResource,
-    hot_load,
-    hot_range_requests,
-    hot_tier_matches_warm,
-    make_hot_load_sensor,
-)
-from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.defs.live.checks import hot_tier_matches_warm
+from orchestration.defs.live.jobs import hot_load
+from orchestration.defs.live.resources import HotTierResource, NatsResource
+from orchestration.defs.live.sensors import HotCursor, hot_range_requests, make_hot_load_sensor
+from orchestration.defs.marts.assets import dbt_daily_marts
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,12 +13,12 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from ingest.simulator import simulate_days
-from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
-from orchestration.assets.raw import raw_book_snapshots, raw_trades
-from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
-from orchestration.partitions import range_tags
-from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.defs.marts.assets import dbt_daily_marts, dbt_rollups
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.lib.partitions import range_tags
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 
 START = dt.date(2024, 3, 1)

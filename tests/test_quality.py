@@ -25,11 +25,11 @@ from dagster import AssetCheckSeverity, AssetSelection, ExecuteInProcessResult, 
 
 from ingest.quality import load_suite, run_suite, suite_names, validate
 from ingest.simulator import simulate_day
-from orchestration.assets.dbt import dbt_daily_marts, dbt_rollups
-from orchestration.assets.raw import raw_book_snapshots, raw_trades
-from orchestration.dbt_resource import dbt_resource
-from orchestration.quality import DAILY_SUITES, TABLE_SUITES, checks_by_suite, quality_checks
-from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.defs.marts.assets import dbt_daily_marts, dbt_rollups
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.defs.quality.checks import DAILY_SUITES, TABLE_SUITES, checks_by_suite, quality_checks
+from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 from tests.conftest import REAL_DATA, write_gz
 
@@ -671,7 +671,7 @@ def test_run_suite_on_frames_directly():
 
 
 def test_ge_data_docs_site_beside_the_dbt_docs(baseline, tmp_path, monkeypatch):
-    from orchestration.docs import build_ge_docs
+    from tickwh.docs import build_ge_docs
 
     copy = lakes.copy_home_lake(baseline.home, tmp_path)
     monkeypatch.setenv("TICKWH_HOME", str(tmp_path / "home"))

@@ -40,8 +40,9 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 
 from ingest.simulator import simulate_days
 from orchestration.definitions import build_defs
-from orchestration.jobs import daily_schedule, rollups_after_daily
-from orchestration.resources import LandingZoneResource
+from orchestration.defs.marts.schedules import daily_schedule
+from orchestration.defs.marts.sensors import rollups_after_daily
+from orchestration.lib.resources import LandingZoneResource
 
 REPO = Path(__file__).resolve().parents[1]
 LOCATION = "tickwarehouse"

@@ -24,14 +24,14 @@ from dagster import DagsterInstance
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from ingest.settings import DBT_PROJECT_DIR
 from ingest.simulator import simulate_days
-from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
-from orchestration.docs import build_dbt_docs
-from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 from tests.ui_servers import REPO, docs_server_cmd, free_port, server, wait_http, webserver_cmd
+from tickwh.docs import build_dbt_docs
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -38,19 +38,15 @@ from ingest.vendors.source import (
     stage_vendor_day,
 )
 from ingest.vendors.tardis import normalise_quotes, snapshots_from_incremental_l2
-from orchestration.assets.dbt import dbt_daily_marts
-from orchestration.assets.raw import raw_trades
-from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
-from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.vendors import (
-    CHECK_NAME,
-    VendorSourceResource,
-    binance_klines_reference,
-    daily_pipeline_after_vendor_landing,
-    ohlcv_1m_matches_exchange_klines,
-    vendor_landing,
-)
+from orchestration.defs.marts.assets import dbt_daily_marts
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.defs.raw.assets import raw_trades
+from orchestration.defs.vendors.assets import binance_klines_reference, vendor_landing
+from orchestration.defs.vendors.checks import CHECK_NAME, ohlcv_1m_matches_exchange_klines
+from orchestration.defs.vendors.resources import VendorSourceResource
+from orchestration.defs.vendors.sensors import daily_pipeline_after_vendor_landing
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 from tests.conftest import REAL_DATA, REAL_TRADES
 

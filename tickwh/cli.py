@@ -10,7 +10,6 @@ lists its members. New commands (the `lake ...` group) are one `register(...)` l
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,11 +29,11 @@ def register(name: str, target: str, help: str) -> None:
     COMMANDS[name] = Command(name, target, help)
 
 
-register("demo", "orchestration.demo:main", "simulate a few days, run the pipeline end to end, print a summary")
+register("demo", "tickwh.demo:main", "simulate a few days, run the pipeline end to end, print a summary")
 register("simulate", "ingest.simulator:main", "write simulated trade and book files into the landing folder")
 register("history", "ingest.history:main", "read trades, book snapshots or bars from the warm and cold tiers")
 register("catchup", "tickwh.commands:catchup", "load the days the daily schedule missed (only days with data)")
-register("docs", "orchestration.docs:main", "build the dbt and Great Expectations docs sites under $TICKWH_HOME/docs")
+register("docs", "tickwh.docs:main", "build the dbt and Great Expectations docs sites under $TICKWH_HOME/docs")
 register("feed", "ingest.feed.__main__:main", "run the live feed handler (exchange -> NATS JetStream)")
 register("ui", "tickwh.ui:main", "start the Dagster UI (webserver) and daemon on this project")
 register("lake snapshots", "ingest.lake_admin:snapshots_main", "list the warm lake's snapshots (pin: history --as-of)")
@@ -65,8 +64,10 @@ def _resolve(target: str) -> Callable[[list[str]], int | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     while args and args[0] in ("-v", "--verbose"):
-        os.environ["TICKWH_VERBOSE"] = "1"
         args.pop(0)
+        from ingest.logs import setup_logging
+
+        setup_logging(True)  # the one log set-up; it also tells the processes started from here
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0

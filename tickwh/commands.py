@@ -19,7 +19,7 @@ def catchup(argv: Sequence[str]) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list the runs, start none")
     args = parser.parse_args(argv)
     setup_logging()
-    from orchestration.catchup import run_catchup
+    from tickwh.catchup import run_catchup
 
     return run_catchup(args.first, args.last, args.dry_run)
 

@@ -68,9 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-daemon", action="store_true", help="UI only: no schedules, sensors or queued runs")
     args = parser.parse_args(argv)
 
-    from orchestration.settings import ensure_dagster_home
+    from tickwh.home import ensure_dagster_home, prepare_manifest
 
     home = ensure_dagster_home()
+    prepare_manifest()  # before the code server loads: it needs the manifest, and dbt parses once here
     grpc_port = _free_port()
     log_level = "debug" if os.environ.get("TICKWH_VERBOSE") else "warning"
     grpc = ["--grpc-host", "127.0.0.1", "--grpc-port", str(grpc_port)]
@@ -82,17 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if not args.no_daemon:
         commands.append([str(BIN / "dagster-daemon"), "run", *grpc, "--log-level", log_level])
-    if not sys.stdout.isatty():  # runs inherit this: dbt writes no colour codes into piped logs
-        os.environ.setdefault("DBT_USE_COLORS", "false")
+    # The three processes share the instance; runs inherit the rest (no dbt colour codes in piped logs).
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    if not sys.stdout.isatty():
+        env.setdefault("DBT_USE_COLORS", "false")
     print(f"tickwh ui: instance {home}", flush=True)
     procs: list[subprocess.Popen[bytes]] = []
     # SIGTERM (a supervisor, `kill`) stops the children like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        procs.append(subprocess.Popen(commands[0], cwd=REPO, start_new_session=True))
+        procs.append(subprocess.Popen(commands[0], cwd=REPO, env=env, start_new_session=True))
         _wait_port(grpc_port, procs[0], timeout=300)
         for cmd in commands[1:]:
-            procs.append(subprocess.Popen(cmd, cwd=REPO, start_new_session=True))
+            procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True))
         print(f"tickwh ui: Dagster UI at http://{args.host}:{args.port}"
               f"{'' if args.no_daemon else ' (daemon running: schedules and sensors are live)'}; Ctrl-C stops it",
               flush=True)

@@ -8,7 +8,6 @@ never defaults: they come from the caller (the resource's `EnvVar`s) or boto3's 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,9 @@ from urllib.parse import urlparse
 
 from ingest.cold.layout import ColdTier
 from ingest.cold.store import LocalColdStore, S3ColdStore
+from ingest.settings import DEFAULT_COLD_BUCKET as DEFAULT_BUCKET
+from ingest.settings import DEFAULT_COLD_PREFIX as DEFAULT_PREFIX
+from ingest.settings import DEFAULT_REGION, Settings, tickwh_home
 
 ENV_ENDPOINT = "TICKWH_COLD_ENDPOINT"
 ENV_BUCKET = "TICKWH_COLD_BUCKET"
@@ -24,16 +26,11 @@ ENV_REGION = "TICKWH_COLD_REGION"
 ENV_LOCAL_ROOT = "TICKWH_COLD_LOCAL_ROOT"
 ENV_WARM_DAYS = "TICKWH_WARM_DAYS"
 
-DEFAULT_BUCKET = "tickwh-cold"
-DEFAULT_PREFIX = "warehouse"
-DEFAULT_REGION = "us-east-1"
-DEFAULT_WARM_DAYS = 30
 _BUCKET = re.compile(r"^(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def default_var_dir() -> Path:
-    """Same rule as orchestration.settings.var_dir, without importing the Dagster package."""
-    return Path(os.environ.get("TICKWH_HOME", Path(__file__).resolve().parents[2] / "var"))
+    return tickwh_home()
 
 
 @dataclass(frozen=True)
@@ -96,18 +93,18 @@ class ColdStoreConfig:
         The fallback keeps a fresh checkout working without a server; setting an endpoint (as
         `python -m ingest.cold.seaweed run -- ...` does) switches to S3.
         """
-        endpoint = os.environ.get(ENV_ENDPOINT) or None
-        local_root = os.environ.get(ENV_LOCAL_ROOT) or None
-        if not endpoint and not local_root:
-            local_root = str((var_dir or default_var_dir()) / "cold")
+        return cls.from_settings(Settings.from_env(home=var_dir))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ColdStoreConfig:
         return cls(
-            endpoint_url=endpoint,
-            bucket=os.environ.get(ENV_BUCKET) or DEFAULT_BUCKET,
-            prefix=os.environ.get(ENV_PREFIX, DEFAULT_PREFIX),
-            region=os.environ.get(ENV_REGION) or os.environ.get("AWS_REGION") or DEFAULT_REGION,
-            local_root=local_root,
+            endpoint_url=settings.cold_endpoint,
+            bucket=settings.cold_bucket,
+            prefix=settings.cold_prefix,
+            region=settings.cold_region,
+            local_root=settings.cold_local_root,
         )
 
 
 def default_warm_days() -> int:
-    return int(os.environ.get(ENV_WARM_DAYS, DEFAULT_WARM_DAYS))
+    return Settings.from_env().warm_days

@@ -22,11 +22,12 @@ from ingest.cold.config import ColdStoreConfig
 from ingest.cold.seaweed import SeaweedServer, free_ports
 from ingest.hot.client import HotTarget
 from ingest.landing import trades_file_name
-from orchestration.assets.raw import raw_trades
 from orchestration.definitions import build_defs
-from orchestration.live import HotTierResource, NatsResource, hot_tier_matches_warm, make_hot_load_sensor
-from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.settings import clickhouse_url
+from orchestration.defs.live.checks import hot_tier_matches_warm
+from orchestration.defs.live.resources import HotTierResource, NatsResource, clickhouse_url
+from orchestration.defs.live.sensors import make_hot_load_sensor
+from orchestration.defs.raw.assets import raw_trades
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests.conftest import TRADES_HEADER
 
 DAY = dt.date(2024, 1, 1)

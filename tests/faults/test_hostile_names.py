@@ -28,13 +28,13 @@ from ingest.landing import LandingFileError, landing_file_name, trades_file_name
 from ingest.loader import load_trades
 from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exchange, validate_key, validate_symbol
 from ingest.vendors.source import S3Store, VendorSource, stage_vendor_day
-from orchestration.resources import LandingZoneResource
-from orchestration.vendors import (
+from orchestration.defs.vendors.assets import vendor_landing
+from orchestration.defs.vendors.resources import (
     VendorSourceResource,
     binance_reference_from_env,
-    vendor_landing,
     vendor_source_from_env,
 )
+from orchestration.lib.resources import LandingZoneResource
 from tests.conftest import TRADES_HEADER
 from tests.faults.conftest import files_under
 

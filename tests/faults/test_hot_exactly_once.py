@@ -24,7 +24,9 @@ from dagster._core.test_utils import instance_for_test
 
 from ingest.hot import HotSettings, HotTarget, close_idle, load_range, open_hot_tier
 from ingest.simulator import simulate_day
-from orchestration.live import HotCursor, HotTierResource, NatsResource, load_stream_range, make_hot_load_sensor
+from orchestration.defs.live.jobs import load_stream_range
+from orchestration.defs.live.resources import HotTierResource, NatsResource
+from orchestration.defs.live.sensors import HotCursor, make_hot_load_sensor
 from tests.test_live import NatsServer, csv_trade_keys, start_feed, stream_now
 
 REPO = Path(__file__).resolve().parents[2]

@@ -30,17 +30,15 @@ from dagster import (
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.dagster_run import DagsterRun
 
-from orchestration.assets.dbt import dbt_daily_marts
-from orchestration.assets.raw import raw_trades
-from orchestration.dbt_resource import dbt_resource
-from orchestration.live import HotTierResource, hot_tier_matches_warm
-from orchestration.resources import LandingZoneResource, WarehouseResource
-from orchestration.vendors import (
-    CHECK_NAME,
-    VendorSourceResource,
-    binance_klines_reference,
-    ohlcv_1m_matches_exchange_klines,
-)
+from orchestration.defs.live.checks import hot_tier_matches_warm
+from orchestration.defs.live.resources import HotTierResource
+from orchestration.defs.marts.assets import dbt_daily_marts
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.defs.raw.assets import raw_trades
+from orchestration.defs.vendors.assets import binance_klines_reference
+from orchestration.defs.vendors.checks import CHECK_NAME, ohlcv_1m_matches_exchange_klines
+from orchestration.defs.vendors.resources import VendorSourceResource
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests.conftest import REAL_TRADES, TRADES_HEADER
 from tests.test_vendors import binance_klines_from_tardis_trades, write_klines_zip
 

@@ -16,8 +16,8 @@ from dagster import DagsterInstance
 
 from ingest.simulator import simulate_days
 from orchestration.definitions import build_defs
-from orchestration.partitions import range_tags
-from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.lib.partitions import range_tags
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 
 START = dt.date(2024, 7, 1)

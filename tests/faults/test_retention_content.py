@@ -21,8 +21,9 @@ from ingest.cold.content import parquet_content, warm_content
 from ingest.cold.layout import RAW_TRADES
 from ingest.cold.retention import ALLOW_LOCAL_ENV
 from ingest.history import HistoricalData
-from orchestration.cold import ColdStorageResource, warm_retention
-from orchestration.resources import WarehouseResource
+from orchestration.defs.cold.assets import warm_retention
+from orchestration.defs.cold.resources import ColdStorageResource
+from orchestration.lib.resources import WarehouseResource
 from tests.faults.cold_fixtures import DAY1, DAY2, SYMBOL, ColdEnv, cold_env, golden_warehouse, seaweed
 
 __all__ = ["cold_env", "golden_warehouse", "seaweed"]  # fixtures used by name

@@ -22,9 +22,9 @@ from ingest.books import BookExpectation, MissingBookFileError
 from ingest.landing import BOOK_SNAPSHOT, find_landing_files, trades_file_name
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.simulator import simulate_days
-from orchestration.dbt_resource import dbt_resource
 from orchestration.definitions import build_defs
-from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.defs.marts.project import dbt_resource
+from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 
 D1 = dt.date(2024, 3, 1)

@@ -1,0 +1,148 @@
+"""dbt models as Dagster assets: day-partitioned marts in one group, whole-table rollups in another."""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
+import datetime as dt
+import random
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, RetryRequested
+from dagster_dbt import DbtCliInvocation, dbt_assets
+
+from ingest.lake import current_snapshot
+from orchestration.defs.marts.project import prepare_manifest
+from orchestration.lib.charts import markdown_image, price_volume_png
+from orchestration.lib.dbt import DAILY_EXCLUDE, DAILY_SELECT, TickTranslator, window_env
+from orchestration.lib.dbt_cli import DbtResource
+from orchestration.lib.metadata import preview
+from orchestration.lib.partitions import daily_partitions, days_in_window
+from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.resources import WarehouseResource
+
+translator = TickTranslator()
+# How often a build that lost its commit to a concurrent writer is run again (see `_build`).
+CONCURRENT_WRITER_RETRIES = 3
+
+
+def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
+    """Row counts for the window and the table, a preview, and for 1m bars a chart of one symbol-day."""
+    date_col = "bar_date"
+    lo, hi = days[0], days[-1] + dt.timedelta(days=1)
+    table = f"marts.{model}"
+    meta: dict[str, Any] = {
+        "dagster/row_count": con.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
+        "rows_in_window": con.execute(
+            f"SELECT count(*) FROM {table} WHERE {date_col} >= ? AND {date_col} < ?", [lo, hi]
+        ).fetchone()[0],
+        "preview": preview(
+            con,
+            f"SELECT * FROM {table} WHERE {date_col} >= ? AND {date_col} < ? ORDER BY ALL DESC LIMIT 5",
+            [lo, hi],
+        ),
+    }
+    if model == "ohlcv_1m":
+        top = con.execute(
+            "SELECT exchange, symbol FROM marts.ohlcv_1m WHERE bar_date = ? "
+            "GROUP BY ALL ORDER BY sum(quote_volume) DESC LIMIT 1",
+            [days[-1]],
+        ).fetchone()
+        if top:
+            rows = con.execute(
+                "SELECT bucket_start, close::DOUBLE, volume::DOUBLE FROM marts.ohlcv_1m "
+                "WHERE bar_date = ? AND exchange = ? AND symbol = ? ORDER BY bucket_start",
+                [days[-1], *top],
+            ).fetchall()
+            png = price_volume_png(f"{top[1]} on {top[0]}, {days[-1]} (1m close, volume)",
+                                   [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+            meta["chart"] = MetadataValue.md(markdown_image(png, f"{top[1]} {days[-1]}"))
+    return meta
+
+
+def _with_mart_metadata(
+    context: AssetExecutionContext, events: Iterable[Any], warehouse: WarehouseResource, days: list[dt.date]
+) -> Iterator[Any]:
+    # Read after dbt has finished, so the metadata describe the snapshot the run left behind.
+    buffered = list(events)
+    with warehouse.connect(read_only=True) as con:
+        snapshot = current_snapshot(con)
+        for event in buffered:
+            if isinstance(event, Output):
+                model = context.asset_key_for_output(event.output_name).path[-1]
+                extra: dict[str, Any] = {"lake_snapshot": snapshot}
+                if model.startswith("ohlcv_") or model == "daily_stats":
+                    extra.update(_mart_metadata(con, model, days))
+                event = event.with_metadata({**event.metadata, **extra})
+            yield event
+
+
+def _build(
+    context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource, env: dict[str, str]
+) -> tuple[DbtCliInvocation, list[Any]]:
+    """`dbt build`; a build that lost its commit to another writer (a lake conflict) asks Dagster to retry.
+
+    The one retry layer is Dagster's step retry (`RetryRequested`): it shows in the run's timeline,
+    waits without holding a pool slot, and is the only loop around this build. It is asked for only
+    on a lost commit: a failed dbt test or a bad model fails the step at once. Each model replaces its
+    window in one transaction, so a rerun of the same window is exact; nothing is yielded before the
+    decision, so only the last attempt's events reach Dagster.
+    """
+    invocation = dbt.cli(["build"], env={**warehouse.dbt_env(), **env}, context=context, raise_on_error=False)
+    events = list(invocation.stream())
+    if not invocation.is_successful() and _lost_to_concurrent_writer(invocation):
+        attempt = context.retry_number + 1
+        if attempt <= CONCURRENT_WRITER_RETRIES:
+            delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
+            context.log.info(f"dbt build lost a commit to a concurrent writer (attempt {attempt}); "
+                             f"rerun in {delay:.1f}s")
+            raise RetryRequested(max_retries=CONCURRENT_WRITER_RETRIES, seconds_to_wait=delay)
+    return invocation, events
+
+
+# What dbt reports when another writer committed first: a DuckLake conflict, the SQLite catalog's
+# lock, or (two first builds at once) the other run having created the mart or view already.
+_CONCURRENT_WRITER = ("Transaction conflict", "database is locked", "Failed to commit DuckLake", "already exists")
+
+
+def _lost_to_concurrent_writer(invocation: DbtCliInvocation) -> bool:
+    results = invocation.get_artifact("run_results.json").get("results", []) if invocation.target_path else []
+    messages = [str(r.get("message") or "") for r in results if r.get("status") == "error"]
+    return bool(messages) and all(any(p in m for p in _CONCURRENT_WRITER) for m in messages)
+
+
+def _finish(invocation: DbtCliInvocation) -> None:
+    """After the events are out (failed tests show as failed checks), fail the step like dagster-dbt does."""
+    error = invocation.get_error()
+    if error is not None:
+        raise error
+
+
+@dbt_assets(
+    manifest=prepare_manifest(),
+    select=DAILY_SELECT,
+    exclude=DAILY_EXCLUDE,
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    dagster_dbt_translator=translator,
+    name="dbt_daily_marts",
+    pool=WAREHOUSE_POOL,
+)
+def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
+    window = context.partition_time_window
+    invocation, events = _build(context, dbt, warehouse, window_env(window))
+    yield from _with_mart_metadata(context, events, warehouse, days_in_window(window))
+    dbt.save_parse_state(invocation)
+    _finish(invocation)
+
+
+@dbt_assets(
+    manifest=prepare_manifest(),
+    exclude=DAILY_SELECT,
+    dagster_dbt_translator=translator,
+    name="dbt_rollups",
+    pool=WAREHOUSE_POOL,
+)
+def dbt_rollups(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
+    invocation, events = _build(context, dbt, warehouse, window_env(None))
+    yield from events
+    dbt.save_parse_state(invocation)
+    _finish(invocation)

@@ -1,0 +1,1 @@
+"""Quality: the Great Expectations suites as blocking asset checks, one per dataset."""

@@ -1,0 +1,1 @@
+"""Shared by every feature of the code location: partitions, pools, resources, metadata helpers, dbt glue."""

@@ -1,0 +1,46 @@
+"""`tickwh catchup`: run each missed gap with landing files in this process; list the days without data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import AssetKey
+
+from ingest.availability import describe_days, landed_days
+from ingest.names import parse_day
+from orchestration.defs.catchup.sensors import catchup_tags, missing_ranges, plan_catchup, utc_today
+from orchestration.lib.resources import LandingZoneResource
+from tickwh.home import instance, prepare_code_location
+
+
+def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> int:
+    """`tickwh catchup`: run each gap with landing files in this process; list the days without data."""
+    defs = prepare_code_location()
+    dagster = instance()
+    done = dagster.get_materialized_partitions(AssetKey("raw_trades"))
+    last = parse_day(last_arg) if last_arg else utc_today() - dt.timedelta(days=1)
+    if first_arg:
+        first = parse_day(first_arg)
+    elif done:
+        first = min(dt.date.fromisoformat(k) for k in done)
+    else:
+        print("nothing loaded yet: pass --from YYYY-MM-DD")
+        return 2
+    landing = LandingZoneResource()
+    plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path, landing.books), set())
+    if plan.no_data:
+        print(f"skipped: no landing files for {describe_days(plan.no_data)} under {landing.path}")
+    if not plan.load:
+        print(f"nothing to load between {first} and {last}")
+        return 0
+    job = defs.resolve_job_def("daily_pipeline")
+    failed = 0
+    for a, b in plan.load:
+        print(f"{'would run' if dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
+        if not dry_run:
+            result = job.execute_in_process(instance=dagster, tags=catchup_tags(a, b), raise_on_error=False)
+            print(f"  run {result.run_id}: {'success' if result.success else 'FAILED'}")
+            failed += not result.success
+    return 1 if failed else 0
+
+
