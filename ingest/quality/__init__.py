@@ -1,6 +1,6 @@
 """Data-quality gates: Great Expectations suites (`catalog`: where their rules live) over warehouse slices.
 
-Plain Python (no Dagster): `orchestration.quality` wraps `validate_window` in blocking asset checks,
+Plain Python (no Dagster): `orchestration.defs.quality.checks` wraps `validate_window` in blocking asset checks,
 `ingest.quality.docs` renders the same suites into GE Data Docs, and anything else (a notebook,
 a CLI) can call it directly:
 
@@ -15,7 +15,7 @@ import datetime as dt
 
 import duckdb
 
-from ingest.quality.catalog import describe_rules, expectations_dir, load_suite, suite_names
+from ingest.quality.catalog import describe_rules, expectations_dir, load_suite, suite_names, suite_source
 from ingest.quality.prep import prepare, prepare_window, table_name
 from ingest.quality.spec import ExpectationOutcome, SuiteDefinitionError, SuiteResult, SuiteSpec, jsonable
 from ingest.quality.sql_eval import SqlFrame, ident
@@ -35,6 +35,7 @@ __all__ = [
     "run_suite",
     "run_window",
     "suite_names",
+    "suite_source",
     "validate",
     "validate_window",
 ]

@@ -198,6 +198,13 @@ def suite_document(name: str) -> dict[str, Any]:
     return build_suite(name, suites[name], shapes)
 
 
+def suite_source(name: str) -> str:
+    """Where suite `name` is declared, relative to the repository: what a reader opens to change it."""
+    if (expectations_dir() / f"{name}.json").exists():
+        return f"expectations/{name}.json"
+    return f"expectations/{MARTS_SPEC} (shape) + dbt_project/models/marts (row rules in the dbt tests' meta)"
+
+
 def load_suite(name: str) -> SuiteSpec:
     """Suite `name`, parsed and checked (rebuilt when a source changes: the digest follows content)."""
     return _parsed(name, json.dumps(suite_document(name), sort_keys=True))

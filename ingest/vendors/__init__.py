@@ -1,6 +1,6 @@
 """Real vendor formats (Tardis.dev, Binance public data) turned into the landing layout the loader reads.
 
-Plain Python, no Dagster: `orchestration/vendors.py` wraps these in a resource, assets and a check.
+Plain Python, no Dagster: `orchestration/defs/vendors/` wraps these in a resource, assets and a check.
 See docs/vendors.md.
 """
 

@@ -2,7 +2,7 @@
 
 `VendorSource` is plain configuration; `stage_vendor_day` finds the day's files for each
 symbol, verifies Binance checksums, and writes or links the canonical landing files the loader
-reads. Nothing here knows about Dagster: `orchestration/vendors.py` wraps it in a resource.
+reads. Nothing here knows about Dagster: `orchestration/defs/vendors/resources.py` wraps it in a resource.
 
 Layouts searched under `path` (first match wins, `.zip` before an unzipped `.csv`):
 

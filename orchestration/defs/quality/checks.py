@@ -9,7 +9,8 @@ Checks never delete rows: row-level problems the loader does not quarantine (spi
 are reported with their rule, count and examples (including `source_file`) in the check's
 metadata. Removing rows stays the loader's job, so raw.quarantine keeps one writer.
 
-The suites live in `expectations/*.json` and run through `ingest.quality` (plain Python).
+The suites are declared in `expectations/` (raw JSON, the marts' shapes in `marts.yml`) and in the dbt
+tests' meta, and run through `ingest.quality` (plain Python).
 """
 
 # No `from __future__ import annotations`: Dagster inspects parameter annotations at runtime.
@@ -27,7 +28,7 @@ from dagster import (
     asset_check,
 )
 
-from ingest.quality import SuiteResult, jsonable, load_suite, suite_names, validate, validate_window
+from ingest.quality import SuiteResult, jsonable, load_suite, suite_names, suite_source, validate, validate_window
 from orchestration.defs.marts.project import incremental_marts, marts
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.partitions import daily_partitions, days_in_window
@@ -125,8 +126,8 @@ def suite_check(asset: str, suite: str, partitioned: bool) -> AssetChecksDefinit
         blocking=True,
         partitions_def=daily_partitions if partitioned else None,
         pool=WAREHOUSE_POOL,
-        description=f"Great Expectations suite expectations/{suite}.json: {spec.meta.get('description', '')}",
-        metadata={"suite_file": f"expectations/{suite}.json"},
+        description=f"Great Expectations suite {suite} ({suite_source(suite)}): {spec.meta.get('description', '')}",
+        metadata={"suite_file": suite_source(suite)},
     )
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
         days: list[dt.date] = days_in_window(context.partition_time_window) if partitioned else []
