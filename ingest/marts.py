@@ -5,7 +5,7 @@ What ingest needs to know of one comes from its config there: the UTC-day partit
 (`meta.window_column`, None for whole-table rebuilds) and whether the cold tier archives it
 (`meta.cold.time_column`, the column a day's rows are sorted and bounded by). The manifest is
 read from `TICKWH_DBT_MANIFEST` when set, else from the project in this repository; a missing
-default manifest is made once with `dbt parse`.
+default manifest, or one older than a file of the project, is made again with `dbt parse`.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def manifest_path() -> Path:
 def marts(path: Path | None = None) -> tuple[Mart, ...]:
     """Every mart of the manifest, sorted by name."""
     path = Path(path) if path is not None else manifest_path()
-    if not path.exists():
-        if path != DEFAULT_MANIFEST:
-            raise MartCatalogError(f"dbt manifest {path} ({ENV_MANIFEST}) does not exist: run `dbt parse` first")
+    if path.resolve() == DEFAULT_MANIFEST.resolve() and is_stale(path):
         _parse_project()
+    elif not path.exists():
+        raise MartCatalogError(f"dbt manifest {path} ({ENV_MANIFEST}) does not exist: run `dbt parse` first")
     return _read(path.resolve(), path.stat().st_mtime_ns)
 
 
@@ -77,10 +77,21 @@ def archived_marts(path: Path | None = None) -> tuple[Mart, ...]:
     return tuple(m for m in marts(path) if m.cold_time_column is not None)
 
 
+def is_stale(path: Path = DEFAULT_MANIFEST, project: Path = PROJECT_DIR) -> bool:
+    """Missing, or older than a file of the project it describes (models, macros, tests, settings):
+    after a pull that changed a model, an old manifest would describe the old marts."""
+    if not path.exists():
+        return True
+    built = path.stat().st_mtime_ns
+    sources = [project / "dbt_project.yml", *(f for d in ("models", "macros", "tests")
+                                              for f in (project / d).rglob("*") if f.is_file())]
+    return any(f.stat().st_mtime_ns > built for f in sources if f.exists())
+
+
 def _parse_project() -> None:
     dbt = Path(sys.executable).parent / "dbt"
     cmd = [str(dbt), "parse", "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
-    log.info("no dbt manifest at %s yet: running dbt parse once", DEFAULT_MANIFEST)
+    log.info("no current dbt manifest at %s: running dbt parse once", DEFAULT_MANIFEST)
     try:
         done = subprocess.run(cmd, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -64,3 +64,25 @@ def _renamed(doc: dict, name: str, new: str) -> dict:
 def _cold(doc: dict, name: str, time_column: str) -> dict:
     _node(doc, name)["config"]["meta"]["cold"] = {"time_column": time_column}
     return doc
+
+
+def test_a_manifest_older_than_a_model_is_stale(tmp_path):
+    """After a pull that changed a model, the old manifest would list the old marts: it is parsed again."""
+    import os
+
+    from ingest.marts import is_stale
+
+    project, manifest = tmp_path / "project", tmp_path / "project" / "target" / "manifest.json"
+    (project / "models" / "marts").mkdir(parents=True)
+    model = project / "models" / "marts" / "daily_stats.sql"
+    model.write_text("select 1")
+    (project / "dbt_project.yml").write_text("name: x")
+    assert is_stale(manifest, project)  # missing
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    for f in (model, project / "dbt_project.yml"):
+        os.utime(f, ns=(1_000_000_000_000, 1_000_000_000_000))
+    os.utime(manifest, ns=(2_000_000_000_000, 2_000_000_000_000))
+    assert not is_stale(manifest, project)
+    os.utime(model, ns=(3_000_000_000_000, 3_000_000_000_000))
+    assert is_stale(manifest, project)

@@ -28,8 +28,9 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 @functools.cache
 def prepare_manifest() -> Path:
-    """`target/manifest.json`, parsed by this environment's dbt if missing (or under `dagster dev`)."""
-    if using_dagster_dev() or not dbt_project.manifest_path.exists():
+    """`target/manifest.json`, parsed by this environment's dbt if missing or older than the project
+    (a pull that changed a model), or under `dagster dev`."""
+    if using_dagster_dev() or ingest_marts.is_stale(dbt_project.manifest_path):
         DbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
             ["parse", "--quiet"], target_path=dbt_project.target_path,
         ).wait()
