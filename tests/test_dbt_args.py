@@ -89,3 +89,18 @@ def test_dagster_dbt_still_lacks_a_per_invocation_env(tmp_path):
     invocation.process.wait(timeout=60)
     assert seen.read_text().strip() == "2024-01-01|x"
     assert dict(os.environ) == before
+
+
+def test_a_build_that_stopped_before_any_node_is_retried_only_on_a_concurrent_writers_lock(tmp_path):
+    """dbt that could not attach the lake (another writer held its catalog) writes no run_results.json:
+    the decision reads dbt's logged errors instead, and retries only when every one is a lost race."""
+    from types import SimpleNamespace
+
+    from orchestration.defs.marts.assets import _lost_to_concurrent_writer
+
+    def invocation(error: str | None):
+        return SimpleNamespace(target_path=tmp_path, get_error=lambda: None if error is None else Exception(error))
+
+    assert _lost_to_concurrent_writer(invocation("IO Error: Failed to attach: database is locked"))
+    assert not _lost_to_concurrent_writer(invocation("Compilation Error in model ohlcv_1m"))
+    assert not _lost_to_concurrent_writer(invocation(None))

@@ -104,8 +104,15 @@ _CONCURRENT_WRITER = ("Transaction conflict", "database is locked", "Failed to c
 
 
 def _lost_to_concurrent_writer(invocation: DbtCliInvocation) -> bool:
-    results = invocation.get_artifact("run_results.json").get("results", []) if invocation.target_path else []
-    messages = [str(r.get("message") or "") for r in results if r.get("status") == "error"]
+    run_results = invocation.target_path / "run_results.json" if invocation.target_path else None
+    if run_results is not None and run_results.exists():
+        results = invocation.get_artifact("run_results.json").get("results", [])
+        messages = [str(r.get("message") or "") for r in results if r.get("status") == "error"]
+    else:
+        # dbt stopped before running a node (another writer held the lake's catalog while it attached):
+        # no run_results.json, only the errors it logged.
+        error = invocation.get_error()
+        messages = [str(error)] if error is not None else []
     return bool(messages) and all(any(p in m for p in _CONCURRENT_WRITER) for m in messages)
 
 
