@@ -234,8 +234,11 @@ def attach(
             Path(config.data_path).mkdir(parents=True, exist_ok=True)
     if not alias.isidentifier():
         raise LakeError(f"invalid alias {alias!r}")
+    statement = f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {alias} ({', '.join(options)})"
     try:
-        con.execute(f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {alias} ({', '.join(options)})")
+        # Two writers opening a new lake at once both create its catalog tables; the one that finds
+        # the SQLite catalog locked attaches again once the other has created them.
+        with_conflict_retry(lambda: con.execute(statement), what="attaching the lake")
     except duckdb.Error as exc:
         raise LakeError(f"cannot open the lake ({config.describe()}): {exc}") from exc
     if use:
