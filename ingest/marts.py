@@ -57,8 +57,8 @@ def manifest_path() -> Path:
 def marts(path: Path | None = None) -> tuple[Mart, ...]:
     """Every mart of the manifest, sorted by name."""
     path = Path(path) if path is not None else manifest_path()
-    if path.resolve() == DEFAULT_MANIFEST.resolve() and is_stale(path):
-        _parse_project()
+    if path.resolve() == DEFAULT_MANIFEST.resolve():
+        _ensure_current()
     elif not path.exists():
         raise MartCatalogError(f"dbt manifest {path} ({ENV_MANIFEST}) does not exist: run `dbt parse` first")
     return _read(path.resolve(), path.stat().st_mtime_ns)
@@ -86,6 +86,14 @@ def is_stale(path: Path = DEFAULT_MANIFEST, project: Path = PROJECT_DIR) -> bool
     sources = [project / "dbt_project.yml", *(f for d in ("models", "macros", "tests")
                                               for f in (project / d).rglob("*") if f.is_file())]
     return any(f.stat().st_mtime_ns > built for f in sources if f.exists())
+
+
+@lru_cache(maxsize=1)
+def _ensure_current() -> None:
+    # Once per process: the project's files do not change under a running process, and walking
+    # them on every call would repeat the same I/O for each caller at start-up.
+    if is_stale(DEFAULT_MANIFEST):
+        _parse_project()
 
 
 def _parse_project() -> None:

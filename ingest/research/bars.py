@@ -45,9 +45,9 @@ from ingest.research.common import (
     read,
     result_of,
     span,
-    sql_str,
     work_connection,
 )
+from ingest.sql import sql_literal
 
 DAY_S = 86_400
 ORIGIN = dt.datetime(2000, 1, 1)  # a local midnight: buckets of whole days count from here
@@ -158,7 +158,7 @@ _VALUES = ["open", "high", "low", "close", "volume", "quote_volume", "trade_coun
 def bars_sql(interval: Interval, tz_name: str, fill: str | None, from_minutes: bool) -> str:
     """The query over `_src` (1m bars or trades) and `_grid`; time-major order."""
     time_col = "bucket_start" if from_minutes else "ts"
-    local = time_col if tz_name == "UTC" else f"timezone({sql_str(tz_name)}, {time_col}::TIMESTAMPTZ)"
+    local = time_col if tz_name == "UTC" else f"timezone({sql_literal(tz_name)}, {time_col}::TIMESTAMPTZ)"
     label = f"time_bucket(to_microseconds({interval.seconds * 1_000_000}), {local}, TIMESTAMP '2000-01-01')"
     if from_minutes:
         src = f"SELECT *, {label} AS label FROM _src"

@@ -213,7 +213,3 @@ def result_of(batches: Iterator[pa.RecordBatch]) -> Result:
             yield batch if batch.schema.equals(schema) else batch.cast(schema)
 
     return Result(schema, chain())
-
-
-def sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -140,9 +140,9 @@ def replay(
 
 
 _EMPTY = {
-    "_trades": """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
-        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::DECIMAL(22,12) price,
-        0::DECIMAL(28,12) amount""",
+    "_trades": f"""SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
+        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::{numeric.PRICE_SQL} price,
+        0::{numeric.AMOUNT_SQL} amount""",
     "_book": """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
         0::INTEGER depth, 0::DOUBLE bid_price, 0::DOUBLE bid_amount, 0::DOUBLE ask_price, 0::DOUBLE ask_amount,
         NULL::DOUBLE[] bid_prices, NULL::DOUBLE[] bid_amounts, NULL::DOUBLE[] ask_prices,

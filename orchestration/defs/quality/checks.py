@@ -40,11 +40,12 @@ RAW_TABLES = ("raw_trades", "raw_book_snapshots")
 # tables and the incremental marts (from the dbt manifest) check the run's days; the other marts
 # are whole-table rebuilds and are checked whole.
 _SUITES = set(suite_names())
+_DAILY_MARTS = incremental_marts()
 DAILY_SUITES: tuple[tuple[str, str], ...] = tuple(
-    (name, name) for name in (*RAW_TABLES, *incremental_marts()) if name in _SUITES
+    (name, name) for name in (*RAW_TABLES, *_DAILY_MARTS) if name in _SUITES
 )
 TABLE_SUITES: tuple[tuple[str, str], ...] = tuple(
-    (name, name) for name in marts() if name in _SUITES and name not in incremental_marts()
+    (name, name) for name in marts() if name in _SUITES and name not in _DAILY_MARTS
 )
 SUMMARY_COLUMNS = ["status", "rule", "severity", "frame", "observed", "unexpected"]
 
