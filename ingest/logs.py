@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+from ingest.redact import RedactingFilter
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # INFO from these is about their own machinery, not the user's data.
@@ -57,6 +59,7 @@ def setup_logging(verbose_output: bool | None = None) -> None:
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_UtcFormatter(FORMAT, DATE_FORMAT))
+    handler.addFilter(RedactingFilter())  # the one redaction point (ingest/redact.py)
     handler.addFilter(_Activity())
     handler._tickwh = True  # type: ignore[attr-defined]
     root.addHandler(handler)
