@@ -34,8 +34,10 @@ cold-up: install
 cold-down: install
 	$(BIN)/tickwh cold down
 
+# Two workers, one test file each at a time: files share module fixtures (a demo, a lake), never ports or homes.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: install dagster-home browser
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Browser tests drive Debian's Chromium (a tool's own browser download cannot work offline).
 # The install takes about 30 s and apt is quiet with -qq: a line every 5 s says it is still going.

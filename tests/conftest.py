@@ -58,7 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Parse the dbt project before any test module imports the Dagster definitions.
 
     `@dbt_assets` reads the manifest at import, so a stale manifest would test stale models.
+    Under pytest-xdist only the controller parses: workers start after it, and two parses at once
+    would write the same target/ folder.
     """
+    if hasattr(config, "workerinput"):
+        return
     import subprocess
     import sys
 
