@@ -26,6 +26,8 @@ from orchestration.defs.marts.jobs import daily_pipeline, rollups_job
 from orchestration.defs.marts.project import dbt_resource
 from orchestration.defs.marts.schedules import daily_schedule
 from orchestration.defs.marts.sensors import rollups_after_daily
+from orchestration.defs.monitoring.freshness import freshness_checks, freshness_policies, freshness_sensor
+from orchestration.defs.monitoring.sensors import health_alerts
 from orchestration.defs.quality.checks import quality_checks
 from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
 from orchestration.defs.vendors.assets import binance_klines_reference, vendor_landing
@@ -55,7 +57,7 @@ def default_resources(settings: Settings | None = None) -> dict[str, Any]:
 
 def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
     """The whole code location; tests pass resources that point at temporary files."""
-    return Definitions(
+    defs = Definitions(
         assets=[raw_trades, raw_book_snapshots, dbt_daily_marts, dbt_rollups, cold_archive, warm_retention,
                 vendor_landing, binance_klines_reference, lake_maintenance],
         jobs=[daily_pipeline, rollups_job, archive_job, hot_load, vendor_landing_job, lake_maintenance_job],
@@ -66,14 +68,21 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
             catchup_missed_days,
             hot_load_sensor,
             daily_pipeline_after_vendor_landing,
+            freshness_sensor,
+            health_alerts,
         ],
-        asset_checks=[hot_tier_matches_warm, ohlcv_1m_matches_exchange_klines, *quality_checks],
+        asset_checks=[hot_tier_matches_warm, ohlcv_1m_matches_exchange_klines, *quality_checks, freshness_checks],
         resources={**default_resources(), **(resources or {})},
         # Run logs in the same format as every other line the project prints.
         loggers={"console": console_logger},
         # A run's steps depend on each other (raw -> marts), so a process per step would only add
         # Dagster/dbt/GE import time to each; parallelism comes from runs of different days.
         executor=in_process_executor,
+    )
+    # The freshness promises (ingest/monitoring/freshness.py) also as Dagster FreshnessPolicies.
+    policies = freshness_policies()
+    return defs.map_resolved_asset_specs(
+        func=lambda spec: spec.replace_attributes(freshness_policy=policies[spec.key]), selection=list(policies)
     )
 
 

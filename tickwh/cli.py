@@ -39,6 +39,7 @@ register("catchup", "tickwh.commands:catchup", "load the days the daily schedule
 register("docs", "tickwh.docs:main", "build the dbt and Great Expectations docs sites under $TICKWH_HOME/docs")
 register("feed", "ingest.feed.__main__:main", "run the live feed handler (exchange -> NATS JetStream)")
 register("ui", "tickwh.ui:main", "start the Dagster UI (webserver) and daemon on this project")
+register("status", "tickwh.status:main", "freshness, last runs and live lag per dataset and tier; exit 1 when late or failing")
 register("lake snapshots", "ingest.lake_admin:snapshots_main", "list the warm lake's snapshots (pin: history --as-of)")
 register("lake maintain", "ingest.lake_admin:maintain_main", "merge small files, expire old snapshots, drop old files")
 register("lake migrate", "ingest.lake_admin:migrate_main", "copy a single-file warehouse.duckdb into the lake, checked")
