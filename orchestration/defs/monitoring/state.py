@@ -145,7 +145,10 @@ def run_failure_line(instance: DagsterInstance, run_id: str) -> str:
         data = event.event_specific_data
         error = getattr(data, "error", None)
         if error is not None:
-            return f"{event.step_key or 'run'}: {error.message.strip().splitlines()[0] if error.message else ''}"
+            first = error.message.strip().splitlines()[0] if error.message else error.cls_name or "failed"
+            # Dagster's own `Failure` carries the message the step wrote: its class name is noise.
+            first = first.removeprefix("dagster._core.definitions.events.Failure: ")
+            return f"{event.step_key or 'run'}: {first}"
         if rec.event_log_entry.message:
             return rec.event_log_entry.message
     return "run failed"
