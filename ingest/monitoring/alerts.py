@@ -171,7 +171,9 @@ class IncidentStore:
 
     def open_incidents(self, prefix: str = "") -> dict[str, tuple[Alert, bool]]:
         with closing(self._connect()) as con:
-            rows = con.execute("SELECT key, alert, notified FROM incidents WHERE key LIKE ? || '%'", [prefix]).fetchall()
+            rows = con.execute(
+                "SELECT key, alert, notified FROM incidents WHERE key LIKE ? || '%'", [prefix]
+            ).fetchall()
         return {k: (Alert(**json.loads(a)), bool(n)) for k, a, n in rows}
 
     def open(self, alert: Alert) -> bool:

@@ -159,7 +159,9 @@ def judge(
         updated_at = None  # built before its raw day was (re)loaded: it does not hold that load yet
     if updated_at is not None:
         late_by = (updated_at - due).total_seconds()
-        detail = f"updated {updated_at:%Y-%m-%d %H:%M}Z" + (f", {fmt_duration(late_by)} after due" if late_by > 0 else "")
+        detail = f"updated {updated_at:%Y-%m-%d %H:%M}Z"
+        if late_by > 0:
+            detail += f", {fmt_duration(late_by)} after due"
         return Verdict(p.asset, day, FRESH, due, max(late_by, 0.0), detail)
     if now < due:
         return Verdict(p.asset, day, PENDING, due, 0.0, f"due {due:%Y-%m-%d %H:%M}Z")

@@ -68,7 +68,8 @@ def feed_alerts(settings: Settings, ui_url: str) -> tuple[list[Alert], set[str],
     elif age is None:
         line = state.error or "the stream holds no message yet"
     elif age > settings.feed_stall_s:
-        line = f"no trade published for {age:.0f} s (limit {settings.feed_stall_s:.0f} s), last stream seq {state.last_seq}"
+        line = (f"no trade published for {age:.0f} s (limit {settings.feed_stall_s:.0f} s), "
+                f"last stream seq {state.last_seq}")
     else:
         return [], {key}, f"feed: last publish {age:.1f} s ago"
     return [Alert(key, "feed_stalled", f"live feed ({FEED_STREAM})", now.date().isoformat(), line, url)], set(), line
