@@ -7,7 +7,15 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DagsterRunStatus,
+    MetadataValue,
+    RunsFilter,
+)
 
 from ingest.availability import landed_days
 from ingest.books import BookExpectation
@@ -75,14 +83,14 @@ def verdict_metadata(asset: str, verdicts: list[fr.Verdict], now: dt.datetime) -
         "state": overall.state if overall else fr.NOT_EVALUATED,
         "evaluated": bool(overall and overall.state not in (fr.NOT_EVALUATED,)),
         "late_days": [str(v.day) for v in late],
-        "lateness_s": max((v.lateness_s for v in late), default=0.0),
+        "lateness_s": round(max((v.lateness_s for v in late), default=0.0)),
         "days": [{"day": str(v.day), "state": v.state, "due": f"{v.due:%Y-%m-%d %H:%M}Z" if v.due else "",
                   "lateness_s": round(v.lateness_s), "detail": v.detail} for v in verdicts],
         "dagster/freshness_params": {"promise": p.text, "kind": p.kind, "due_s": p.due.total_seconds()},
     }
     if late:
-        meta["dagster/overdue_seconds"] = max(v.lateness_s for v in late)
-        meta["dagster/overdue_deadline_timestamp"] = min(v.due for v in late if v.due).timestamp()
+        meta["dagster/overdue_seconds"] = round(max(v.lateness_s for v in late))
+        meta["dagster/overdue_deadline_timestamp"] = MetadataValue.timestamp(min(v.due for v in late if v.due))
     return meta
 
 
