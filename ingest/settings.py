@@ -85,7 +85,6 @@ class Settings:
     alert_email_to: str  # comma-separated recipients
     alert_email_from: str
     feed_stall_s: float  # the live feed counts as stalled when nothing was published for this long
-    hot_max_lag_s: float  # the hot tier's promise: its newest trade landed at most this long ago
     feed_metrics_port: int  # /metrics of the feed handler; 0: off
     hot_metrics_port: int  # /metrics of the long-lived hot loader; 0: off
 
@@ -135,7 +134,6 @@ class Settings:
             alert_email_to=env.get("TICKWH_ALERT_EMAIL_TO", ""),
             alert_email_from=env.get("TICKWH_ALERT_EMAIL_FROM") or "tickwh@localhost",
             feed_stall_s=float(env.get("TICKWH_FEED_STALL_S") or 120),
-            hot_max_lag_s=float(env.get("TICKWH_HOT_MAX_LAG_S") or 120),
             feed_metrics_port=_port(env, "TICKWH_FEED_METRICS_PORT"),
             hot_metrics_port=_port(env, "TICKWH_HOT_METRICS_PORT"),
         )

@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "hot_lag_s": None if lag is None else round(lag, 1)}
         verdict = fr.judge_live(fr.promise("hot_trades"), now,
                                 None if lag is None else now - dt.timedelta(seconds=lag), live_on and feed.reachable)
+        if live_on and feed.reachable and landed is None:
+            # Loaded outside Dagster (`tickwh hot-loader`): its lag is on its /metrics, not here.
+            verdict = fr.Verdict("hot_trades", None, fr.NOT_EVALUATED, None, 0.0,
+                                 "no hot_load run on this instance (a tickwh hot-loader reports on /metrics)")
         rows.append({"dataset": "trades", "tier": "hot", "asset": "hot_trades", "newest_day": "-",
                      "freshness": verdict.state, "detail": verdict.detail,
                      "last_run": _describe_last(hot_runs)})
