@@ -3,10 +3,11 @@ the features under orchestration/defs/ (docs/layout.md); it defines nothing of i
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions, PreviewWarning, in_process_executor
 
 from ingest.settings import Settings
 from orchestration.defs.catchup.sensors import catchup_missed_days
@@ -81,9 +82,12 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
     )
     # The freshness promises (ingest/monitoring/freshness.py) also as Dagster FreshnessPolicies.
     policies = freshness_policies()
-    return defs.map_resolved_asset_specs(
-        func=lambda spec: spec.replace_attributes(freshness_policy=policies[spec.key]), selection=list(policies)
-    )
+    with warnings.catch_warnings():
+        # "preview" in 1.13: it is the API that attaches policies to assets we do not declare (dbt's).
+        warnings.simplefilter("ignore", PreviewWarning)
+        return defs.map_resolved_asset_specs(
+            func=lambda spec: spec.replace_attributes(freshness_policy=policies[spec.key]), selection=list(policies)
+        )
 
 
 defs = build_defs()
