@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(TICKWH_HOME)/dagster_home
 DEMO_ARGS ?= --start 2024-01-01 --days 3 --trades-per-day 200000
 DOCS_PORT ?= 8580
 
-.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home browser catchup cold-up cold-down
+.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home browser prometheus catchup cold-up cold-down
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,7 +36,7 @@ cold-down: install
 
 # Two workers, one test file each at a time: files share module fixtures (a demo, a lake), never ports or homes.
 PYTEST_ARGS ?= -n 2 --dist loadfile
-test: install dagster-home browser
+test: install dagster-home browser prometheus
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Browser tests drive Debian's Chromium (a tool's own browser download cannot work offline).
@@ -47,6 +47,13 @@ browser:
 	  ( t=0; while sleep 5; do t=$$((t+5)); echo "browser: still installing chromium ($${t}s)"; done ) & ticker=$$!; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; rc=$$?; \
 	  kill $$ticker; test $$rc = 0 && echo "browser: chromium installed" ; exit $$rc; }
+
+# The metrics tests scrape with a real Prometheus and check rules with promtool: Debian's package.
+prometheus:
+	@test -x /usr/bin/prometheus -a -x /usr/bin/promtool || { \
+	  echo "prometheus: installing Debian's prometheus with apt-get (once)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+	  && echo "prometheus: installed"; }
 
 catchup: install dagster-home
 	$(BIN)/tickwh catchup $(CATCHUP_ARGS)

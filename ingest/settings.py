@@ -77,6 +77,16 @@ class Settings:
     partitions_start: str  # the first day a backfill can reach
     catchup_interval_s: int
     dbt_docs_url: str
+    # Monitoring (docs/operations.md): where alerts go, the UI their links open, the live path's limits.
+    # The SMTP password is a credential: TICKWH_ALERT_SMTP_PASSWORD, read where the mail is sent.
+    ui_url: str  # the Dagster UI an alert links to (its runs and assets)
+    alert_webhook_url: str  # empty: no webhook (Slack-compatible incoming webhook)
+    alert_smtp_url: str  # smtp://[user@]host[:port] or smtps://...; empty: no e-mail
+    alert_email_to: str  # comma-separated recipients
+    alert_email_from: str
+    feed_stall_s: float  # the live feed counts as stalled when nothing was published for this long
+    feed_metrics_port: int  # /metrics of the feed handler; 0: off
+    hot_metrics_port: int  # /metrics of the long-lived hot loader; 0: off
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, home: str | Path | None = None) -> Settings:
@@ -118,6 +128,14 @@ class Settings:
             partitions_start=env.get("TICKWH_PARTITIONS_START") or "2020-01-01",
             catchup_interval_s=int(env.get("TICKWH_CATCHUP_INTERVAL_S") or 3600),
             dbt_docs_url=env.get("TICKWH_DBT_DOCS_URL") or "http://127.0.0.1:8580/dbt/index.html",
+            ui_url=(env.get("TICKWH_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            alert_webhook_url=env.get("TICKWH_ALERT_WEBHOOK_URL", ""),
+            alert_smtp_url=env.get("TICKWH_ALERT_SMTP_URL", ""),
+            alert_email_to=env.get("TICKWH_ALERT_EMAIL_TO", ""),
+            alert_email_from=env.get("TICKWH_ALERT_EMAIL_FROM") or "tickwh@localhost",
+            feed_stall_s=float(env.get("TICKWH_FEED_STALL_S") or 120),
+            feed_metrics_port=_port(env, "TICKWH_FEED_METRICS_PORT"),
+            hot_metrics_port=_port(env, "TICKWH_HOT_METRICS_PORT"),
         )
 
     @property
@@ -131,6 +149,16 @@ class Settings:
     @property
     def docs_dir(self) -> Path:
         return self.home / "docs"
+
+
+def _port(env: Mapping[str, str], name: str) -> int:
+    """A TCP port from the environment; unset or empty means 0 (the endpoint is off)."""
+    value = (env.get(name) or "").strip()
+    if not value:
+        return 0
+    if not value.isdigit() or int(value) > 65535:
+        raise ValueError(f"{name}={value[:20]!r}: expected a TCP port number (unset: off)")
+    return int(value)
 
 
 def _live(value: str) -> bool | None:

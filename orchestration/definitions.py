@@ -3,10 +3,11 @@ the features under orchestration/defs/ (docs/layout.md); it defines nothing of i
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions, PreviewWarning, in_process_executor
 
 from ingest.settings import Settings
 from orchestration.defs.catchup.sensors import catchup_missed_days
@@ -26,6 +27,8 @@ from orchestration.defs.marts.jobs import daily_pipeline, rollups_job
 from orchestration.defs.marts.project import dbt_resource
 from orchestration.defs.marts.schedules import daily_schedule
 from orchestration.defs.marts.sensors import rollups_after_daily
+from orchestration.defs.monitoring.freshness import freshness_checks, freshness_policies, freshness_sensor
+from orchestration.defs.monitoring.sensors import health_alerts
 from orchestration.defs.quality.checks import quality_checks
 from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
 from orchestration.defs.vendors.assets import binance_klines_reference, vendor_landing
@@ -55,7 +58,7 @@ def default_resources(settings: Settings | None = None) -> dict[str, Any]:
 
 def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
     """The whole code location; tests pass resources that point at temporary files."""
-    return Definitions(
+    defs = Definitions(
         assets=[raw_trades, raw_book_snapshots, dbt_daily_marts, dbt_rollups, cold_archive, warm_retention,
                 vendor_landing, binance_klines_reference, lake_maintenance],
         jobs=[daily_pipeline, rollups_job, archive_job, hot_load, vendor_landing_job, lake_maintenance_job],
@@ -66,8 +69,10 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
             catchup_missed_days,
             hot_load_sensor,
             daily_pipeline_after_vendor_landing,
+            freshness_sensor,
+            health_alerts,
         ],
-        asset_checks=[hot_tier_matches_warm, ohlcv_1m_matches_exchange_klines, *quality_checks],
+        asset_checks=[hot_tier_matches_warm, ohlcv_1m_matches_exchange_klines, *quality_checks, freshness_checks],
         resources={**default_resources(), **(resources or {})},
         # Run logs in the same format as every other line the project prints.
         loggers={"console": console_logger},
@@ -75,6 +80,14 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
         # Dagster/dbt/GE import time to each; parallelism comes from runs of different days.
         executor=in_process_executor,
     )
+    # The freshness promises (ingest/monitoring/freshness.py) also as Dagster FreshnessPolicies.
+    policies = freshness_policies()
+    with warnings.catch_warnings():
+        # "preview" in 1.13: it is the API that attaches policies to assets we do not declare (dbt's).
+        warnings.simplefilter("ignore", PreviewWarning)
+        return defs.map_resolved_asset_specs(
+            func=lambda spec: spec.replace_attributes(freshness_policy=policies[spec.key]), selection=list(policies)
+        )
 
 
 defs = build_defs()

@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duplicate-window-s", type=float, default=600.0)
     parser.add_argument("--no-resume", action="store_true", help="do not skip what the stream already holds")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus /metrics here (default TICKWH_FEED_METRICS_PORT; 0: off)")
+    parser.add_argument("--metrics-addr", default="127.0.0.1", help="address of /metrics (0.0.0.0: every interface)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -60,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         resume=not args.no_resume,
     )
     handler = FeedHandler(config)
+    from ingest.monitoring.metrics import serve
+    from ingest.settings import Settings
+
+    port = args.metrics_port if args.metrics_port is not None else Settings.from_env().feed_metrics_port
+    serve(handler.metrics.registry, port, args.metrics_addr)
 
     def started(wall_us: int, ts_us: int) -> None:
         start = {"event": "replay_start", "wall_us": wall_us, "ts_us": ts_us, "speed": args.speed}

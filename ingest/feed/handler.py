@@ -47,6 +47,7 @@ from ingest.feed.stream import (
     ensure_stream,
     last_message,
 )
+from ingest.monitoring.metrics import FeedMetrics
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,9 @@ class _Outgoing:
     payload: bytes
     headers: dict[str, str]
     trades: int
+    key: Key = ("", "")
+    buy: float = 0.0  # volumes of the batch, for the imbalance gauge
+    sell: float = 0.0
 
 
 @dataclass
@@ -133,6 +137,7 @@ class FeedHandler:
         self.config = config or FeedConfig()
         self.stats = FeedStats()
         self.tracker = SequenceTracker()
+        self.metrics = FeedMetrics()  # served on /metrics by __main__ when a port is set
         self.on_replay_start: Callable[[int, int], None] | None = None  # (wall_us, ts_us) of the origin
         self._stop = asyncio.Event()
         self._nc: NATS | None = None
@@ -287,7 +292,13 @@ class FeedHandler:
             seq_col = rows["trade_seq"]
             valid = pc.is_valid(seq_col).to_numpy(zero_copy_only=False)
             seqs = pc.fill_null(seq_col, 0).to_numpy()
+            st = self.tracker.stats(key)
+            before = (st.gaps, st.missing, st.duplicates)
             keep = self.tracker.check(key, seqs, valid)
+            self.metrics.trades_in.labels(*key).inc(rows.num_rows)
+            self.metrics.gaps.labels(*key).inc(st.gaps - before[0])
+            self.metrics.missing_ids.labels(*key).inc(st.missing - before[1])
+            self.metrics.duplicates.labels(*key).inc(st.duplicates - before[2])
             keep &= ~rows[REJECTED].to_numpy(zero_copy_only=False)  # counted in the sequence, never sent
             if not keep.all():
                 rows = rows.filter(pa.array(keep))
@@ -333,7 +344,10 @@ class FeedHandler:
         assert self._pending is not None
         await self._pending.acquire()
         queue, _ = self._lanes[subject_for(*key)]
-        queue.put_nowait(_Outgoing(subject_for(*key), payload, headers, batch.num_rows))
+        amount = pc.cast(batch["amount"], pa.float64())
+        buy = pc.sum(pc.if_else(pc.equal(batch["side"], "buy"), amount, 0.0)).as_py() or 0.0
+        sell = pc.sum(pc.if_else(pc.equal(batch["side"], "sell"), amount, 0.0)).as_py() or 0.0
+        queue.put_nowait(_Outgoing(subject_for(*key), payload, headers, batch.num_rows, key, buy, sell))
 
     async def _lane(self, queue: asyncio.Queue[_Outgoing | None]) -> None:
         """One subject's publisher: strictly one batch in flight, retried until acknowledged."""
@@ -342,12 +356,16 @@ class FeedHandler:
             item = await queue.get()
             if item is None:
                 return
+            started = time.perf_counter()
             ack = await self._retry(f"publish to {item.subject}", lambda item=item: self._publish(item))
             if ack.duplicate:
                 self.stats.trades_already_stored += item.trades
             else:
                 self.stats.trades_published += item.trades
                 self.stats.messages_published += 1
+                self.metrics.published(item.key, item.trades, time.perf_counter() - started, item.buy, item.sell)
+            if self._nc is not None:
+                self.metrics.reconnects.set(self._nc.stats.get("reconnects", 0))
             self._pending.release()
 
     async def _publish(self, item: _Outgoing):  # noqa: ANN202 - nats' PubAck
@@ -358,5 +376,6 @@ class FeedHandler:
     async def _retry(self, what: str, call: Callable):  # noqa: ANN202
         def count_failure() -> None:
             self.stats.publish_retries += 1
+            self.metrics.publish_retries.inc()
 
         return await Backoff(deadline_s=self.config.retry_deadline_s).call(what, call, on_failure=count_failure)

@@ -1,0 +1,75 @@
+"""`tickwh hot-loader`: a long-lived hot loader, polling the stream and loading new sequences.
+
+The Dagster path (hot_load_sensor -> hot_load runs) starts a process per range; this loop is the
+low-latency alternative docs/live.md names, and the process whose `/metrics`
+(TICKWH_HOT_METRICS_PORT) Prometheus scrapes. It resumes from the highest `stream_seq` the hot tier
+holds, and `load_range` is exactly-once whatever it overlaps, so a restart after a kill is safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Sequence
+
+from ingest.feed.stream import DEFAULT_STREAM, connect, stream_state
+from ingest.hot import HotSettings, HotTarget, load_range, open_hot_tier
+from ingest.monitoring.metrics import HotMetrics, serve
+from ingest.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_RANGE = 20_000  # messages per load, as the sensor requests them
+
+
+def _last_seq(url: str, stream: str) -> int:
+    async def read() -> int:
+        nc = await connect(url, name="tickwh-hot-loader")
+        try:
+            return (await stream_state(nc.jetstream(), stream)).last_seq
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="tickwh hot-loader", description=__doc__.splitlines()[0])
+    parser.add_argument("--nats", default=settings.nats_url)
+    parser.add_argument("--stream", default=DEFAULT_STREAM)
+    parser.add_argument("--poll-s", type=float, default=1.0, help="seconds between looks at the stream")
+    parser.add_argument("--metrics-port", type=int, default=settings.hot_metrics_port,
+                        help="serve Prometheus /metrics here (default TICKWH_HOT_METRICS_PORT; 0: off)")
+    parser.add_argument("--metrics-addr", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    metrics = HotMetrics()
+    serve(metrics.registry, args.metrics_port, args.metrics_addr)
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.append(True))
+    target = HotTarget(url=settings.clickhouse_url, path=settings.chdb_path)
+    with open_hot_tier(target, HotSettings()) as client:
+        landed = int(client.query("SELECT max(stream_seq) FROM hot_trades").result_rows[0][0] or 0)
+        metrics.loaded_seq.set(landed)
+        while not stop:
+            last = _last_seq(args.nats, args.stream)
+            metrics.lag_messages.set(max(last - landed, 0))
+            if last > landed:
+                hi = min(last, landed + MAX_RANGE)
+                started = time.perf_counter()
+                done = load_range(client, landed + 1, hi, url=args.nats, stream=args.stream)
+                metrics.insert_seconds.observe(time.perf_counter() - started)
+                metrics.messages.inc(done.messages)
+                metrics.trades.inc(done.trades)
+                metrics.already.inc(done.already_present)
+                landed = hi
+                metrics.loaded_seq.set(landed)
+                metrics.lag_messages.set(max(last - landed, 0))
+                metrics.last_load.set(time.time())
+                continue
+            time.sleep(args.poll_s)
+    return 0
