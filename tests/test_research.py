@@ -17,7 +17,7 @@ import subprocess
 import sys
 import zoneinfo
 from collections import defaultdict
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,12 @@ def reference_buckets(lo: dt.datetime, hi: dt.datetime, width: int, tz: zoneinfo
     return {k: tuple(v) for k, v in out.items() if lo <= v[0] < hi}
 
 
+def exact_vwap(quote: Decimal, volume: Decimal) -> Decimal:
+    """The exact answers' VWAP rule (docs/contracts.md): quote / volume, half-even at 24 decimals."""
+    with localcontext(prec=80, rounding=ROUND_HALF_EVEN):
+        return (quote / volume).quantize(Decimal("1e-24"))
+
+
 def reference_bars(rows: list[dict], width: int, tz_name: str, lo: dt.datetime, hi: dt.datetime,
                    fill: str | None = None) -> list[dict]:
     tz = zoneinfo.ZoneInfo(tz_name)
@@ -139,7 +145,7 @@ def reference_bars(rows: list[dict], width: int, tz_name: str, lo: dt.datetime, 
             "bucket_end": buckets[label][1], "local_start": label,
             "open": g[0]["price"], "high": max(r["price"] for r in g), "low": min(r["price"] for r in g),
             "close": g[-1]["price"], "volume": volume, "quote_volume": quote, "trade_count": len(g),
-            "vwap": float(quote / volume),
+            "vwap": exact_vwap(quote, volume),
             "buy_volume": sum((r["amount"] for r in g if r["side"] == "buy"), Decimal(0)),
             "sell_volume": sum((r["amount"] for r in g if r["side"] == "sell"), Decimal(0)),
             "first_trade_ts": g[0]["ts"], "last_trade_ts": max(r["ts"] for r in g),
@@ -173,7 +179,7 @@ def _info_bar(items: list[dict], number: int, complete: bool) -> dict:
         "exchange": items[0]["exchange"], "symbol": items[0]["symbol"], "bar": number,
         "first_trade_ts": items[0]["ts"], "last_trade_ts": items[-1]["ts"], "open": items[0]["price"],
         "high": max(r["price"] for r in items), "low": min(r["price"] for r in items), "close": items[-1]["price"],
-        "volume": volume, "quote_volume": quote, "trade_count": len(items), "vwap": float(quote / volume),
+        "volume": volume, "quote_volume": quote, "trade_count": len(items), "vwap": exact_vwap(quote, volume),
         "buy_volume": sum((r["amount"] for r in items if r["side"] == "buy"), Decimal(0)),
         "sell_volume": sum((r["amount"] for r in items if r["side"] == "sell"), Decimal(0)),
         "is_complete": complete}
@@ -489,7 +495,7 @@ def test_cli_subcommands(warehouse):
               "--end", "2024-03-12", "--csv")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines[0].startswith('"exchange","symbol","bucket_start","bucket_end","local_start","open"')
+    assert lines[0].startswith("exchange,symbol,bucket_start,bucket_end,local_start,open")
     assert len(lines) == 1 + 6
     for args in (["asof", "BTCUSDT", "--tolerance", "2s", "--levels", "2"], ["infobars", "SOLUSDT", "--kind",
                  "volume", "--threshold", "10"], ["replay", "BTCUSDT", "ETHUSDT"]):
