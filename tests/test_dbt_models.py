@@ -471,20 +471,21 @@ def test_rollups(con):
     day1 = summary[(DAY1, EXCHANGE)]
     notional = {
         v: sum(t.price * t.amount for t in TRADES if (t.exchange, t.symbol) == v and t.ts.date() == DAY1)
-        for v in (BTC, ETH)
+        for v in (BTC, ETH, PEPE)
     }
     assert day1["symbols_traded"] == 3 and day1["total_trades"] == 16
-    assert day1["total_notional"] == notional[BTC] + notional[ETH]
-    assert (day1["advancers"], day1["decliners"], day1["unchanged"]) == (2, 0, 0)
+    assert day1["total_notional"] == notional[BTC] + notional[ETH] + notional[PEPE]  # exact, 20 decimals
+    assert (day1["advancers"], day1["decliners"], day1["unchanged"]) == (3, 0, 0)
     assert day1["top_symbol"] == "BTCUSDT" and day1["top_symbol_notional"] == notional[BTC]
-    assert day1["median_return_oc"] == pytest.approx(((42100 / 42000.5 - 1) + (2260 / 2250.25 - 1)) / 2)
+    # the middle of BTC's, ETH's and PEPE's (0.000001 / 0.000000987654 - 1) returns: ETH's
+    assert day1["median_return_oc"] == pytest.approx(2260 / 2250.25 - 1)
     # equal-weighted over the symbols that have snapshots
     bps_btc = (1 / 42000.5 - 1 / 42001.5) * 1e4 / 3
     bps_eth = 0.5 / 2250.25 * 1e4
     assert day1["mean_spread_bps"] == pytest.approx((bps_btc + bps_eth) / 2, rel=1e-12)
     day2 = summary[(DAY2, EXCHANGE)]
     assert (day2["symbols_traded"], day2["total_trades"]) == (3, 6)
-    assert (day2["advancers"], day2["decliners"], day2["unchanged"]) == (1, 0, 1)
+    assert (day2["advancers"], day2["decliners"], day2["unchanged"]) == (1, 0, 2)
     assert day2["mean_spread_bps"] is None
 
 

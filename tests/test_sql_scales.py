@@ -45,6 +45,7 @@ ALLOWED: dict[tuple[str, str], str] = {
 _QUANTITY = re.compile(r"(?<![a-z])(prices?|amounts?|volumes?|notional|open|high|low|close|vwap)(?![a-z])", re.I)
 _NOTIONAL_WORDS = re.compile(r"notional|quote", re.I)
 _FLOAT_TYPES = re.compile(r"^\s*(DOUBLE|FLOAT(?:4|8|32|64)?|REAL)(\s*\[\])?\s*$", re.I)
+_TYPES = r"DECIMAL\s*\(\s*\d+\s*,\s*\d+\s*\)|(?:DOUBLE|FLOAT(?:4|8|32|64)?|REAL)\b"
 _DECIMAL_TYPE = re.compile(r"^\s*DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*$", re.I)
 
 
@@ -105,11 +106,11 @@ def narrowings(text: str, path: str = "<text>") -> list[Finding]:
             kind = _judge(inner[:last.start()], inner[last.end():])
             if kind:
                 found.append((m.start(), kind, text[m.start():end + 1]))
-    for m in re.finditer(r"([\w.\]\)]+)\s*::\s*(DECIMAL\s*\(\s*\d+\s*,\s*\d+\s*\)|DOUBLE|FLOAT(?:4|8|32|64)?|REAL)", text, re.I):
+    for m in re.finditer(rf"([\w.\]\)]+)\s*::\s*({_TYPES})", text, re.I):
         kind = _judge(m.group(1), m.group(2))
         if kind:
             found.append((m.start(), kind, m.group(0)))
-    for m in re.finditer(r"(?<![\w.])(\w+)\s+(DECIMAL\s*\(\s*\d+\s*,\s*\d+\s*\)|(?:DOUBLE|FLOAT(?:4|8|32|64)?|REAL)\b)", text, re.I):
+    for m in re.finditer(rf"(?<![\w.])(\w+)\s+({_TYPES})", text, re.I):
         if m.group(1).lower() in ("as", "cast"):  # the casts above
             continue
         kind = _judge(m.group(1), m.group(2))
