@@ -117,14 +117,59 @@ def conform(data: pa.RecordBatch | pa.Table, numeric_mode: str) -> Any:
 
 
 def _exact_from_double(column: Any, target: pa.DataType, name: str) -> Any:
-    """Doubles as the shortest decimal text that reads back as each (Arrow's float formatting), then
-    that text as the decimal `target`: exact whenever the double came from text of <= 15 digits."""
-    text_type = pa.list_(pa.string()) if pa.types.is_list(target) else pa.string()
+    """Doubles as the shortest decimal that reads back as each, in the decimal `target` (exact whenever
+    the double came from text of at most 15 significant digits, as the loader's book does).
+
+    Fast path, vectorised: the double rounded to 15 significant digits (at most `numeric.SCALE`
+    decimals) as a scaled integer, kept where it reads back as the same double; the rest (16-17
+    digit values) go through Arrow's shortest float text."""
+    if isinstance(column, pa.ChunkedArray):
+        return pa.chunked_array([_exact_from_double(c, target, name) for c in column.chunks], target)
+    if pa.types.is_list(target):
+        values = _exact_from_double(column.flatten(), target.value_type, name)
+        return pa.ListArray.from_arrays(column.offsets, values, type=target, mask=column.is_null())
     try:
-        return pc.cast(pc.cast(column, text_type), target)
+        return _doubles_to_decimal(column, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise UserError(f"column {name}: a stored double is not a decimal of {target} "
                         f"(more than {numeric.SCALE} decimals or out of range); ask numeric='float'") from exc
+
+
+def _doubles_to_decimal(column: pa.Array, target: pa.DataType) -> pa.Array:
+    import numpy as np
+
+    x = column.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64)
+    ax = np.abs(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exp = np.where(ax > 0, np.floor(np.log10(np.where(ax > 0, ax, 1.0))), 0).astype(np.int64)
+    k = np.minimum(14 - exp, numeric.SCALE)  # decimals kept: 15 significant digits, at most the contract's
+    k = np.maximum(k, 0)  # values of 1e15 and more are whole numbers at 15 digits (amounts < 1e16)
+    pow10 = 10.0 ** k
+    m = np.rint(x * pow10)
+    ok = np.isfinite(m) & (np.abs(m) < 2.0**53) & (m / pow10 == x)
+    out: list[tuple[np.ndarray, pa.Array]] = []
+    mi = np.where(ok, m, 0).astype(np.int64)
+    for scale in np.unique(k[ok]):
+        idx = np.flatnonzero(ok & (k == scale))
+        whole = pc.cast(pa.array(mi[idx], pa.int64()), pa.decimal128(38, 0))
+        scaled = pa.Array.from_buffers(pa.decimal128(38, int(scale)), len(whole), whole.buffers())
+        out.append((idx, pc.cast(scaled, target)))
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        text = pc.cast(pa.array(x[rest], pa.float64()), pa.string())
+        out.append((rest, pc.cast(text, target)))
+    if not out:
+        return pa.array([], target)
+    if len(out) == 1:  # one magnitude, as a column of one symbol's prices mostly is: already in order
+        result = out[0][1]
+    else:
+        indices = np.concatenate([i for i, _ in out])
+        order = np.empty(len(indices), np.int64)
+        order[indices] = np.arange(len(indices))
+        result = pa.concat_arrays([v for _, v in out]).take(pa.array(order))
+    if column.null_count:
+        result = pc.if_else(column.is_null(), pa.scalar(None, target), result)
+    return result
 
 
 def exact_vwap(quote_volume: Any, volume: Any) -> pa.Array:

@@ -271,3 +271,29 @@ def test_tickwh_lists_and_runs_the_research_commands(cli):
     assert code == 0, err
     kinds = [_csv_fields(line)[1] for line in out.splitlines()[1:]]
     assert kinds == ["book", "trade", "trade"]
+
+
+def test_book_doubles_become_the_decimals_they_were_written_as():
+    """Exact answers turn the book's DOUBLE levels into the shortest decimal that reads back as each
+    double: the venue's text for every text of up to 15 significant digits (and 12 decimals)."""
+    import random
+
+    rng = random.Random(27)
+    texts = ["46163.4", "0.000000000001", "0.00000065773", "9999999999.999", "123456789.123", "2000.5",
+             "0.3", "1", "999999999999999", "1000000000000001"]
+    for _ in range(2000):
+        digits = rng.randint(1, 15)
+        unscaled = rng.randint(1, 10**digits - 1)
+        scale = rng.randint(max(0, digits - 16), min(12, digits + 11))
+        texts.append(str(Decimal(unscaled).scaleb(-scale)))
+    texts = [t for t in texts if Decimal(t) < 10**16]
+    doubles = pa.array([float(t) for t in texts] + [None], pa.float64())
+    got = numbers.conform(pa.record_batch({"bid_amount": doubles}), "exact").column(0).to_pylist()
+    assert got[:-1] == [Decimal(t) for t in texts] and got[-1] is None
+    # 16-17 significant digits: the shortest text that reads back as the double (Python's repr)
+    odd = [1234.567890123456, 46163.40000000001, 46163.4]
+    got = numbers.conform(pa.record_batch({"ask_price": pa.array(odd)}), "exact").column(0).to_pylist()
+    assert got == [Decimal("1234.567890123456"), Decimal("46163.40000000001"), Decimal("46163.4")]
+    for beyond in (0.1 + 0.2, 1.2345678901234e-9):  # more than 12 decimals: no exact answer, and it says so
+        with pytest.raises(numbers.UserError, match="more than 12 decimals"):
+            numbers.conform(pa.record_batch({"ask_price": pa.array([beyond])}), "exact")
