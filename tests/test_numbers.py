@@ -137,12 +137,17 @@ def test_research_bars_are_exact_at_the_contracts_limits(hist, interval):
 
 
 def test_float_mode_is_the_nearest_double_of_the_exact_answer(hist):
+    tiny = hist.get_trades("TINYUSDT", DAY, DAY + dt.timedelta(days=1), numeric="float").column("price").to_pylist()
+    assert tiny == [6.5774e-07, 1.2e-06]
+    edge = numbers.conform(pa.record_batch({"high": pa.array([Decimal("0.000000723949")], numbers.PRICE_TYPE)}),
+                           "float")
+    assert edge.column(0).to_pylist() == [7.23949e-07]  # Arrow's own cast gives 7.239489999999999e-07
     want = _exact_bar([r for r in TRADES if r[0] == "LIMUSDT"])
     got = get_bars(hist, "LIMUSDT", "1m", DAY, DAY + dt.timedelta(days=1), source="trades",
                    numeric="float").to_arrow().to_pylist()[0]
     for key in ("volume", "quote_volume", "buy_volume", "open", "high", "low", "close", "vwap"):
         assert isinstance(got[key], float), key
-        assert got[key] == pytest.approx(float(want[key]), rel=1e-15), key
+        assert got[key] == float(want[key]), key  # the nearest double, not an ulp off
 
 
 # ---------------------------------------------------------------------------------------------
