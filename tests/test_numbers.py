@@ -302,3 +302,35 @@ def test_book_doubles_become_the_decimals_they_were_written_as():
     for beyond in (0.1 + 0.2, 1.2345678901234e-9):  # more than 12 decimals: no exact answer, and it says so
         with pytest.raises(numbers.UserError, match="more than 12 decimals"):
             numbers.conform(pa.record_batch({"ask_price": pa.array([beyond])}), "exact")
+
+
+def test_demo_summary_prints_shortest_exact_decimals(home):
+    """`tickwh demo`'s summary over marts holding the issue's values (tables made here, read by the real
+    summary function through the real lake)."""
+    from tickwh.demo import summary
+
+    with lakes.connect(home) as con:
+        con.execute("""CREATE SCHEMA IF NOT EXISTS marts;
+            CREATE OR REPLACE TABLE marts.daily_stats AS SELECT * FROM (VALUES
+                (DATE '2024-01-01', 'simdex', 'BIGUSDT', CAST('9682' AS DECIMAL(22, 12)), 2::BIGINT,
+                 0.0294312::DOUBLE, 0.0::DOUBLE),
+                (DATE '2024-01-01', 'simdex', 'TINYUSDT', CAST('0.00000065774' AS DECIMAL(22, 12)), 1::BIGINT,
+                 0.000001234::DOUBLE, 12.3456::DOUBLE))
+              t(bar_date, exchange, symbol, close, trade_count, realized_vol, mean_spread_bps);
+            CREATE OR REPLACE TABLE marts.ohlcv_1d AS SELECT * FROM (VALUES
+                (DATE '2024-01-01', 'simdex', 'BIGUSDT', CAST('9682' AS DECIMAL(22, 12)),
+                 CAST('9682' AS DECIMAL(22, 12)), CAST('0.5' AS DECIMAL(22, 12)), CAST('0.5' AS DECIMAL(22, 12)),
+                 CAST('150000000000' AS DECIMAL(38, 12)), CAST('345808.16502' AS DECIMAL(38, 20))),
+                (DATE '2024-01-01', 'simdex', 'TINYUSDT', CAST('0.00000065774' AS DECIMAL(22, 12)),
+                 CAST('0.0000012' AS DECIMAL(22, 12)), CAST('0.00000065774' AS DECIMAL(22, 12)),
+                 CAST('0.0000012' AS DECIMAL(22, 12)), CAST('0' AS DECIMAL(38, 12)), CAST('0' AS DECIMAL(38, 20))))
+              t(bar_date, exchange, symbol, open, high, low, close, volume, quote_volume)""")
+    text, top = summary(lakes.lake_at(home))
+    lines = text.splitlines()
+    assert top == "BIGUSDT"
+    i = next(n for n, line in enumerate(lines) if line.startswith("  daily_stats, 2 of 2 rows"))
+    assert "rounded to 5 and 2 decimals" in lines[i]
+    assert lines[i + 1:i + 3] == ["    2024-01-01  BIGUSDT  9682  2  0.02943  0",
+                                  "    2024-01-01  TINYUSDT  0.00000065774  1  0  12.35"]
+    assert lines[-2:] == ["    BIGUSDT  9682  9682  0.5  0.5  150000000000  345808.16502",
+                          "    TINYUSDT  0.00000065774  0.0000012  0.00000065774  0.0000012  0  0"]
