@@ -18,7 +18,11 @@ half-replaced. `as_of=` (a snapshot id or a time) pins every call to one snapsho
 reads exactly what the warehouse held then, however often it is rerun or the data corrected;
 `pin()` returns a reader pinned to the current snapshot.
 
-CLI: `python -m ingest.history trades BTCUSDT --start 2024-03-01 --end 2024-03-02 [--csv] [--as-of N]`.
+Numbers follow one policy (`numeric=`, ingest/numbers.py): exact decimals by default (the book's
+DOUBLE levels and the VWAP included), float64 on request; the CLI prints them as shortest exact
+decimals.
+
+CLI: `tickwh history trades BTCUSDT --start 2024-03-01 --end 2024-03-02 [--csv] [--as-of N] [--numeric float]`.
 """
 
 from __future__ import annotations
@@ -242,7 +246,8 @@ class HistoricalData:
         so memory is bounded by a day's sort and one batch whatever the range. `ordered`: each day
         sorted by the dataset's total order with symbol after exchange (days follow one another, so
         the whole answer is ordered); pass False when the consumer sorts anyway. At least one batch
-        (maybe empty) is always yielded, so its schema is known.
+        (maybe empty) is always yielded, so its schema is known. `numeric`: as every answer (the
+        reader's policy unless given).
         """
         if batch_rows < 1:
             raise HistoryError("batch_rows must be >= 1")
