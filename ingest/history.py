@@ -561,7 +561,7 @@ def _with_vwap_inputs(columns: Sequence[str] | None, mode: str) -> Sequence[str]
 
 def _select(data: Any, columns: Sequence[str] | None) -> Any:
     """`data` with exactly `columns` (the extra ones `_with_vwap_inputs` read dropped)."""
-    if columns is None or list(data.schema.names) == list(columns):
+    if columns is None or data.num_columns == 0 or list(data.schema.names) == list(columns):
         return data
     return data.select(list(columns))
 

@@ -612,3 +612,14 @@ def test_every_answer_gives_every_quantity_one_type_and_arithmetic_works(hist, n
     matched = [r for r in levels if r["bid_prices"] is not None]
     assert matched and all(isinstance(_first(r["bid_prices"]), scalar) for r in matched)
     assert all(_first(r["bid_prices"]) == r["bid_price"] for r in matched)
+
+
+def test_an_exact_vwap_asked_alone_is_the_same_decimal(hist):
+    """The exact VWAP is quote_volume / volume (ingest/numbers.py): asked without them, they are read and dropped."""
+    lo, hi = dt.datetime(2024, 3, 9, 23), dt.datetime(2024, 3, 10, 1)
+    full = hist.get_ohlcv("BTCUSDT", "1m", lo, hi)
+    alone = hist.get_ohlcv("BTCUSDT", "1m", lo, hi, columns=["bucket_start", "vwap"])
+    assert alone.column_names == ["bucket_start", "vwap"] and pa.types.is_decimal(alone.schema.field("vwap").type)
+    assert alone.column("vwap").equals(full.column("vwap")) and alone.num_rows > 10
+    streamed = pa.Table.from_batches(list(hist.iter_batches("ohlcv_1m", ["BTCUSDT"], lo, hi, columns=["vwap"])))
+    assert streamed.column_names == ["vwap"] and streamed.column("vwap").to_pylist() == full.column("vwap").to_pylist()
