@@ -272,7 +272,10 @@ def text_table(data: pa.Table | pa.RecordBatch) -> pa.Table:
 def _cell_texts(column: Any) -> list[str | None]:
     texts = text_array(column)
     if not pa.types.is_string(texts.type):
-        texts = pc.cast(texts, pa.string())  # timestamps, dates, booleans: Arrow's own text
+        try:
+            texts = pc.cast(texts, pa.string())  # timestamps, dates, booleans: Arrow's own text
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested values without a text cast
+            return [None if v is None else str(v) for v in texts.to_pylist()]
     return texts.to_pylist()
 
 
