@@ -18,7 +18,11 @@ half-replaced. `as_of=` (a snapshot id or a time) pins every call to one snapsho
 reads exactly what the warehouse held then, however often it is rerun or the data corrected;
 `pin()` returns a reader pinned to the current snapshot.
 
-CLI: `python -m ingest.history trades BTCUSDT --start 2024-03-01 --end 2024-03-02 [--csv] [--as-of N]`.
+Numbers follow one policy (`numeric=`, ingest/numbers.py): exact decimals by default (the book's
+DOUBLE levels and the VWAP included), float64 on request; the CLI prints them as shortest exact
+decimals.
+
+CLI: `tickwh history trades BTCUSDT --start 2024-03-01 --end 2024-03-02 [--csv] [--as-of N] [--numeric float]`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from ingest import numbers
 from ingest.cold.archive import relation_columns
 from ingest.cold.config import ColdStoreConfig
 from ingest.cold.layout import (
@@ -127,7 +132,9 @@ class HistoricalData:
     """Trades, book snapshots, OHLCV bars and daily stats over warm and cold storage.
 
     `warehouse`: the lake's `LakeConfig` (None: cold only). `cold_store`: a `ColdTier`, a
-    `ColdStoreConfig`, or None (warm only). `cache_dir`: keep verified cold downloads there
+    `ColdStoreConfig`, or None (warm only). `numeric`: the type of every price, amount, volume and
+    VWAP in the answers, "exact" (decimals) or "float" (float64), unless a call says otherwise
+    (ingest/numbers.py, docs/history.md). `cache_dir`: keep verified cold downloads there
     (keyed by sha256, revalidated against the store on every use); without it, each call
     downloads into a temporary directory and deletes it afterwards. `as_of`: a lake snapshot id
     or a time (UTC when naive); every call then reads the warm tier as it was at that snapshot.
@@ -140,7 +147,9 @@ class HistoricalData:
         *,
         cache_dir: str | Path | None = None,
         as_of: int | str | dt.datetime | None = None,
+        numeric: str = numbers.DEFAULT,
     ) -> None:
+        self.numeric = numbers.check_mode(numeric)
         if warehouse is not None and not isinstance(warehouse, LakeConfig):
             raise HistoryError(f"warehouse must be a LakeConfig (ingest.lake), got {type(warehouse).__name__}")
         if warehouse is not None and not warehouse.exists():
@@ -164,34 +173,36 @@ class HistoricalData:
 
     def pin(self) -> HistoricalData:
         """A reader of the same stores pinned to the current snapshot: reruns read identical data."""
-        return HistoricalData(self.warehouse, self.cold, cache_dir=self.cache_dir, as_of=self.snapshot())
+        return HistoricalData(self.warehouse, self.cold, cache_dir=self.cache_dir, as_of=self.snapshot(),
+                              numeric=self.numeric)
 
     # -- public API ----------------------------------------------------------------------------
 
     def get_trades(
         self, symbol: str, start: Time, end: Time, exchange: str | None = None, *,
-        columns: Sequence[str] | None = None, as_pandas: bool = False,
+        columns: Sequence[str] | None = None, as_pandas: bool = False, numeric: str | None = None,
     ) -> pa.Table | pd.DataFrame:
         """Trades with `start <= ts < end` (UTC), ordered by (ts, exchange, trade_seq, trade_id)."""
-        return self._finish(self._read(_TRADES, symbol, start, end, exchange, columns), as_pandas)
+        return self._answer(_TRADES, symbol, start, end, exchange, columns, as_pandas, numeric)
 
     def get_book_snapshots(
         self, symbol: str, start: Time, end: Time, exchange: str | None = None, *,
         levels: bool = True, columns: Sequence[str] | None = None, as_pandas: bool = False,
+        numeric: str | None = None,
     ) -> pa.Table | pd.DataFrame:
         """Book snapshots with `start <= ts < end`; `levels=False` keeps only the top of book."""
         if not levels and columns is None:
             columns = ["snapshot_date", "exchange", "symbol", "ts", "local_ts", "depth",
                        "bid_price", "bid_amount", "ask_price", "ask_amount", "source_file"]
-        return self._finish(self._read(_BOOK, symbol, start, end, exchange, columns), as_pandas)
+        return self._answer(_BOOK, symbol, start, end, exchange, columns, as_pandas, numeric)
 
     def get_ohlcv(
         self, symbol: str, interval: str, start: Time, end: Time, exchange: str | None = None, *,
-        columns: Sequence[str] | None = None, as_pandas: bool = False,
+        columns: Sequence[str] | None = None, as_pandas: bool = False, numeric: str | None = None,
     ) -> pa.Table | pd.DataFrame:
         """Bars of `interval` (1m, 5m, 15m, 1h, 1d) with `start <= bucket_start < end`."""
         dataset = _OHLCV[validate_interval(interval)]
-        return self._finish(self._read(dataset, symbol, start, end, exchange, columns), as_pandas)
+        return self._answer(dataset, symbol, start, end, exchange, columns, as_pandas, numeric)
 
     def get_daily_stats(
         self,
@@ -203,6 +214,7 @@ class HistoricalData:
         exchange: str | None = None,
         columns: Sequence[str] | None = None,
         as_pandas: bool = False,
+        numeric: str | None = None,
     ) -> pa.Table | pd.DataFrame:
         """Daily stats for `start <= bar_date < end`, or for the `days` most recent days the warehouse
         knows (warm or cold) when `days` is given instead."""
@@ -220,11 +232,12 @@ class HistoricalData:
             if start is None or end is None:
                 raise HistoryError("start= and end= go together")
             start_day, end_day = to_day(start), to_day(end)
-        return self._finish(self._read(_DAILY, symbol, start_day, end_day, exchange, columns), as_pandas)
+        return self._answer(_DAILY, symbol, start_day, end_day, exchange, columns, as_pandas, numeric)
 
     def iter_batches(
         self, dataset: str, symbols: Sequence[str], start: Time, end: Time, exchange: str | None = None, *,
         columns: Sequence[str] | None = None, ordered: bool = True, batch_rows: int = BATCH_ROWS,
+        numeric: str | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Rows of `dataset` (`trades`, `book_snapshots` or `ohlcv_<interval>`) of several symbols with
         `start <= time < end`, as Arrow record batches of at most `batch_rows` rows.
@@ -233,14 +246,17 @@ class HistoricalData:
         so memory is bounded by a day's sort and one batch whatever the range. `ordered`: each day
         sorted by the dataset's total order with symbol after exchange (days follow one another, so
         the whole answer is ordered); pass False when the consumer sorts anyway. At least one batch
-        (maybe empty) is always yielded, so its schema is known.
+        (maybe empty) is always yielded, so its schema is known. `numeric`: as every answer (the
+        reader's policy unless given).
         """
         if batch_rows < 1:
             raise HistoryError("batch_rows must be >= 1")
+        mode = numbers.check_mode(numeric or self.numeric)
+        read_columns = _with_vwap_inputs(columns, mode)
         with self.connection() as con:
             schema: pa.Schema | None = None
             yielded = False
-            for sql, params in self.day_queries(con, dataset, symbols, start, end, exchange, columns=columns,
+            for sql, params in self.day_queries(con, dataset, symbols, start, end, exchange, columns=read_columns,
                                                 ordered=ordered):
                 reader = con.execute(sql, params).to_arrow_reader(batch_rows)
                 schema = schema or reader.schema
@@ -248,9 +264,9 @@ class HistoricalData:
                     if self.last_plan is not None:
                         self.last_plan.rows += batch.num_rows
                     yielded = True
-                    yield batch
-            if not yielded and schema is not None:
-                yield pa.RecordBatch.from_pylist([], schema=schema)  # the schema, even for no rows
+                    yield _select(numbers.conform(batch, mode), columns)
+            if not yielded and schema is not None:  # the schema, even for no rows
+                yield _select(numbers.conform(pa.RecordBatch.from_pylist([], schema=schema), mode), columns)
 
     def day_queries(
         self, con: duckdb.DuckDBPyConnection, dataset: str, symbols: Sequence[str], start: Time, end: Time,
@@ -328,8 +344,12 @@ class HistoricalData:
 
     # -- internals -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _finish(table: pa.Table, as_pandas: bool) -> pa.Table | pd.DataFrame:
+    def _answer(self, ds: _Dataset, symbol: str, start: Time, end: Time, exchange: str | None,
+                columns: Sequence[str] | None, as_pandas: bool, numeric: str | None) -> pa.Table | pd.DataFrame:
+        """A `_read` in the numeric policy's types (ingest/numbers.py), as Arrow or pandas."""
+        mode = numbers.check_mode(numeric or self.numeric)
+        table = _select(numbers.conform(self._read(ds, symbol, start, end, exchange, _with_vwap_inputs(columns, mode)),
+                                        mode), columns)
         return table.to_pandas() if as_pandas else table
 
     @contextmanager
@@ -532,6 +552,20 @@ def parse_as_of(value: int | str | dt.datetime | None) -> int | dt.datetime | No
         raise HistoryError(f"invalid as_of {value!r}: a snapshot id or an ISO time") from exc
 
 
+def _with_vwap_inputs(columns: Sequence[str] | None, mode: str) -> Sequence[str] | None:
+    """An exact VWAP is quote_volume / volume (ingest/numbers.py): read them too when only vwap is asked."""
+    if mode != "exact" or columns is None or "vwap" not in columns:
+        return columns
+    return [*columns, *(c for c in ("quote_volume", "volume") if c not in columns)]
+
+
+def _select(data: Any, columns: Sequence[str] | None) -> Any:
+    """`data` with exactly `columns` (the extra ones `_with_vwap_inputs` read dropped)."""
+    if columns is None or data.num_columns == 0 or list(data.schema.names) == list(columns):
+        return data
+    return data.select(list(columns))
+
+
 def _cold_select(columns: list[dict[str, str]], present: set[str]) -> str:
     """Cold columns cast to the reference types, so a cold day is indistinguishable from a warm one;
     NULL for a column the archive lacks. Types pass the manifest allow-list before they reach SQL."""
@@ -583,12 +617,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", action="store_true", help="book: top of book only, no level arrays")
     parser.add_argument("--csv", action="store_true", help="write CSV to stdout")
     parser.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
+    parser.add_argument("--numeric", choices=numbers.MODES, default=numbers.DEFAULT,
+                        help="exact: prices, amounts, volumes as exact decimals (default); float: float64")
     add_store_arguments(parser)
     args = parser.parse_args(argv)
 
     try:
         warehouse, cold = stores_from_args(args)
-        api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
+        api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
         if args.dataset == "daily-stats":
             table = api.get_daily_stats(args.symbol, args.days, start=args.start, end=args.end,
                                         exchange=args.exchange)
@@ -615,14 +651,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
         return 0
     if args.csv:
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, sys.stdout.buffer)
+        numbers.write_csv(table.to_batches(), table.schema, sys.stdout)
     else:
-        import pandas as pd
-
-        with pd.option_context("display.width", 200, "display.max_columns", 30):
-            print(table.slice(0, args.limit).to_pandas().to_string())
+        print(numbers.table_text(table.slice(0, args.limit)))
     if plan is not None:
         print(
             f"{table.num_rows} rows; warm days: {[str(d) for d in plan.warm_days]}; "

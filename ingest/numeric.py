@@ -23,6 +23,10 @@ VOLUME_SQL = "DECIMAL(38, 12)"  # sums of amounts
 TRADE_NOTIONAL_SQL = "DECIMAL(38, 24)"  # price * amount of one trade, as DuckDB types it
 NOTIONAL_SQL = "DECIMAL(38, 20)"  # sums of price * amount
 NOTIONAL_SCALE = 20
+# A VWAP in an exact answer (ingest/numbers.py): quote_volume / volume rounded half-even to 24
+# decimals, twice the price scale, so even a price of 1e-12 keeps 12 significant digits.
+VWAP_SCALE = 24
+VWAP_SQL = "DECIMAL(38, 24)"
 
 MAX_PRICE = Decimal(10) ** 10  # exclusive
 MAX_AMOUNT = Decimal(10) ** 16  # exclusive
@@ -96,6 +100,12 @@ def notional_rule_sql(price: str, amount: str, fine: str) -> str:
         f"WHEN {amount} > 10000 AND {product} IS NULL THEN 'out_of_range' "
         f"WHEN {fine} AND {product} % {_NOTIONAL_QUANTUM} <> 0 THEN 'precision_loss' "
     )
+
+
+def notional_sql(price: str = "price", amount: str = "amount") -> str:
+    """SQL: one trade's notional at the scale its sums are kept at, exact by the contract (a notional
+    below 1e14 with at most 20 decimals, the `precision_loss` rule)."""
+    return f"CAST({price} * {amount} AS {NOTIONAL_SQL})"
 
 
 def exact_decimal(text: str) -> tuple[Decimal | None, str | None]:

@@ -332,5 +332,5 @@ def test_cli_prints_csv_from_warm_and_from_cold(env: Env) -> None:
         out = subprocess.run(base + extra, capture_output=True, text=True, env={**child_env, **lake_env}, cwd=REPO,
                              check=True)
         lines = out.stdout.strip().splitlines()
-        assert lines[0].startswith('"trade_date","exchange","symbol","ts"'), lines[0]
+        assert lines[0].startswith("trade_date,exchange,symbol,ts"), lines[0]
         assert len(lines) - 1 == expected, (extra, out.stderr)

@@ -40,6 +40,7 @@ DAY3 = date(2024, 1, 9)
 EXCHANGE = "binance-futures"
 BTC = (EXCHANGE, "BTCUSDT")
 ETH = (EXCHANGE, "ETHUSDT")
+PEPE = (EXCHANGE, "PEPEUSDT")  # prices and amounts with up to 12 decimals: the contract's scale
 
 INCREMENTAL_MARTS = ["ohlcv_1m", "ohlcv_5m", "ohlcv_15m", "ohlcv_1h", "ohlcv_1d", "daily_stats"]
 ALL_MARTS = [*INCREMENTAL_MARTS, "rollup_weekly", "rollup_monthly", "market_daily_summary"]
@@ -91,6 +92,12 @@ TRADES = [
     _trade(ETH, "2024-01-07 08:05:00", "c", "unknown", "2260", "1.5"),
     # ETH day 2: a single trade
     _trade(ETH, "2024-01-08 09:00:00", "d", "sell", "2240", "1"),
+    # PEPE: 12 decimals (a reference at DECIMAL(38, 8) would get these bars wrong), notionals of 20
+    _trade(PEPE, "2024-01-07 00:00:10", "1", "buy", "0.000000987654", "2000.12345678"),
+    _trade(PEPE, "2024-01-07 00:00:20", "2", "sell", "0.000000987", "2000"),
+    _trade(PEPE, "2024-01-07 00:04:00", "3", "unknown", "0.000001000001", "123456.7"),
+    _trade(PEPE, "2024-01-07 00:04:30", "4", "buy", "0.000001", "0.123456789012"),
+    _trade(PEPE, "2024-01-08 00:00:00", "5", "sell", "0.000000999999", "5000.5"),
 ]
 
 # (venue, ts, bid, bid_amount, ask, ask_amount)
@@ -344,9 +351,9 @@ def test_bars_equal_direct_group_by(con, model, interval):
             max(price) as high, min(price) as low,
             arg_max(price, (ts, coalesce(trade_seq, 0), trade_id)) as close,
             sum(amount) as volume,
-            sum(price::decimal(38, 8) * amount::decimal(38, 8)) as quote_volume,
+            sum(cast(price * amount as decimal(38, 20))) as quote_volume,
             count(*) as trade_count,
-            sum(price::decimal(38, 8) * amount::decimal(38, 8)) / sum(amount) as vwap,
+            sum(cast(price * amount as decimal(38, 20))) / sum(amount) as vwap,
             coalesce(sum(amount) filter (where side = 'buy'), 0) as buy_volume,
             coalesce(sum(amount) filter (where side = 'sell'), 0) as sell_volume,
             min(ts) as first_trade_ts, max(ts) as last_trade_ts
@@ -386,7 +393,7 @@ def _realized_vol(closes: list[float]) -> float | None:
 def test_daily_stats(con):
     rows = _query(con, "select * from marts.daily_stats")
     rows = {(r["exchange"], r["symbol"], r["bar_date"]): r for r in rows}
-    assert len(rows) == 4
+    assert len(rows) == 6  # BTC, ETH and PEPE on both days
 
     btc1 = rows[(*BTC, DAY1)]
     assert (btc1["open"], btc1["high"], btc1["low"], btc1["close"]) == (
@@ -464,20 +471,21 @@ def test_rollups(con):
     day1 = summary[(DAY1, EXCHANGE)]
     notional = {
         v: sum(t.price * t.amount for t in TRADES if (t.exchange, t.symbol) == v and t.ts.date() == DAY1)
-        for v in (BTC, ETH)
+        for v in (BTC, ETH, PEPE)
     }
-    assert day1["symbols_traded"] == 2 and day1["total_trades"] == 12
-    assert day1["total_notional"] == notional[BTC] + notional[ETH]
-    assert (day1["advancers"], day1["decliners"], day1["unchanged"]) == (2, 0, 0)
+    assert day1["symbols_traded"] == 3 and day1["total_trades"] == 16
+    assert day1["total_notional"] == notional[BTC] + notional[ETH] + notional[PEPE]  # exact, 20 decimals
+    assert (day1["advancers"], day1["decliners"], day1["unchanged"]) == (3, 0, 0)
     assert day1["top_symbol"] == "BTCUSDT" and day1["top_symbol_notional"] == notional[BTC]
-    assert day1["median_return_oc"] == pytest.approx(((42100 / 42000.5 - 1) + (2260 / 2250.25 - 1)) / 2)
+    # the middle of BTC's, ETH's and PEPE's (0.000001 / 0.000000987654 - 1) returns: ETH's
+    assert day1["median_return_oc"] == pytest.approx(2260 / 2250.25 - 1)
     # equal-weighted over the symbols that have snapshots
     bps_btc = (1 / 42000.5 - 1 / 42001.5) * 1e4 / 3
     bps_eth = 0.5 / 2250.25 * 1e4
     assert day1["mean_spread_bps"] == pytest.approx((bps_btc + bps_eth) / 2, rel=1e-12)
     day2 = summary[(DAY2, EXCHANGE)]
-    assert (day2["symbols_traded"], day2["total_trades"]) == (2, 5)
-    assert (day2["advancers"], day2["decliners"], day2["unchanged"]) == (1, 0, 1)
+    assert (day2["symbols_traded"], day2["total_trades"]) == (3, 6)
+    assert (day2["advancers"], day2["decliners"], day2["unchanged"]) == (1, 0, 2)
     assert day2["mean_spread_bps"] is None
 
 

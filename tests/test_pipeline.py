@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from ingest.simulator import simulate_days
+from ingest.simulator import simulate_days, wide_range_symbols
 from orchestration.definitions import build_defs
 from orchestration.defs.marts.assets import dbt_daily_marts, dbt_rollups
 from orchestration.defs.marts.project import dbt_resource
@@ -85,18 +85,24 @@ def test_backfill_of_five_days_is_one_run(sim_home):
 
 
 def test_rolled_up_bars_equal_bars_from_trades(sim_home):
+    # and the instruments at the numeric contract's edges: 12-decimal prices and amounts, 20-decimal notionals
+    simulate_days(START, 1, sim_home / "landing", symbols=wide_range_symbols(), exchange="simdex",
+                  trades_per_day=4000, seed=5, snapshot_interval_ms=60_000)
     res = resources_for(sim_home)
     assert materialize([raw_trades, raw_book_snapshots, dbt_daily_marts], resources=res,
                        partition_key=START.isoformat()).success
     with lakes.connect(sim_home, read_only=True) as con:
+        fine = con.execute("SELECT count(*) FROM raw.trades WHERE CAST(price AS DECIMAL(38, 8)) <> price "
+                           "OR CAST(amount AS DECIMAL(38, 8)) <> amount").fetchone()[0]
+        assert fine > 100  # a reference at scale 8 would disagree with these
         for mart, interval in [("ohlcv_5m", "5 minutes"), ("ohlcv_15m", "15 minutes"), ("ohlcv_1h", "1 hour"),
                                ("ohlcv_1d", "1 day")]:
             direct = con.execute(
                 f"""SELECT exchange, symbol, time_bucket(INTERVAL '{interval}', ts) AS bucket_start,
                        arg_min(price, (ts, coalesce(trade_seq, 0), trade_id)) AS open, max(price), min(price),
                        arg_max(price, (ts, coalesce(trade_seq, 0), trade_id)) AS close, sum(amount),
-                       sum(price::DECIMAL(38, 8) * amount::DECIMAL(38, 8)), count(*),
-                       sum(price::DECIMAL(38, 8) * amount::DECIMAL(38, 8)) / sum(amount),
+                       sum(CAST(price * amount AS DECIMAL(38, 20))), count(*),
+                       sum(CAST(price * amount AS DECIMAL(38, 20))) / sum(amount),
                        coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0),
                        coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0), min(ts), max(ts)
                 FROM raw.trades GROUP BY ALL ORDER BY ALL"""

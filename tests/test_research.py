@@ -17,7 +17,7 @@ import subprocess
 import sys
 import zoneinfo
 from collections import defaultdict
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def _build(home: Path) -> Path:
         assert load_book_snapshots(con, landing, REAL_BOOK_DAY).rows_loaded == 20
     env = {**os.environ, **lakes.lake_at(home).env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     project = REPO / "dbt_project"
-    proc = subprocess.run([str(DBT), "run", "--select", "+ohlcv_1m", "--project-dir", str(project),
+    proc = subprocess.run([str(DBT), "run", "--select", "+ohlcv_1m", "+daily_stats", "--project-dir", str(project),
                            "--profiles-dir", str(project), "--target-path", str(home / "dbt_target")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -120,6 +120,12 @@ def reference_buckets(lo: dt.datetime, hi: dt.datetime, width: int, tz: zoneinfo
     return {k: tuple(v) for k, v in out.items() if lo <= v[0] < hi}
 
 
+def exact_vwap(quote: Decimal, volume: Decimal) -> Decimal:
+    """The exact answers' VWAP rule (docs/contracts.md): quote / volume, half-even at 24 decimals."""
+    with localcontext(prec=80, rounding=ROUND_HALF_EVEN):
+        return (quote / volume).quantize(Decimal("1e-24"))
+
+
 def reference_bars(rows: list[dict], width: int, tz_name: str, lo: dt.datetime, hi: dt.datetime,
                    fill: str | None = None) -> list[dict]:
     tz = zoneinfo.ZoneInfo(tz_name)
@@ -139,7 +145,7 @@ def reference_bars(rows: list[dict], width: int, tz_name: str, lo: dt.datetime, 
             "bucket_end": buckets[label][1], "local_start": label,
             "open": g[0]["price"], "high": max(r["price"] for r in g), "low": min(r["price"] for r in g),
             "close": g[-1]["price"], "volume": volume, "quote_volume": quote, "trade_count": len(g),
-            "vwap": float(quote / volume),
+            "vwap": exact_vwap(quote, volume),
             "buy_volume": sum((r["amount"] for r in g if r["side"] == "buy"), Decimal(0)),
             "sell_volume": sum((r["amount"] for r in g if r["side"] == "sell"), Decimal(0)),
             "first_trade_ts": g[0]["ts"], "last_trade_ts": max(r["ts"] for r in g),
@@ -173,7 +179,7 @@ def _info_bar(items: list[dict], number: int, complete: bool) -> dict:
         "exchange": items[0]["exchange"], "symbol": items[0]["symbol"], "bar": number,
         "first_trade_ts": items[0]["ts"], "last_trade_ts": items[-1]["ts"], "open": items[0]["price"],
         "high": max(r["price"] for r in items), "low": min(r["price"] for r in items), "close": items[-1]["price"],
-        "volume": volume, "quote_volume": quote, "trade_count": len(items), "vwap": float(quote / volume),
+        "volume": volume, "quote_volume": quote, "trade_count": len(items), "vwap": exact_vwap(quote, volume),
         "buy_volume": sum((r["amount"] for r in items if r["side"] == "buy"), Decimal(0)),
         "sell_volume": sum((r["amount"] for r in items if r["side"] == "sell"), Decimal(0)),
         "is_complete": complete}
@@ -489,7 +495,7 @@ def test_cli_subcommands(warehouse):
               "--end", "2024-03-12", "--csv")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines[0].startswith('"exchange","symbol","bucket_start","bucket_end","local_start","open"')
+    assert lines[0].startswith("exchange,symbol,bucket_start,bucket_end,local_start,open")
     assert len(lines) == 1 + 6
     for args in (["asof", "BTCUSDT", "--tolerance", "2s", "--levels", "2"], ["infobars", "SOLUSDT", "--kind",
                  "volume", "--threshold", "10"], ["replay", "BTCUSDT", "ETHUSDT"]):
@@ -520,3 +526,100 @@ def test_information_bar_measures_are_exact_at_the_numeric_contracts_limits():
         with localcontext(prec=80):
             want = (int(Decimal(amount) * 10**12), int(Decimal(price) * Decimal(amount) * 10**20))
         assert got == want, (price, amount)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. One numeric policy: arithmetic across the columns of every answer, in pandas and polars
+
+
+def _first(values: Any) -> Any:
+    return None if values is None else list(values)[0]
+
+
+_ARITHMETIC: dict[str, list[tuple[str, Any]]] = {
+    # answer -> [(name, expression of a column getter c)]: the same expression runs on pandas Series,
+    # polars expressions and (the reference) Python values of one row
+    "trades": [("notional", lambda c: c("price") * c("amount"))],
+    "book": [("mid - bid", lambda c: (c("bid_price") + c("ask_price")) / 2 - c("bid_price")),
+             ("spread x size", lambda c: (c("ask_price") - c("bid_price")) * c("bid_amount"))],
+    "ohlcv": [("vwap - close", lambda c: c("vwap") - c("close")), ("range", lambda c: c("high") - c("low")),
+              ("sides", lambda c: c("buy_volume") + c("sell_volume") - c("volume"))],
+    "daily_stats": [("close - prev", lambda c: c("close") - c("prev_close")),
+                    ("vwap - open", lambda c: c("vwap") - c("open"))],
+    "asof": [("price - mid", lambda c: c("price") - (c("bid_price") + c("ask_price")) / 2),
+             ("size at bid", lambda c: c("amount") - c("bid_amount"))],
+    "bars": [("vwap - open", lambda c: c("vwap") - c("open")),
+             ("sides", lambda c: c("buy_volume") + c("sell_volume") - c("volume"))],
+    "infobars": [("vwap - close", lambda c: c("vwap") - c("close"))],
+    "replay": [("book mid", lambda c: (c("bid_price") + c("ask_price")) / 2),
+               ("notional", lambda c: c("price") * c("amount"))],
+}
+
+
+def _answers(hist: HistoricalData, numeric: str) -> dict[str, pa.Table]:
+    lo, hi = dt.datetime(2024, 3, 9, 23), dt.datetime(2024, 3, 10, 1)
+    days = dict(start=SPRING, end=SPRING + dt.timedelta(days=3))
+    return {
+        "trades": hist.get_trades("BTCUSDT", lo, hi, numeric=numeric),
+        "book": hist.get_book_snapshots("BTCUSDT", lo, hi, numeric=numeric),
+        "ohlcv": hist.get_ohlcv("BTCUSDT", "1m", lo, hi, numeric=numeric),
+        "daily_stats": hist.get_daily_stats("BTCUSDT", **days, numeric=numeric),
+        "asof": asof_join(hist, SYMBOLS, lo, hi, tolerance="30s", levels=2, numeric=numeric).to_arrow(),
+        "bars": get_bars(hist, SYMBOLS, "1h", lo, hi, tz=NY, numeric=numeric).to_arrow(),
+        "infobars": info_bars(hist, SYMBOLS, "volume", "20", lo, hi, numeric=numeric).to_arrow(),
+        "replay": replay(hist, SYMBOLS, lo, hi, levels=True, numeric=numeric).to_arrow(),
+    }
+
+
+QUANTITIES = {"price", "amount", "open", "high", "low", "close", "prev_close", "volume", "quote_volume", "vwap",
+              "buy_volume", "sell_volume", "bid_price", "ask_price", "bid_amount", "ask_amount", "bid_prices",
+              "ask_prices", "bid_amounts", "ask_amounts"}
+
+
+@pytest.mark.parametrize("numeric", ["exact", "float"])
+def test_every_answer_gives_every_quantity_one_type_and_arithmetic_works(hist, numeric):
+    """asof_join once gave Decimal prices and float64 bids: `price - (bid + ask) / 2` raised TypeError."""
+    scalar = Decimal if numeric == "exact" else float
+    for name, table in _answers(hist, numeric).items():
+        assert table.num_rows > 0, name
+        for field in table.schema:
+            if field.name in QUANTITIES:
+                t = field.type.value_type if pa.types.is_list(field.type) else field.type
+                assert (pa.types.is_decimal(t) if numeric == "exact" else pa.types.is_float64(t)), (name, field)
+        rows = table.to_pylist()
+        frame, pframe = table.to_pandas(), pl.from_arrow(table)
+        for label, expr in _ARITHMETIC[name]:
+            want = []
+            for row in rows:
+                try:
+                    want.append(expr(row.__getitem__))
+                except TypeError:  # a None in the row (a trade without a book, a book row of the replay)
+                    want.append(None)
+            assert any(w is not None for w in want), (name, label)
+            assert all(w is None or isinstance(w, scalar) for w in want), (name, label)
+            in_pandas = plain(expr(frame.__getitem__))
+            in_polars = pframe.select(expr(pl.col).alias("x"))["x"].to_list()
+            for i, w in enumerate(want):
+                if w is None:
+                    assert in_pandas[i] is None and in_polars[i] is None, (name, label, i)
+                elif numeric == "exact":
+                    assert in_pandas[i] == w, (name, label, i)  # Decimal arithmetic: exact
+                    assert isinstance(in_polars[i], Decimal), (name, label, i)
+                    assert abs(in_polars[i] - w) <= abs(w) * Decimal("1e-12") + Decimal("1e-20"), (name, label, i)
+                else:
+                    assert in_pandas[i] == in_polars[i] == pytest.approx(w, rel=1e-12, abs=1e-12), (name, label, i)
+    levels = _answers(hist, numeric)["asof"].to_pylist()
+    matched = [r for r in levels if r["bid_prices"] is not None]
+    assert matched and all(isinstance(_first(r["bid_prices"]), scalar) for r in matched)
+    assert all(_first(r["bid_prices"]) == r["bid_price"] for r in matched)
+
+
+def test_an_exact_vwap_asked_alone_is_the_same_decimal(hist):
+    """The exact VWAP is quote_volume / volume (ingest/numbers.py): asked without them, they are read and dropped."""
+    lo, hi = dt.datetime(2024, 3, 9, 23), dt.datetime(2024, 3, 10, 1)
+    full = hist.get_ohlcv("BTCUSDT", "1m", lo, hi)
+    alone = hist.get_ohlcv("BTCUSDT", "1m", lo, hi, columns=["bucket_start", "vwap"])
+    assert alone.column_names == ["bucket_start", "vwap"] and pa.types.is_decimal(alone.schema.field("vwap").type)
+    assert alone.column("vwap").equals(full.column("vwap")) and alone.num_rows > 10
+    streamed = pa.Table.from_batches(list(hist.iter_batches("ohlcv_1m", ["BTCUSDT"], lo, hi, columns=["vwap"])))
+    assert streamed.column_names == ["vwap"] and streamed.column("vwap").to_pylist() == full.column("vwap").to_pylist()

@@ -61,13 +61,14 @@ def summary(config: lake.LakeConfig) -> tuple[str, str | None]:
                           "LIMIT 1").fetchone()
         lines.append("")
         shown = min(total, STATS_SHOWN)
-        lines.append(f"  daily_stats, {shown} of {total} rows (close, trades, realized vol, mean spread bps):")
+        lines.append(f"  daily_stats, {shown} of {total} rows (close, trades, realized vol and mean spread bps, "
+                     "rounded to 5 and 2 decimals):")
         for row in con.execute(
             """SELECT bar_date, symbol, close, trade_count, round(realized_vol, 5), round(mean_spread_bps, 2)
             FROM marts.daily_stats ORDER BY bar_date, symbol LIMIT ?""",
             [STATS_SHOWN],
         ).fetchall():
-            lines.append("    " + "  ".join(str(v) for v in row))
+            lines.append("    " + "  ".join(_text(v) for v in row))
         if total > shown:
             lines.append(f"    ... {total - shown} more: tickwh history daily-stats <SYMBOL>")
         lines.append("")
@@ -76,8 +77,17 @@ def summary(config: lake.LakeConfig) -> tuple[str, str | None]:
             """SELECT symbol, open, high, low, close, volume, quote_volume FROM marts.ohlcv_1d
             WHERE exchange = 'simdex' AND bar_date = (SELECT min(bar_date) FROM marts.ohlcv_1d) ORDER BY symbol"""
         ).fetchall():
-            lines.append("    " + "  ".join(format(v, "f") if isinstance(v, Decimal) else str(v) for v in row))
+            lines.append("    " + "  ".join(_text(v) for v in row))
     return "\n".join(lines), top[0] if top else None
+
+
+def _text(value: object) -> str:
+    """Numbers as every command prints them (ingest/numbers.py: shortest exact decimal), the rest as str."""
+    from ingest.numbers import number_text
+
+    if isinstance(value, (Decimal, float, int)) and not isinstance(value, bool):
+        return number_text(value)
+    return str(value)
 
 
 def cold_lines(settings: Settings, first: dt.date, last: dt.date, symbol: str) -> list[str]:

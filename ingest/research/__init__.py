@@ -7,7 +7,9 @@
 
 Every call takes a `HistoricalData` (whatever it is pinned to is what is read), one symbol or a
 list, and returns a `Result` to read once as Arrow batches, an Arrow table, pandas or polars.
-`BacktestData(hist)` offers the same calls as methods. CLI: `python -m ingest.research --help`.
+`BacktestData(hist)` offers the same calls as methods. Numbers follow `numeric=` ("exact" decimals,
+the default, or "float"; per call, or once for all calls on `HistoricalData(..., numeric=...)`):
+ingest/numbers.py. CLI: `python -m ingest.research --help`.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ def asof_join(
     tolerance: str | dt.timedelta | None = None,
     levels: int = 0,
     batch_rows: int = BATCH_ROWS,
+    numeric: str | None = None,
 ) -> Result:
     """Trades of `symbols` in [start, end) (UTC) with book_ts, book_local_ts, bid/ask price and amount
     of the prevailing snapshot, and with `levels` > 0 the first `levels` entries of the level lists."""
@@ -102,4 +103,4 @@ def asof_join(
                     yield pa.RecordBatch.from_pylist([], schema=reader.schema)  # the schema, even for an empty day
                     yield from reader
 
-    return result_of(chunks())
+    return result_of(chunks(), numeric or hist.numeric)

@@ -12,8 +12,8 @@ A bucket is returned when start <= bucket_start < end; naive start/end are wall-
 `tz`, aware ones are instants.
 
 Sources. A whole number of minutes is rolled up from `marts.ohlcv_1m` exactly as
-macros/rollup_ohlcv.sql does (open of the earliest minute, close of the latest, DECIMAL sums,
-vwap = sum(quote_volume) / sum(volume)): valid because every time zone offset since 1972 is a
+macros/rollup_ohlcv.sql does (open of the earliest minute, close of the latest, DECIMAL sums at the
+numeric contract's scales, vwap = sum(quote_volume) / sum(volume)): valid because every time zone offset since 1972 is a
 whole number of minutes, so a UTC minute lies in one local minute. Other intervals are built from
 trades with the marts' 1m rules (open/close by (ts, coalesce(trade_seq, 0), trade_id)).
 
@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest import numeric
 from ingest.history import HistoricalData
 from ingest.research.columns import TRADE_COLUMNS
 from ingest.research.common import (
@@ -133,22 +134,28 @@ def bucket_grid(lo: dt.datetime, hi: dt.datetime, interval: Interval, tz: zonein
                      "bucket_end": ts(grid["end_max"])})
 
 
-_ROLLUP_AGG = """
+# Sums keep the numeric contract's scales (ingest/numeric.py), as the marts do (macros/bar_columns.sql):
+# volumes DECIMAL(38, 12), quote volumes DECIMAL(38, 20); each trade's notional is taken at the sums'
+# scale before it is summed (exact by the contract), so a bar of any width sums without overflow.
+_ROLLUP_AGG = f"""
     arg_min(open, bucket_start) AS open, max(high) AS high, min(low) AS low, arg_max(close, bucket_start) AS close,
-    CAST(sum(volume) AS DECIMAL(38, 8)) AS volume, CAST(sum(quote_volume) AS DECIMAL(38, 16)) AS quote_volume,
+    CAST(sum(volume) AS {numeric.VOLUME_SQL}) AS volume,
+    CAST(sum(quote_volume) AS {numeric.NOTIONAL_SQL}) AS quote_volume,
     CAST(sum(trade_count) AS BIGINT) AS trade_count,
     CAST(sum(quote_volume) / nullif(sum(volume), 0) AS DOUBLE) AS vwap,
-    CAST(sum(buy_volume) AS DECIMAL(38, 8)) AS buy_volume, CAST(sum(sell_volume) AS DECIMAL(38, 8)) AS sell_volume,
+    CAST(sum(buy_volume) AS {numeric.VOLUME_SQL}) AS buy_volume,
+    CAST(sum(sell_volume) AS {numeric.VOLUME_SQL}) AS sell_volume,
     min(first_trade_ts) AS first_trade_ts, max(last_trade_ts) AS last_trade_ts"""
 
-_TRADES_AGG = """
+_TRADES_AGG = f"""
     arg_min(price, struct_pack(ts := ts, order_seq := order_seq, trade_id := trade_id)) AS open,
     max(price) AS high, min(price) AS low,
     arg_max(price, struct_pack(ts := ts, order_seq := order_seq, trade_id := trade_id)) AS close,
-    CAST(sum(amount) AS DECIMAL(38, 8)) AS volume, CAST(sum(quote_amount) AS DECIMAL(38, 16)) AS quote_volume,
+    CAST(sum(amount) AS {numeric.VOLUME_SQL}) AS volume,
+    CAST(sum(quote_amount) AS {numeric.NOTIONAL_SQL}) AS quote_volume,
     CAST(count(*) AS BIGINT) AS trade_count, CAST(sum(quote_amount) / nullif(sum(amount), 0) AS DOUBLE) AS vwap,
-    CAST(coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS DECIMAL(38, 8)) AS buy_volume,
-    CAST(coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0) AS DECIMAL(38, 8)) AS sell_volume,
+    CAST(coalesce(sum(amount) FILTER (WHERE side = 'buy'), 0) AS {numeric.VOLUME_SQL}) AS buy_volume,
+    CAST(coalesce(sum(amount) FILTER (WHERE side = 'sell'), 0) AS {numeric.VOLUME_SQL}) AS sell_volume,
     min(ts) AS first_trade_ts, max(ts) AS last_trade_ts"""
 
 _VALUES = ["open", "high", "low", "close", "volume", "quote_volume", "trade_count", "vwap", "buy_volume",
@@ -165,7 +172,7 @@ def bars_sql(interval: Interval, tz_name: str, fill: str | None, from_minutes: b
         agg = _ROLLUP_AGG
     else:
         src = (f"SELECT *, coalesce(trade_seq, 0) AS order_seq, "
-               f"CAST(price AS DECIMAL(38, 8)) * CAST(amount AS DECIMAL(38, 8)) AS quote_amount, {label} AS label "
+               f"{numeric.notional_sql()} AS quote_amount, {label} AS label "
                f"FROM _src")
         agg = _TRADES_AGG
     bars = f"""WITH src AS ({src}),
@@ -188,11 +195,11 @@ def bars_sql(interval: Interval, tz_name: str, fill: str | None, from_minutes: b
         SELECT exchange, symbol, bucket_start, bucket_end, local_start,
                coalesce(open, carried_close) AS open, coalesce(high, carried_close) AS high,
                coalesce(low, carried_close) AS low, coalesce(close, carried_close) AS close,
-               coalesce(volume, CAST(0 AS DECIMAL(38, 8))) AS volume,
-               coalesce(quote_volume, CAST(0 AS DECIMAL(38, 16))) AS quote_volume,
+               coalesce(volume, CAST(0 AS {numeric.VOLUME_SQL})) AS volume,
+               coalesce(quote_volume, CAST(0 AS {numeric.NOTIONAL_SQL})) AS quote_volume,
                coalesce(trade_count, CAST(0 AS BIGINT)) AS trade_count, vwap,
-               coalesce(buy_volume, CAST(0 AS DECIMAL(38, 8))) AS buy_volume,
-               coalesce(sell_volume, CAST(0 AS DECIMAL(38, 8))) AS sell_volume,
+               coalesce(buy_volume, CAST(0 AS {numeric.VOLUME_SQL})) AS buy_volume,
+               coalesce(sell_volume, CAST(0 AS {numeric.VOLUME_SQL})) AS sell_volume,
                first_trade_ts, last_trade_ts, trade_count IS NULL AS is_filled
         FROM joined ORDER BY bucket_start, exchange, symbol"""
 
@@ -209,6 +216,7 @@ def get_bars(
     exchange: str | None = None,
     source: str = "auto",
     batch_rows: int = 1 << 16,
+    numeric: str | None = None,
 ) -> Result:
     """Bars of `interval` for `symbols`, buckets with start <= bucket_start < end (see the module doc).
     `source`: "auto" (1m bars for whole minutes, else trades), "1m" or "trades" (the same bars, slower)."""
@@ -241,16 +249,17 @@ def get_bars(
         finally:
             con.close()
 
-    return result_of(chunks())
+    return result_of(chunks(), numeric or hist.numeric)
 
 
 def _empty_source(from_minutes: bool) -> str:
     if from_minutes:
-        return """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP bucket_start,
-            0::DECIMAL(22,12) open, 0::DECIMAL(22,12) high, 0::DECIMAL(22,12) low, 0::DECIMAL(22,12) close,
-            0::DECIMAL(38,12) volume, 0::DECIMAL(38,20) quote_volume, 0::BIGINT trade_count,
-            0::DECIMAL(38,12) buy_volume, 0::DECIMAL(38,12) sell_volume, NULL::TIMESTAMP first_trade_ts,
+        p, v, q = numeric.PRICE_SQL, numeric.VOLUME_SQL, numeric.NOTIONAL_SQL
+        return f"""SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP bucket_start,
+            0::{p} open, 0::{p} high, 0::{p} low, 0::{p} close,
+            0::{v} volume, 0::{q} quote_volume, 0::BIGINT trade_count,
+            0::{v} buy_volume, 0::{v} sell_volume, NULL::TIMESTAMP first_trade_ts,
             NULL::TIMESTAMP last_trade_ts"""
-    return """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
-        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::DECIMAL(22,12) price,
-        0::DECIMAL(28,12) amount"""
+    return f"""SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
+        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::{numeric.PRICE_SQL} price,
+        0::{numeric.AMOUNT_SQL} amount"""

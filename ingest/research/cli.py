@@ -1,14 +1,15 @@
-"""`python -m ingest.research asof|bars|infobars|replay SYMBOL [SYMBOL...] --start ... --end ...`."""
+"""`tickwh research asof|bars|infobars|replay SYMBOL [SYMBOL...] --start ... --end ...`
+(also `python -m ingest.research ...`). Numbers print as ingest/numbers.py writes them."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
 import pyarrow as pa
 
+from ingest import numbers
 from ingest.cold.store import ColdObjectError
 from ingest.history import HistoricalData, HistoryError, add_store_arguments, stores_from_args
 from ingest.lake import LakeError
@@ -17,7 +18,7 @@ from ingest.research import asof_join, get_bars, info_bars, replay
 from ingest.research.common import Result
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = "python -m ingest.research") -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("symbols", nargs="+", help="one or more symbols")
     common.add_argument("--start", required=True, help="start, inclusive (YYYY-MM-DD or ISO time; UTC unless --tz)")
@@ -25,9 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--exchange")
     common.add_argument("--csv", action="store_true", help="write every row as CSV to stdout")
     common.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
+    common.add_argument("--numeric", choices=numbers.MODES, default=numbers.DEFAULT,
+                        help="exact: prices, amounts, volumes as exact decimals (default); float: float64")
     add_store_arguments(common)
 
-    parser = argparse.ArgumentParser(prog="python -m ingest.research",
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="As-of joins, bars of any interval, information bars, replay.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("asof", parents=[common], help="trades with the book in force at their time")
@@ -48,11 +51,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def _history(args: argparse.Namespace) -> HistoricalData:
     warehouse, cold = stores_from_args(args)
-    return HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
+    return HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def asof(argv: Sequence[str]) -> int:
+    """`tickwh research asof ...` (tickwh/cli.py's registry)."""
+    return main(["asof", *argv], prog="tickwh research")
+
+
+def bars(argv: Sequence[str]) -> int:
+    return main(["bars", *argv], prog="tickwh research")
+
+
+def infobars(argv: Sequence[str]) -> int:
+    return main(["infobars", *argv], prog="tickwh research")
+
+
+def replay_events(argv: Sequence[str]) -> int:
+    return main(["replay", *argv], prog="tickwh research")
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m ingest.research") -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         hist = _history(args)
         result: Result
@@ -77,34 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write(result: Result, csv: bool, limit: int) -> int:
-    """All rows as CSV, streamed batch by batch; or the first `limit` rows as a table."""
-    rows = 0
+    """All rows as CSV, streamed batch by batch; or the first `limit` rows as a table. Numbers as
+    `ingest.numbers` writes them (shortest exact decimal), book levels as `[a, b, ...]`."""
     if csv:
-        import pyarrow.csv as pacsv
-
-        schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_list(f.type) else f for f in result.schema])
-        with pacsv.CSVWriter(sys.stdout.buffer, schema) as writer:
-            for batch in result.batches():
-                writer.write_batch(_lists_as_text(batch, schema))
-                rows += batch.num_rows
-        return rows
+        return numbers.write_csv(result.batches(), result.schema, sys.stdout)
+    rows = 0
     shown: list[pa.RecordBatch] = []
     for batch in result.batches():
         if sum(b.num_rows for b in shown) < limit:
             shown.append(batch)
         rows += batch.num_rows
-    import pandas as pd
-
-    with pd.option_context("display.width", 250, "display.max_columns", 40):
-        print(pa.Table.from_batches(shown, schema=result.schema).slice(0, limit).to_pandas().to_string())
+    print(numbers.table_text(pa.Table.from_batches(shown, schema=result.schema).slice(0, limit)))
     return rows
-
-
-def _lists_as_text(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """CSV has no lists: book levels become JSON arrays in one field."""
-    columns = [
-        pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
-        if pa.types.is_list(col.type) else col
-        for col in batch.columns
-    ]
-    return pa.RecordBatch.from_arrays(columns, schema=schema)

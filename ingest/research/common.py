@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from ingest import numbers
 from ingest.history import HistoricalData, HistoryError, Time, to_timestamp
 from ingest.names import validate_exchange, validate_symbol
 
@@ -158,7 +159,9 @@ def read(
     ordered: bool = False,
 ) -> pa.RecordBatchReader:
     """A stream over HistoricalData for DuckDB to scan once (schema known before the first row)."""
-    batches = hist.iter_batches(dataset, symbols, lo, hi, exchange, columns=columns, ordered=ordered)
+    # The stored types, whatever the caller's numeric policy: the answer converts at its end.
+    batches = hist.iter_batches(dataset, symbols, lo, hi, exchange, columns=columns, ordered=ordered,
+                                numeric="exact")
     first = next(batches)
 
     def chain() -> Iterator[pa.RecordBatch]:
@@ -170,10 +173,12 @@ def read(
 
 class Result:
     """One answer, produced lazily as Arrow record batches. Read it once, in one of these ways:
-    `batches()` (bounded memory), `to_arrow()`, `to_pandas()`, `to_polars()`."""
+    `batches()` (bounded memory), `to_arrow()`, `to_pandas()`, `to_polars()`. Its numbers follow
+    `numeric` ("exact" decimals or "float" float64: ingest/numbers.py, the one policy)."""
 
-    def __init__(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        self.schema = schema
+    def __init__(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch], numeric: str = numbers.DEFAULT) -> None:
+        self.numeric = numbers.check_mode(numeric)
+        self.schema = numbers.conform_schema(schema, numeric)
         self._batches: Iterable[pa.RecordBatch] | None = batches
 
     def batches(self) -> Iterator[pa.RecordBatch]:
@@ -182,7 +187,7 @@ class Result:
         batches, self._batches = self._batches, None
         for batch in batches:
             if batch.num_rows:
-                yield batch
+                yield numbers.conform(batch, self.numeric)
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, self.batches())
@@ -201,9 +206,9 @@ class Result:
         return frame
 
 
-
-def result_of(batches: Iterator[pa.RecordBatch]) -> Result:
+def result_of(batches: Iterator[pa.RecordBatch], numeric: str = numbers.DEFAULT) -> Result:
     """A Result over a generator that yields at least one (maybe empty) batch first, fixing the schema."""
+    numbers.check_mode(numeric)
     first = next(batches)
     schema = first.schema
 
@@ -212,4 +217,4 @@ def result_of(batches: Iterator[pa.RecordBatch]) -> Result:
         for batch in batches:
             yield batch if batch.schema.equals(schema) else batch.cast(schema)
 
-    return Result(schema, chain())
+    return Result(schema, chain(), numeric)

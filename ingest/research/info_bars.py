@@ -52,7 +52,7 @@ def _units(v: str, s: int) -> str:
 
 
 # One trade's notional, exact: the contract keeps it below 1e14 with at most 20 decimals.
-_NOTIONAL = f"CAST(price * amount AS {numeric.NOTIONAL_SQL})"
+_NOTIONAL = numeric.notional_sql()
 # kind -> (measure of one trade as an exact integer, decimal places of that integer)
 _MEASURES = {
     "tick": ("CAST(1 AS HUGEINT)", 0),
@@ -132,6 +132,7 @@ def info_bars(
     end: Time,
     *,
     exchange: str | None = None,
+    numeric: str | None = None,
 ) -> Result:
     """Tick ("tick"), volume ("volume") or dollar ("dollar") bars of `symbols` from trades in [start, end)."""
     units = threshold_units(kind, threshold)
@@ -174,5 +175,5 @@ def info_bars(
         finally:
             con.close()
 
-    return result_of(chunks())
+    return result_of(chunks(), numeric or hist.numeric)
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from ingest import numeric
+from ingest import numbers, numeric
 from ingest.history import BATCH_ROWS, HistoricalData
 from ingest.research.columns import BOOK_LEVEL_COLUMNS, BOOK_TOP_COLUMNS, TRADE_COLUMNS
 from ingest.research.common import (
@@ -31,6 +31,8 @@ from ingest.research.common import (
     span,
 )
 
+_PRICE, _AMOUNT = numeric.PRICE_SQL, numeric.AMOUNT_SQL
+
 
 class Event(NamedTuple):
     ts: Any
@@ -41,13 +43,13 @@ class Event(NamedTuple):
     trade_id: str | None
     trade_seq: int | None
     side: str | None
-    price: Any
+    price: Any  # Decimal (numeric="exact") or float (numeric="float"), as every number of the event
     amount: Any
     depth: int | None
-    bid_price: float | None
-    bid_amount: float | None
-    ask_price: float | None
-    ask_amount: float | None
+    bid_price: Any
+    bid_amount: Any
+    ask_price: Any
+    ask_amount: Any
 
 
 # One sort of the day's union, led by one BIGINT that orders like (ts, exchange, symbol, book before
@@ -98,6 +100,7 @@ def replay(
     book: bool = True,
     levels: bool = False,
     batch_rows: int = BATCH_ROWS,
+    numeric: str | None = None,
 ) -> Replay:
     """Events of `symbols` in [start, end) (UTC); `trades`/`book` choose the streams, `levels` adds
     the book's level lists (bid_prices, bid_amounts, ask_prices, ask_amounts)."""
@@ -105,7 +108,8 @@ def replay(
         raise ResearchError("replay needs trades, book or both")
     syms, exchange, lo, hi = span(symbols, start, end, exchange)
     level_cols = BOOK_LEVEL_COLUMNS if levels else []
-    fmt = {"price": numeric.PRICE_SQL, "amount": numeric.AMOUNT_SQL,
+    numeric = numbers.check_mode(numeric or hist.numeric)
+    fmt = {"price": _PRICE, "amount": _AMOUNT,
            "levels": "".join(f", {c}" for c in level_cols),
            "null_levels": "".join(f", NULL::DOUBLE[] AS {c}" for c in level_cols)}
 
@@ -136,7 +140,7 @@ def replay(
         yield first
         yield from gen
 
-    return Replay(first.schema, chain())
+    return Replay(first.schema, chain(), numeric)
 
 
 _EMPTY = {

@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from ingest import numeric
 from ingest.marts import mart
 from ingest.vendors._lines import VendorFormatError
 from ingest.vendors.binance import Market, read_klines
@@ -54,8 +55,8 @@ CREATE TABLE IF NOT EXISTS reference.binance_klines_1m (
     loaded_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 """
-# Binance publishes at most 8 decimals; DECIMAL(38, 8) holds them exactly and compares exactly
-# with the marts' DECIMAL(18, 8) prices and DECIMAL(38, 8) volumes.
+# Binance publishes at most 8 decimals; DECIMAL(38, 8) holds them exactly, and DuckDB compares them
+# exactly with the marts' DECIMAL(22, 12) prices and DECIMAL(38, 12) volumes (the numeric contract).
 _DECIMAL_COLUMNS = (
     "open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume",
 )
@@ -158,9 +159,10 @@ def _mismatch_list(r: str, p: str) -> str:
     ]
     for name in _FIELDS:
         if name == "quote_volume":
+            q = numeric.NOTIONAL_SQL  # the marts' scale: the difference is exact
             cond = (
-                f"abs(CAST({r}_quote_volume AS DECIMAL(38, 16)) - CAST({p}_quote_volume AS DECIMAL(38, 16))) > "
-                f"greatest({r}_trade_count, 1) * CAST('{QUOTE_VOLUME_TOLERANCE_PER_TRADE}' AS DECIMAL(38, 16))"
+                f"abs(CAST({r}_quote_volume AS {q}) - CAST({p}_quote_volume AS {q})) > "
+                f"greatest({r}_trade_count, 1) * CAST('{QUOTE_VOLUME_TOLERANCE_PER_TRADE}' AS {q})"
             )
         else:
             cond = f"{r}_{name} IS DISTINCT FROM {p}_{name}"
