@@ -56,9 +56,11 @@ def trades_lines(ids: list[int]) -> list[str]:
 
 
 def tick(sensor, instance: DagsterInstance, cursor: str | None = None) -> str | None:
-    from orchestration.definitions import defs
+    """One sensor tick with the code location's resources as the daemon would build them from the
+    test's environment (`defs` was built once, at import, from whichever environment came first)."""
+    from orchestration.definitions import default_resources, defs
 
-    ctx = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    ctx = build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=default_resources())
     result = sensor(ctx)
     return ctx.cursor if result is not None else cursor
 

@@ -62,6 +62,10 @@ class HotTierResource(ConfigurableResource):
     ttl_basis: str = Field(default="event", description="'event': TTL on trade time; 'ingest': on load time")
     dedup_window: int = Field(default=10_000, description="inserts remembered for idempotent retries")
     open_timeout_s: float = Field(default=120.0, description="wait for another process to release chdb")
+    monitoring_dir: str = Field(
+        default_factory=lambda: str(Settings.from_env().monitoring_dir),
+        description="where loads publish the hot tier's stream position for the freshness check",
+    )
     live: bool | None = Field(
         default_factory=lambda: Settings.from_env().live,
         description="TICKWH_LIVE: does the live path run? None: yes if a server URL is set or hot_load ever ran",
