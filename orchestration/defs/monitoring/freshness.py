@@ -193,7 +193,8 @@ def freshness_sensor(
     hot_now = hot_result(state, running, now)
     # The hot tier's answer changes with its state; with the live path off nothing is recorded,
     # unless an earlier (e.g. late) result would otherwise stay on the asset's page.
-    current[HOT] = [hot_now.passed, hot_now.metadata["state"]]
+    hot_state = state.verdict(now, running).state
+    current[HOT] = [hot_now.passed, hot_state]
     if previous.get(HOT) != current[HOT] and (running or HOT in previous):
         _report(context, hot_now)
     if not running and HOT not in previous:
@@ -208,7 +209,7 @@ def freshness_sensor(
     cleared = alerter.open_keys("late:") - {a.key for a in firing}
     outcome = alerter.update(firing, cleared)
     late = [f"{a.asset} {a.day}" for a in firing]
-    hot_line = f"hot tier {hot_now.metadata['state']} ({hot_now.description})" if running else "live path off"
+    hot_line = f"hot tier {hot_state} ({hot_now.description})" if running else "live path off"
     return SkipReason(f"late: {', '.join(late) if late else 'nothing'}; {hot_line}; alerts: {outcome.describe()}")
 
 
