@@ -51,8 +51,10 @@ def record(monitoring_dir: str | Path, target: str, stream: str, landed_seq: int
     return position
 
 
-def read(monitoring_dir: str | Path, target: str, stream: str) -> HotPosition | None:
+def read(monitoring_dir: str | Path | None, target: str, stream: str) -> HotPosition | None:
     """The position last published for this hot tier and stream; None when none was (or for another tier)."""
+    if monitoring_dir is None:
+        return None
     try:
         doc = json.loads(position_file(monitoring_dir, stream).read_text())
     except (FileNotFoundError, ValueError):

@@ -99,7 +99,7 @@ class HotTierState:
         return fr.judge_live(fr.promise("hot_trades"), now, self.lag_s(now), running, unknown)
 
 
-def read_hot_tier(url: str, stream: str, monitoring_dir: str, target: str) -> HotTierState:
+def read_hot_tier(url: str, stream: str, monitoring_dir: str | None, target: str) -> HotTierState:
     """The hot tier's lag behind the stream, from its published position and NATS (never from the hot tier)."""
     position = hot_position.read(monitoring_dir, target, stream)
     landed = position.landed_seq if position else 0

@@ -28,8 +28,10 @@ def load_stream_range(
         result = load_range(client, config.first_seq, config.last_seq, url=nats.url, stream=nats.stream)
         # Published for the freshness sensor, which judges the hot tier by what it holds, not by
         # which runs succeeded (the hot-loader publishes the same way): ingest/hot/position.py.
-        held = hot_position.record(hot.monitoring_dir, hot.target().describe(), nats.stream,
-                                   hot_position.held_seq(client), f"hot_load run {context.run_id}")
+        held = hot_position.held_seq(client)
+        if hot.monitoring_dir:
+            hot_position.record(hot.monitoring_dir, hot.target().describe(), nats.stream, held,
+                                f"hot_load run {context.run_id}")
     context.log.info(
         f"sequences {config.first_seq}-{config.last_seq}: {result.messages} messages, {result.trades} trades "
         f"({result.missing} no longer in the stream)"
@@ -43,7 +45,7 @@ def load_stream_range(
             "fetch_seconds": round(result.fetch_seconds, 3),
             "insert_seconds": round(result.insert_seconds, 3),
             "trades_by_subject": MetadataValue.json(result.subjects),
-            "hot_tier_holds_seq": held.landed_seq,
+            "hot_tier_holds_seq": held,
         }
     )
     return result.trades
