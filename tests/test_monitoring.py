@@ -267,7 +267,7 @@ def publish_sent_at(url: str, first_id: int, sent_at: dt.datetime, n: int = 2) -
 
 
 def test_late_hot_tier_alerts_once_then_recovers_whoever_loads_it(
-    alerting, tickwh_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    alerting, tickwh_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     """A hot tier 10 minutes behind its stream (real nats-server, real chdb) is late: one alert, then one
     recovery once a hot_load run loads it; again behind, then the long-lived `tickwh hot-loader` catches up."""
@@ -285,6 +285,17 @@ def test_late_hot_tier_alerts_once_then_recovers_whoever_loads_it(
     monkeypatch.setenv("TICKWH_CHDB_PATH", str(chdb))
     instance = DagsterInstance.get()
     hot_key = AssetCheckKey(AssetKey("hot_trades"), "freshness")
+
+    def status_hot() -> tuple[dict, dict, list[str]]:
+        """`tickwh status --json`'s hot row, live section and problems: the same judgement as the check."""
+        import json
+
+        from tickwh import status
+
+        capsys.readouterr()
+        status.main(["--json"])
+        doc = json.loads(capsys.readouterr().out)
+        return next(r for r in doc["rows"] if r["tier"] == "hot"), doc["live"], doc["problems"]
 
     def hot_evaluation():
         record = instance.event_log_storage.get_latest_asset_check_execution_by_key([hot_key]).get(hot_key)
@@ -311,6 +322,8 @@ def test_late_hot_tier_alerts_once_then_recovers_whoever_loads_it(
         assert 595 <= evaluation.metadata["lag_s"].value < 900
         assert 475 <= evaluation.metadata["dagster/overdue_seconds"].value < 780  # lag minus the 120 s promise
         assert evaluation.metadata["hot_tier_holds_seq"].value == 0
+        row, live, problems = status_hot()
+        assert row["freshness"] == "late" and any(p.startswith("late: hot_trades") for p in problems)
 
         # 2. A hot_load run (the Dagster path) loads both into chdb: fresh, one recovery.
         hot = HotTierResource(path=str(chdb), ttl_basis="ingest", live=True,
@@ -346,6 +359,10 @@ def test_late_hot_tier_alerts_once_then_recovers_whoever_loads_it(
         evaluation = hot_evaluation()
         assert evaluation.passed and evaluation.metadata["hot_tier_holds_seq"].value == 3
         assert evaluation.metadata["loaded_by"].value.startswith("tickwh hot-loader pid ")
+        row, live, problems = status_hot()
+        assert row["freshness"] == "fresh" and live["hot_lag_s"] == 0.0
+        assert live["hot_loaded_by"].startswith("tickwh hot-loader pid ")
+        assert not any("hot_trades" in p for p in problems)  # (the feed, silent for 10 min, is stalled)
     finally:
         if loader is not None and loader.poll() is None:
             loader.send_signal(signal.SIGTERM)
