@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems += [f"failed run: {r.job} {r.days}: {r.failure}" for r in failed]
     live = {"state": "not probed"}
     if not args.no_live:
-        hot = read_hot_tier(settings.nats_url, "TRADES", str(settings.monitoring_dir), target)
+        hot, _ = read_hot_tier(settings.nats_url, "TRADES", str(settings.monitoring_dir), target)  # always probed
         feed = hot.feed
         age, lag = feed.age_s(now), hot.lag_s(now)
         live = {"state": "on" if live_on else "off", "nats": "reachable" if feed.reachable else feed.error,

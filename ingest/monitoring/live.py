@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nats
@@ -99,8 +100,15 @@ class HotTierState:
         return fr.judge_live(fr.promise("hot_trades"), now, self.lag_s(now), running, unknown)
 
 
-def read_hot_tier(url: str, stream: str, monitoring_dir: str | None, target: str) -> HotTierState:
-    """The hot tier's lag behind the stream, from its published position and NATS (never from the hot tier)."""
+def read_hot_tier(
+    url: str, stream: str, monitoring_dir: str | None, target: str, running: Callable[[bool], bool] | None = None
+) -> tuple[HotTierState, bool]:
+    """The hot tier's lag behind the stream, from its published position and NATS (never from the hot
+    tier), and whether the live path runs: `running(published)` decides; NATS is not probed when it
+    does not (an idle dev box has no NATS, and each probe of an absent server waits its timeout)."""
     position = hot_position.read(monitoring_dir, target, stream)
+    on = running(position is not None) if running else True
+    if not on:
+        return HotTierState(FeedState(False, error="not probed: live path off"), position), False
     landed = position.landed_seq if position else 0
-    return HotTierState(read_feed(url, stream, landed=landed), position)
+    return HotTierState(read_feed(url, stream, landed=landed), position), True

@@ -78,8 +78,8 @@ freshness_checks_def = multi_asset_check(
 
 def hot_tier(context, nats: NatsResource, hot: HotTierResource) -> tuple[HotTierState, bool]:  # noqa: ANN001
     """The hot tier's state and whether the live path runs (so whether it is judged at all)."""
-    state = read_hot_tier(nats.url, nats.stream, hot.monitoring_dir, hot.target().describe())
-    return state, live_running(context.instance, hot.live, hot.url, state.position is not None)
+    return read_hot_tier(nats.url, nats.stream, hot.monitoring_dir, hot.target().describe(),
+                         lambda published: live_running(context.instance, hot.live, hot.url, published))
 
 
 def hot_result(state: HotTierState, running: bool, now: dt.datetime) -> AssetCheckResult:
