@@ -139,6 +139,11 @@ class Settings:
         )
 
     @property
+    def monitoring_dir(self) -> Path:
+        """The monitoring's state: open incidents, the hot tier's published stream position."""
+        return self.home / "monitoring"
+
+    @property
     def live(self) -> bool | None:
         """Does the live path run? None: decide from what exists (docs/live.md).
 

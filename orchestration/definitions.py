@@ -15,6 +15,7 @@ from orchestration.defs.cold.assets import cold_archive, warm_retention
 from orchestration.defs.cold.jobs import archive_job
 from orchestration.defs.cold.resources import cold_storage_from_settings
 from orchestration.defs.cold.sensors import archive_after_daily
+from orchestration.defs.live.assets import hot_trades
 from orchestration.defs.live.checks import hot_tier_matches_warm
 from orchestration.defs.live.jobs import hot_load
 from orchestration.defs.live.resources import HotTierResource, NatsResource, clickhouse_url
@@ -28,6 +29,7 @@ from orchestration.defs.marts.project import dbt_resource
 from orchestration.defs.marts.schedules import daily_schedule
 from orchestration.defs.marts.sensors import rollups_after_daily
 from orchestration.defs.monitoring.freshness import freshness_checks, freshness_policies, freshness_sensor
+from orchestration.defs.monitoring.resources import AlertsResource
 from orchestration.defs.monitoring.sensors import health_alerts
 from orchestration.defs.quality.checks import quality_checks
 from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
@@ -49,7 +51,9 @@ def default_resources(settings: Settings | None = None) -> dict[str, Any]:
         "landing": LandingZoneResource.from_settings(settings),
         "dbt": dbt_resource(),
         "nats": NatsResource(url=settings.nats_url),
-        "hot": HotTierResource(url=clickhouse_url(settings), path=settings.chdb_path, live=settings.live),
+        "hot": HotTierResource(url=clickhouse_url(settings), path=settings.chdb_path, live=settings.live,
+                               monitoring_dir=str(settings.monitoring_dir)),
+        "alerts": AlertsResource.from_settings(settings),
         "cold": cold_storage_from_settings(settings),
         "vendor_source": vendor_source_from_settings(settings),
         "binance_reference": binance_reference_from_settings(settings),
@@ -60,7 +64,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
     """The whole code location; tests pass resources that point at temporary files."""
     defs = Definitions(
         assets=[raw_trades, raw_book_snapshots, dbt_daily_marts, dbt_rollups, cold_archive, warm_retention,
-                vendor_landing, binance_klines_reference, lake_maintenance],
+                vendor_landing, binance_klines_reference, lake_maintenance, hot_trades],
         jobs=[daily_pipeline, rollups_job, archive_job, hot_load, vendor_landing_job, lake_maintenance_job],
         schedules=[daily_schedule, vendor_landing_schedule, lake_maintenance_schedule],
         sensors=[

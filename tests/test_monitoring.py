@@ -56,9 +56,11 @@ def trades_lines(ids: list[int]) -> list[str]:
 
 
 def tick(sensor, instance: DagsterInstance, cursor: str | None = None) -> str | None:
-    from orchestration.definitions import defs
+    """One sensor tick with the code location's resources as the daemon would build them from the
+    test's environment (`defs` was built once, at import, from whichever environment came first)."""
+    from orchestration.definitions import default_resources, defs
 
-    ctx = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    ctx = build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=default_resources())
     result = sensor(ctx)
     return ctx.cursor if result is not None else cursor
 
@@ -232,3 +234,138 @@ def test_freshness_verdicts_follow_the_promises() -> None:
         dt.date(2026, 12, 1), dt.date(2026, 12, 5)]
     assert {p.asset for p in fr.promises()} >= {"raw_trades", "raw_book_snapshots", "ohlcv_1m", "daily_stats",
                                                  "hot_trades"}
+
+
+def publish_sent_at(url: str, first_id: int, sent_at: dt.datetime, n: int = 2) -> None:
+    """`n` one-trade batches on the TRADES stream, stamped as sent at `sent_at` (the header the feed
+    handler writes): a backlog the hot tier has not loaded, planted as old as the test needs."""
+    import asyncio
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from ingest.feed.canonical import TRADE_SCHEMA
+    from ingest.feed.codec import ARROW, H_SENT_US, batch_headers, encode, subject_for
+    from ingest.feed.stream import connect, ensure_stream
+
+    async def run() -> None:
+        nc = await connect(url)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js)
+            for i in range(first_id, first_id + n):
+                ts = int(sent_at.timestamp() * 1e6)
+                batch = pa.table({"exchange": ["binance"], "symbol": ["BTCUSDT"], "ts_us": [ts], "local_ts_us": [ts],
+                                  "trade_id": [str(i)], "trade_seq": [None], "side": ["buy"],
+                                  "price": [Decimal("42000.5")], "amount": [Decimal("0.01")]}).cast(TRADE_SCHEMA)
+                headers = {**batch_headers(batch, ARROW), H_SENT_US: str(ts)}
+                await js.publish(subject_for("binance", "BTCUSDT"), encode(batch), headers=headers)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
+
+
+def test_late_hot_tier_alerts_once_then_recovers_whoever_loads_it(
+    alerting, tickwh_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A hot tier 10 minutes behind its stream (real nats-server, real chdb) is late: one alert, then one
+    recovery once a hot_load run loads it; again behind, then the long-lived `tickwh hot-loader` catches up."""
+    from ingest.hot import close_idle
+    from orchestration.defs.live.jobs import hot_load
+    from orchestration.defs.live.resources import HotTierResource, NatsResource
+
+    got = alerting
+    store = tmp_path / "js"
+    store.mkdir()
+    nats = NatsServer(store)
+    nats.start()
+    chdb = tmp_path / "chdb"
+    monkeypatch.setenv("TICKWH_NATS_URL", nats.url)
+    monkeypatch.setenv("TICKWH_CHDB_PATH", str(chdb))
+    instance = DagsterInstance.get()
+    hot_key = AssetCheckKey(AssetKey("hot_trades"), "freshness")
+
+    def status_hot() -> tuple[dict, dict, list[str]]:
+        """`tickwh status --json`'s hot row, live section and problems: the same judgement as the check."""
+        import json
+
+        from tickwh import status
+
+        capsys.readouterr()
+        status.main(["--json"])
+        doc = json.loads(capsys.readouterr().out)
+        return next(r for r in doc["rows"] if r["tier"] == "hot"), doc["live"], doc["problems"]
+
+    def hot_evaluation():
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([hot_key]).get(hot_key)
+        return record.event.asset_check_evaluation if record else None
+
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    loader = None
+    try:
+        publish_sent_at(nats.url, 1, old)
+        # Live path off: the hot tier is not evaluated at all, however far behind it is.
+        cur = tick(freshness_sensor, instance)
+        assert hot_evaluation() is None and got.webhooks == []
+
+        # 1. Live path on, the stream's two messages sent 10 min ago, none loaded: late, one alert.
+        monkeypatch.setenv("TICKWH_LIVE", "1")
+        for _ in range(3):
+            cur = tick(freshness_sensor, instance, cur)
+        late = got.hooks("FIRING", "late")
+        assert [(h["asset"], h["url"]) for h in late] == [("hot_trades", "http://dagster.example:3000/assets/hot_trades")]
+        assert "behind the stream (promise 120 s)" in late[0]["summary"]
+        assert got.subjects() == [f"[tickwh] FIRING late: hot_trades {late[0]['day']}"]
+        evaluation = hot_evaluation()
+        assert not evaluation.passed and evaluation.metadata["state"].value == "late"
+        assert 595 <= evaluation.metadata["lag_s"].value < 900
+        assert 475 <= evaluation.metadata["dagster/overdue_seconds"].value < 780  # lag minus the 120 s promise
+        assert evaluation.metadata["hot_tier_holds_seq"].value == 0
+        row, live, problems = status_hot()
+        assert row["freshness"] == "late" and any(p.startswith("late: hot_trades") for p in problems)
+
+        # 2. A hot_load run (the Dagster path) loads both into chdb: fresh, one recovery.
+        hot = HotTierResource(path=str(chdb), ttl_basis="ingest", live=True,
+                              monitoring_dir=str(tickwh_env / "monitoring"))
+        result = hot_load.execute_in_process(
+            run_config={"ops": {"load_stream_range": {"config": {"first_seq": 1, "last_seq": 2}}}},
+            resources={"nats": NatsResource(url=nats.url), "hot": hot}, instance=instance,
+        )
+        assert result.success
+        close_idle()  # release chdb: the hot-loader below is another process
+        for _ in range(2):
+            cur = tick(freshness_sensor, instance, cur)
+        assert [h["asset"] for h in got.hooks("RESOLVED")] == ["hot_trades"]
+        evaluation = hot_evaluation()
+        assert evaluation.passed and evaluation.metadata["lag_s"].value == 0.0
+        assert evaluation.metadata["hot_tier_holds_seq"].value == 2  # read back from hot_trades in chdb
+        assert evaluation.metadata["loaded_by"].value.startswith("hot_load run ")
+
+        # 3. Behind again (a new episode: a second alert), and `tickwh hot-loader`, outside Dagster, catches up.
+        publish_sent_at(nats.url, 3, old, n=1)
+        cur = tick(freshness_sensor, instance, cur)
+        assert len(got.hooks("FIRING", "late")) == 2 and hot_evaluation().metadata["stream_last_seq"].value == 3
+        loader = subprocess.Popen([sys.executable, "-m", "tickwh.cli", "hot-loader", "--poll-s", "0.2"], cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=open(tmp_path / "loader.log", "a"),  # noqa: SIM115
+                                  env={**os.environ, "PYTHONPATH": str(REPO)})
+        end = time.monotonic() + 120
+        while '"landed_seq": 3' not in ((tickwh_env / "monitoring" / "hot_position_TRADES.json").read_text()):
+            assert loader.poll() is None and time.monotonic() < end, (tmp_path / "loader.log").read_text()[-2000:]
+            time.sleep(0.2)
+        for _ in range(2):
+            cur = tick(freshness_sensor, instance, cur)
+        assert len(got.hooks("RESOLVED")) == 2 and len(got.webhooks) == 4 and len(got.mails) == 4
+        evaluation = hot_evaluation()
+        assert evaluation.passed and evaluation.metadata["hot_tier_holds_seq"].value == 3
+        assert evaluation.metadata["loaded_by"].value.startswith("tickwh hot-loader pid ")
+        row, live, problems = status_hot()
+        assert row["freshness"] == "fresh" and live["hot_lag_s"] == 0.0
+        assert live["hot_loaded_by"].startswith("tickwh hot-loader pid ")
+        assert not any("hot_trades" in p for p in problems)  # (the feed, silent for 10 min, is stalled)
+    finally:
+        if loader is not None and loader.poll() is None:
+            loader.send_signal(signal.SIGTERM)
+            loader.wait(30)
+        close_idle()
+        nats.stop()

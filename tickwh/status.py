@@ -3,8 +3,9 @@
 Per dataset and tier: the newest complete day, freshness against its promise, the last run of its
 job and that run's result; the live path's lag. Exit 1 when something is late or the newest run
 of a job-day failed, 0 otherwise (days without landing files and promises not yet due are fine).
-Read from the Dagster instance ($DAGSTER_HOME), the landing folder and NATS; never from the lake
-or the hot tier, so a status probe cannot wait on a writer's lock.
+Read from the Dagster instance ($DAGSTER_HOME), the landing folder, NATS and the stream position the
+hot tier's writer publishes (ingest/hot/position.py); never from the lake or the hot tier, so a
+status probe cannot wait on a writer's lock.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from dagster import DagsterInstance, DagsterRunStatus
 
+    from ingest.hot import HotTarget
+    from ingest.hot import position as hot_position
     from ingest.monitoring import freshness as fr
-    from ingest.monitoring.live import read_feed
+    from ingest.monitoring.live import read_hot_tier
     from ingest.settings import Settings
-    from orchestration.defs.monitoring.state import freshness_verdicts, latest_runs
+    from orchestration.defs.monitoring.state import freshness_verdicts, latest_runs, live_running
 
     settings = Settings.from_env()
     now = dt.datetime.now(UTC)
@@ -40,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = latest_runs(instance, now)
         newest_days = {p.asset: _newest_day(instance, p.asset) for p in fr.daily_promises()}
         hot_runs = [r for r in runs.values() if r.job == "hot_load"]
+        # The hot tier as the freshness sensor judges it: by the position its writer published.
+        target = HotTarget(url=settings.clickhouse_url, path=settings.chdb_path).describe()
+        published = hot_position.read(settings.monitoring_dir, target, "TRADES") is not None
+        live_on = live_running(instance, settings.live, settings.clickhouse_url, published)
     rows, problems = [], []
     for p in fr.daily_promises():
         vs = verdicts[p.asset]
@@ -59,20 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems += [f"failed run: {r.job} {r.days}: {r.failure}" for r in failed]
     live = {"state": "not probed"}
     if not args.no_live:
-        landed = max((int(r.days.split("-")[1]) for r in hot_runs
-                      if r.status == DagsterRunStatus.SUCCESS and "-" in r.days), default=None)
-        feed = read_feed(settings.nats_url)
-        age, lag = feed.age_s(now), feed.hot_lag_s(now, landed)
-        live_on = settings.live if settings.live is not None else bool(hot_runs)
+        hot, _ = read_hot_tier(settings.nats_url, "TRADES", str(settings.monitoring_dir), target)  # always probed
+        feed = hot.feed
+        age, lag = feed.age_s(now), hot.lag_s(now)
         live = {"state": "on" if live_on else "off", "nats": "reachable" if feed.reachable else feed.error,
                 "feed_last_publish_s": None if age is None else round(age, 1),
-                "hot_lag_s": None if lag is None else round(lag, 1)}
-        verdict = fr.judge_live(fr.promise("hot_trades"), now,
-                                None if lag is None else now - dt.timedelta(seconds=lag), live_on and feed.reachable)
-        if live_on and feed.reachable and landed is None:
-            # Loaded outside Dagster (`tickwh hot-loader`): its lag is on its /metrics, not here.
-            verdict = fr.Verdict("hot_trades", None, fr.NOT_EVALUATED, None, 0.0,
-                                 "no hot_load run on this instance (a tickwh hot-loader reports on /metrics)")
+                "hot_lag_s": None if lag is None else round(lag, 1),
+                "hot_loaded_by": hot.position.writer if hot.position else "-"}
+        verdict = hot.verdict(now, live_on)
         rows.append({"dataset": "trades", "tier": "hot", "asset": "hot_trades", "newest_day": "-",
                      "freshness": verdict.state, "detail": verdict.detail,
                      "last_run": _describe_last(hot_runs)})

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Sequence
 
 from ingest.feed.stream import DEFAULT_STREAM, connect, stream_state
 from ingest.hot import HotSettings, HotTarget, load_range, open_hot_tier
+from ingest.hot import position as hot_position
 from ingest.monitoring.metrics import HotMetrics, serve
 from ingest.settings import Settings
 
@@ -53,8 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.append(True))
     target = HotTarget(url=settings.clickhouse_url, path=settings.chdb_path)
     with open_hot_tier(target, HotSettings()) as client:
-        landed = int(client.query("SELECT max(stream_seq) FROM hot_trades").result_rows[0][0] or 0)
+        landed = hot_position.held_seq(client)
         metrics.loaded_seq.set(landed)
+        writer = f"tickwh hot-loader pid {os.getpid()}"
+
+        def publish() -> None:
+            # What the hot tier holds, for the freshness sensor and `tickwh status`, which cannot
+            # open the chdb directory this process holds (ingest/hot/position.py).
+            hot_position.record(settings.monitoring_dir, target.describe(), args.stream, landed, writer)
+
+        publish()
         while not stop:
             last = _last_seq(args.nats, args.stream)
             metrics.lag_messages.set(max(last - landed, 0))
@@ -67,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 metrics.trades.inc(done.trades)
                 metrics.already.inc(done.already_present)
                 landed = hi
+                publish()
                 metrics.loaded_seq.set(landed)
                 metrics.lag_messages.set(max(last - landed, 0))
                 metrics.last_load.set(time.time())

@@ -11,7 +11,8 @@ open and which cleared; this module decides what to send, sends it and remembers
 * A channel that cannot be reached leaves the incident marked "not yet sent": the next tick
   tries again. Nothing is lost and nothing is sent twice.
 * Channels come from Settings (TICKWH_ALERT_WEBHOOK_URL, TICKWH_ALERT_SMTP_URL, TICKWH_ALERT_EMAIL_TO,
-  TICKWH_ALERT_EMAIL_FROM) and the SMTP password from TICKWH_ALERT_SMTP_PASSWORD. The webhook URL
+  TICKWH_ALERT_EMAIL_FROM) and the SMTP password from TICKWH_ALERT_SMTP_PASSWORD; in Dagster through
+  the `alerts` resource (orchestration/defs/monitoring/resources.py: URL and password as `EnvVar`s). The webhook URL
   is a credential (its path is the token): it is registered with ingest/redact.py, so no log line
   or error message shows it, and neither does the password.
 """
@@ -79,19 +80,31 @@ class Channels:
     email_to: tuple[str, ...] = ()
     email_from: str = "tickwh@localhost"
     timeout_s: float = 10.0
+    smtp_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Channels:
-        to = tuple(a.strip() for a in settings.alert_email_to.split(",") if a.strip())
-        if settings.alert_smtp_url and not to:
+        """Outside Dagster (the Dagster sensors get theirs from the `alerts` resource, whose
+        credentials are `EnvVar`s): the password is read from its variable here, where it is used."""
+        return cls.create(settings.alert_webhook_url, settings.alert_smtp_url, settings.alert_email_to,
+                          settings.alert_email_from, os.environ.get(SMTP_PASSWORD_ENV))
+
+    @classmethod
+    def create(cls, webhook_url: str | None, smtp_url: str | None, email_to: str, email_from: str,
+               smtp_password: str | None = None) -> Channels:
+        """Checked channels, their secrets registered with ingest/redact.py before anything can print them."""
+        webhook_url, smtp_url = webhook_url or "", smtp_url or ""
+        to = tuple(a.strip() for a in email_to.split(",") if a.strip())
+        if smtp_url and not to:
             raise SettingError("TICKWH_ALERT_SMTP_URL is set but TICKWH_ALERT_EMAIL_TO is empty: who gets the mail?")
-        if settings.alert_smtp_url and urlsplit(settings.alert_smtp_url).scheme not in ("smtp", "smtps"):
+        if smtp_url and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
             raise SettingError("TICKWH_ALERT_SMTP_URL must look like smtp://[user@]host[:port] or smtps://...")
-        if settings.alert_webhook_url:
+        if webhook_url:
             # The whole URL is the credential of an incoming webhook (the token is its path).
-            redact.register(settings.alert_webhook_url)
-            redact.register(urlsplit(settings.alert_webhook_url).path.strip("/"))
-        return cls(settings.alert_webhook_url, settings.alert_smtp_url, to, settings.alert_email_from)
+            redact.register(webhook_url)
+            redact.register(urlsplit(webhook_url).path.strip("/"))
+        redact.register(smtp_password)
+        return cls(webhook_url, smtp_url, to, email_from or "tickwh@localhost", smtp_password=smtp_password or None)
 
     @property
     def configured(self) -> list[str]:
@@ -134,7 +147,7 @@ class Channels:
         msg["To"] = ", ".join(self.email_to)
         msg["X-Tickwh-Incident"] = alert.key
         msg.set_content(alert.text(state) + "\n")
-        password = os.environ.get(SMTP_PASSWORD_ENV) or (unquote(url.password) if url.password else None)
+        password = self.smtp_password or (unquote(url.password) if url.password else None)
         port = url.port or (465 if url.scheme == "smtps" else 25)
         host = url.hostname or "localhost"
         if url.scheme == "smtps":
@@ -158,7 +171,7 @@ class IncidentStore:
 
     @classmethod
     def default(cls, settings: Settings) -> IncidentStore:
-        return cls(settings.home / "monitoring" / "incidents.sqlite")
+        return cls(settings.monitoring_dir / "incidents.sqlite")
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

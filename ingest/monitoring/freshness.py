@@ -52,7 +52,8 @@ class Promise:
             return f"day D loaded by D+1 {clock} UTC"
         if self.kind == AFTER_UPSTREAM:
             return f"day D built within {minutes} min of {self.upstream} loading day D"
-        return f"newest trade landed at most {int(self.due.total_seconds())} s ago, while the live path runs"
+        return (f"at most {int(self.due.total_seconds())} s behind the trade stream (its oldest message not "
+                "loaded yet was sent at most that long ago), while the live path runs")
 
 
 RAW_DUE = dt.timedelta(hours=2)
@@ -75,8 +76,8 @@ def promises() -> tuple[Promise, ...]:
         Promise("raw_trades", "trades", "warm", DAILY, RAW_DUE),
         Promise("raw_book_snapshots", "book_snapshots", "warm", DAILY, RAW_DUE),
         *(Promise(m, m, "warm", AFTER_UPSTREAM, MART_DUE, upstream="raw_trades") for m in day_marts()),
-        # Not a Dagster asset: the hot tier is loaded by the hot_load job (or `tickwh hot-loader`);
-        # judged by the alert sensor and `tickwh status` from the newest hot_trades row's arrival.
+        # The hot tier, loaded by hot_load runs or the long-lived `tickwh hot-loader`: judged (by the
+        # freshness sensor and `tickwh status`) from the stream position its writers publish.
         Promise("hot_trades", "trades", "hot", LIVE, HOT_DUE),
     )
 
@@ -176,17 +177,20 @@ def judge(
     )
 
 
-def judge_live(p: Promise, now: dt.datetime, newest_at: dt.datetime | None, running: bool) -> Verdict:
-    """The hot tier: its newest row's arrival against the promise, judged only while the live path runs."""
+def judge_live(p: Promise, now: dt.datetime, lag_s: float | None, running: bool, unknown: str = "") -> Verdict:
+    """The hot tier, judged only while the live path runs: `lag_s` is how long ago the oldest stream
+    message it does not hold yet was sent (0 when it holds the whole stream); None when unknown
+    (`unknown` says why: NATS unreachable is the stalled-feed alert's business, not a late hot tier)."""
     if not running:
         return Verdict(p.asset, None, NOT_EVALUATED, None, 0.0, "live path off")
-    if newest_at is None:
-        return Verdict(p.asset, None, NOT_EVALUATED, None, 0.0, "hot tier empty")
-    lag = (now - newest_at).total_seconds()
-    if lag <= p.due.total_seconds():
-        return Verdict(p.asset, None, FRESH, None, 0.0, f"lag {fmt_duration(lag)}")
-    return Verdict(p.asset, None, LATE, newest_at + p.due, lag - p.due.total_seconds(),
-                   f"newest trade landed {fmt_duration(lag)} ago (promise {int(p.due.total_seconds())} s)")
+    if lag_s is None:
+        return Verdict(p.asset, None, NOT_EVALUATED, None, 0.0, unknown or "lag unknown")
+    limit = p.due.total_seconds()
+    if lag_s <= limit:
+        return Verdict(p.asset, None, FRESH, None, 0.0, f"lag {fmt_duration(lag_s)}")
+    due = now - dt.timedelta(seconds=lag_s) + p.due  # when the oldest message missing should have landed
+    return Verdict(p.asset, None, LATE, due, lag_s - limit,
+                   f"{fmt_duration(lag_s)} behind the stream (promise {int(limit)} s)")
 
 
 def worst(verdicts: list[Verdict]) -> Verdict | None:

@@ -5,6 +5,7 @@ from dagster import Backoff, Config, MetadataValue, OpExecutionContext, RetryPol
 from pydantic import Field
 
 from ingest.hot import load_range
+from ingest.hot import position as hot_position
 from orchestration.defs.live.resources import HotTierResource, NatsResource
 from orchestration.lib.pools import HOT_TIER_POOL
 
@@ -25,6 +26,12 @@ def load_stream_range(
     """Insert the trades of stream sequences [first_seq, last_seq] into the hot tier, exactly once."""
     with hot.open() as client:
         result = load_range(client, config.first_seq, config.last_seq, url=nats.url, stream=nats.stream)
+        # Published for the freshness sensor, which judges the hot tier by what it holds, not by
+        # which runs succeeded (the hot-loader publishes the same way): ingest/hot/position.py.
+        held = hot_position.held_seq(client)
+        if hot.monitoring_dir:
+            hot_position.record(hot.monitoring_dir, hot.target().describe(), nats.stream, held,
+                                f"hot_load run {context.run_id}")
     context.log.info(
         f"sequences {config.first_seq}-{config.last_seq}: {result.messages} messages, {result.trades} trades "
         f"({result.missing} no longer in the stream)"
@@ -38,6 +45,7 @@ def load_stream_range(
             "fetch_seconds": round(result.fetch_seconds, 3),
             "insert_seconds": round(result.insert_seconds, 3),
             "trades_by_subject": MetadataValue.json(result.subjects),
+            "hot_tier_holds_seq": held,
         }
     )
     return result.trades

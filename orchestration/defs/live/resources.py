@@ -62,6 +62,11 @@ class HotTierResource(ConfigurableResource):
     ttl_basis: str = Field(default="event", description="'event': TTL on trade time; 'ingest': on load time")
     dedup_window: int = Field(default=10_000, description="inserts remembered for idempotent retries")
     open_timeout_s: float = Field(default=120.0, description="wait for another process to release chdb")
+    monitoring_dir: str | None = Field(
+        default=None,
+        description="where loads publish the hot tier's stream position for its freshness check; the code "
+        "location sets $TICKWH_HOME/monitoring. None: not published (tests and benchmarks of the loads alone)",
+    )
     live: bool | None = Field(
         default_factory=lambda: Settings.from_env().live,
         description="TICKWH_LIVE: does the live path run? None: yes if a server URL is set or hot_load ever ran",

@@ -7,16 +7,17 @@ partition and the feed, and `ingest.monitoring.alerts.Alerter` turns those state
 one when an incident opens, one when it clears, none in between (its store is durable).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster inspects the resource annotations at runtime.
 import datetime as dt
 
 from dagster import DagsterRunStatus, DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
-from ingest.monitoring.alerts import Alert, Alerter
+from ingest.hot import position as hot_position
+from ingest.monitoring.alerts import Alert
 from ingest.monitoring.live import read_feed
-from ingest.settings import Settings
-from orchestration.defs.monitoring.state import blocking_check_outcomes, latest_runs
+from orchestration.defs.live.resources import HotTierResource, NatsResource
+from orchestration.defs.monitoring.resources import AlertsResource
+from orchestration.defs.monitoring.state import blocking_check_outcomes, latest_runs, live_running
 
 UTC = dt.UTC
 FEED_STREAM = "TRADES"
@@ -48,18 +49,9 @@ def check_alerts(context: SensorEvaluationContext, ui_url: str) -> tuple[list[Al
     return firing, cleared
 
 
-def live_running(settings: Settings, context: SensorEvaluationContext) -> bool:
-    """The live path runs when TICKWH_LIVE says so or (unset) once a hot_load run exists (docs/live.md)."""
-    if settings.live is not None:
-        return settings.live
-    from dagster import RunsFilter
-
-    return bool(context.instance.get_run_ids(RunsFilter(job_name="hot_load"), limit=1))
-
-
-def feed_alerts(settings: Settings, ui_url: str) -> tuple[list[Alert], set[str], str]:
+def feed_alerts(nats_url: str, stall_s: float, ui_url: str) -> tuple[list[Alert], set[str], str]:
     key = f"feed:{FEED_STREAM}"
-    state = read_feed(settings.nats_url, FEED_STREAM)
+    state = read_feed(nats_url, FEED_STREAM)
     now = dt.datetime.now(UTC)
     age = state.age_s(now)
     url = f"{ui_url}/automation"
@@ -67,8 +59,8 @@ def feed_alerts(settings: Settings, ui_url: str) -> tuple[list[Alert], set[str],
         line = f"NATS unreachable: {state.error}"
     elif age is None:
         line = state.error or "the stream holds no message yet"
-    elif age > settings.feed_stall_s:
-        line = (f"no trade published for {age:.0f} s (limit {settings.feed_stall_s:.0f} s), "
+    elif age > stall_s:
+        line = (f"no trade published for {age:.0f} s (limit {stall_s:.0f} s), "
                 f"last stream seq {state.last_seq}")
     else:
         return [], {key}, f"feed: last publish {age:.1f} s ago"
@@ -80,17 +72,19 @@ def feed_alerts(settings: Settings, ui_url: str) -> tuple[list[Alert], set[str],
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="One alert per failed run (job-day), failed blocking check and stalled live feed, one "
-    "recovery when it clears; channels from TICKWH_ALERT_* (docs/operations.md).",
+    "recovery when it clears; channels from the `alerts` resource, TICKWH_ALERT_* (docs/operations.md).",
 )
-def health_alerts(context: SensorEvaluationContext) -> SkipReason:
-    settings = Settings.from_env()
-    alerter = Alerter.from_settings(settings)
-    firing, cleared = run_alerts(context, settings.ui_url)
-    f2, c2 = check_alerts(context, settings.ui_url)
+def health_alerts(
+    context: SensorEvaluationContext, alerts: AlertsResource, nats: NatsResource, hot: HotTierResource
+) -> SkipReason:
+    alerter = alerts.alerter()
+    firing, cleared = run_alerts(context, alerts.ui_url)
+    f2, c2 = check_alerts(context, alerts.ui_url)
     firing, cleared = firing + f2, cleared | c2
     feed = "live path off"
-    if live_running(settings, context):
-        f3, c3, feed = feed_alerts(settings, settings.ui_url)
+    published = hot_position.read(hot.monitoring_dir, hot.target().describe(), nats.stream) is not None
+    if live_running(context.instance, hot.live, hot.url, published):
+        f3, c3, feed = feed_alerts(nats.url, alerts.feed_stall_s, alerts.ui_url)
         firing, cleared = firing + f3, cleared | c3
     else:
         cleared |= alerter.open_keys("feed:")  # the live path was switched off: nothing is stalled

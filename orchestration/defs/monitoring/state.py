@@ -20,6 +20,7 @@ from dagster import (
 from ingest.availability import landed_days
 from ingest.books import BookExpectation
 from ingest.monitoring import freshness as fr
+from ingest.monitoring.live import HotTierState
 from ingest.settings import Settings
 from orchestration.lib.partitions import PARTITION_TAG, RANGE_END, RANGE_START
 
@@ -51,12 +52,14 @@ def materialized_at(instance: DagsterInstance, asset: str, days: Iterable[dt.dat
 
 
 def freshness_verdicts(
-    instance: DagsterInstance, settings: Settings, now: dt.datetime | None = None,
+    instance: DagsterInstance, settings: Settings | None, now: dt.datetime | None = None,
     landed: set[dt.date] | None = None,
 ) -> dict[str, list[fr.Verdict]]:
-    """Every daily promise judged over its days (fr.days_to_judge): asset -> verdicts, oldest day first."""
+    """Every daily promise judged over its days (fr.days_to_judge): asset -> verdicts, oldest day first.
+    `landed` (the days with landing files) is read from `settings` when not given."""
     now = now or dt.datetime.now(UTC)
     if landed is None:
+        settings = settings or Settings.from_env()
         landed = landed_days(settings.landing_root, BookExpectation.parse(settings.book_exchanges))
     out: dict[str, list[fr.Verdict]] = {}
     times: dict[str, dict[dt.date, dt.datetime]] = {}
@@ -71,6 +74,39 @@ def freshness_verdicts(
                                      upstream_at=up.get(day), upstream_verdict=up_verdict))
         out[p.asset] = verdicts
     return out
+
+
+def live_running(instance: DagsterInstance, live: bool | None, server_url: str | None, published: bool) -> bool:
+    """Does the live path run? TICKWH_LIVE when set; unset: yes once the hot tier is a server, a
+    hot_load run exists, or a writer published a hot tier position (the hot-loader: docs/live.md)."""
+    if live is not None:
+        return live
+    return bool(server_url) or published or bool(instance.get_run_ids(RunsFilter(job_name="hot_load"), limit=1))
+
+
+def hot_metadata(state: HotTierState, verdict: fr.Verdict, now: dt.datetime) -> dict[str, object]:
+    """The hot tier check's metadata: the lag behind the stream, where the hot tier stands, who loaded it."""
+    p = fr.promise("hot_trades")
+    lag = state.lag_s(now)
+    pos = state.position
+    meta: dict[str, object] = {
+        "promise": p.text,
+        "state": verdict.state,
+        "evaluated": verdict.state != fr.NOT_EVALUATED,
+        "lag_s": None if lag is None else round(lag, 1),
+        "lateness_s": round(verdict.lateness_s),
+        "detail": verdict.detail,
+        "hot_tier_holds_seq": state.landed,
+        "stream_last_seq": state.feed.last_seq,
+        "loaded_by": pos.writer if pos else "",
+        "dagster/freshness_params": {"promise": p.text, "kind": p.kind, "due_s": p.due.total_seconds()},
+    }
+    if pos:
+        meta["position_published_at"] = MetadataValue.timestamp(pos.committed_at)
+    if verdict.late and verdict.due:
+        meta["dagster/overdue_seconds"] = round(verdict.lateness_s)
+        meta["dagster/overdue_deadline_timestamp"] = MetadataValue.timestamp(verdict.due)
+    return meta
 
 
 def verdict_metadata(asset: str, verdicts: list[fr.Verdict], now: dt.datetime) -> dict[str, object]:
