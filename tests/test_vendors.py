@@ -606,6 +606,45 @@ def test_stage_tardis_day_links_trades_and_prefers_book_sources_in_order(tmp_pat
         stage_vendor_day(source, DAY, tmp_path / "landing2")
 
 
+def landing_names(landing: Path) -> list[str]:
+    return sorted(p.name for p in landing.iterdir() if p.is_file())
+
+
+def test_restaging_a_vendor_day_leaves_only_the_final_files(tmp_path):
+    """Staged twice (a linked Tardis trades file, a rewritten quotes file, a rewritten Binance day), the
+    landing folder holds the same final files and no `.partial`; a rewrite that fails leaves none either."""
+    t = DAY_MS * 1000
+    tardis = tmp_path / "tardis"
+    write_gz_text(tardis / "binance-futures" / "trades" / "2024" / "01" / "01" / "BTCUSDT.csv.gz", (
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
+        f"binance-futures,BTCUSDT,{t + 1},{t + 2},7,buy,42000.5,0.25\n"
+    ))
+    write_gz_text(tardis / "binance-futures" / "quotes" / "2024" / "01" / "01" / "BTCUSDT.csv.gz", (
+        "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount\n"
+        f"binance-futures,BTCUSDT,{t + 1},{t + 2},1,42001,42000,2\n"
+    ))
+    binance = tmp_path / "binance"
+    write_zip(binance, f"BTCUSDT-trades-{DAY}.zip", USDM_TRADES.format(t0=DAY_MS + 5, t1=DAY_MS + 1_234))
+    landing = tmp_path / "landing"
+    sources = [VendorSource(vendor="tardis", market="usdm", path=str(tardis), symbols=("BTCUSDT",)),
+               VendorSource(vendor="binance", market="spot", path=str(binance), symbols=("BTCUSDT",))]
+    expected = sorted([f"binance-futures_trades_{DAY}_BTCUSDT.csv.gz",
+                       f"binance-futures_book_snapshot_1_{DAY}_BTCUSDT.csv.gz",
+                       f"binance_trades_{DAY}_BTCUSDT.csv.gz", f"binance_book_snapshot_1_{DAY}_BTCUSDT.csv.gz"])
+    for _ in range(2):
+        for source in sources:
+            stage_vendor_day(source, DAY, landing)
+        assert landing_names(landing) == expected
+    with duckdb.connect() as con:
+        assert load_trades(con, landing, DAY).rows_loaded == 1 + 2
+    # A vendor file that cannot be rewritten: the error, the earlier good file untouched, no temporary.
+    (binance / f"BTCUSDT-trades-{DAY}.zip").unlink()
+    write_zip(binance, f"BTCUSDT-trades-{DAY}.zip", "1,2,3\n")
+    with pytest.raises(VendorFormatError):
+        stage_vendor_day(sources[1], DAY, landing)
+    assert landing_names(landing) == expected
+
+
 def test_read_vendor_zip_without_header_is_streamed_in_order(tmp_path):
     """Many batches (more than one Arrow block) keep their order through the rewrite."""
     n = 200_000
