@@ -534,12 +534,16 @@ def test_a_bad_day_in_a_ranged_backfill_blocks_the_window(baseline, case):
     write_rows(trades_file(case), header, rows)
     result = materialize(FULL, resources=resources(case), raise_on_error=False, tags={
         "dagster/asset_partition_range_start": D1.isoformat(), "dagster/asset_partition_range_end": d2.isoformat()})
-    e = evaluations(result)["ge_raw_trades"]
-    assert (e.passed, e.severity) == (False, AssetCheckSeverity.ERROR)
-    assert meta(e, "failed_errors") == {D1.isoformat(): ["max_move_between_trades"]}
-    assert meta(e, "max_move_between_trades")["failed_days"] == [D1.isoformat()]
-    assert "| 2024-03-03 | pass |" in meta(e, "per_day")
-    assert evaluations(result)["ge_raw_book_snapshots"].passed
+    # One evaluation per day, each recorded against its own partition: the bad day fails, the other passes.
+    by_day = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()
+              if e.check_name in ("ge_raw_trades", "ge_raw_book_snapshots")}
+    assert sorted(by_day) == [(c, d.isoformat()) for c in ("ge_raw_book_snapshots", "ge_raw_trades") for d in (D1, d2)]
+    bad, good = by_day["ge_raw_trades", D1.isoformat()], by_day["ge_raw_trades", d2.isoformat()]
+    assert (bad.passed, bad.severity, bad.blocking) == (False, AssetCheckSeverity.ERROR, True)
+    assert meta(bad, "failed_errors") == ["max_move_between_trades"]
+    assert meta(bad, "max_move_between_trades")["success"] is False
+    assert (good.passed, meta(good, "failed_errors")) == (True, [])
+    assert all(by_day["ge_raw_book_snapshots", d.isoformat()].passed for d in (D1, d2))
     # One dbt invocation builds the whole window, so one bad day holds back all of it.
     assert_blocked(result)
     assert day_counts(case, d2)["raw.trades"] == TRADES_PER_DAY

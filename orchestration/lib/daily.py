@@ -8,10 +8,13 @@ skipped when the check yields nothing).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetCheckResult,
     AssetCheckSpec,
     AssetKey,
     AssetSelection,
@@ -19,6 +22,7 @@ from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     JobDefinition,
+    Output,
     RunRequest,
     RunStatusSensorContext,
     SensorDefinition,
@@ -31,6 +35,7 @@ from dagster import (
 if TYPE_CHECKING:  # what `define_asset_job` returns; dagster exports no public name for it
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from orchestration.lib.logs import OPTIONAL_CHECKS
 from orchestration.lib.partitions import PARTITION_TAG, RANGE_END, RANGE_START, daily_partitions
 from orchestration.lib.pools import WAREHOUSE_POOL, WRITER_TAGS
 
@@ -51,7 +56,12 @@ def daily_job(name: str, selection: Sequence[Any], description: str) -> Unresolv
 def optional_daily_check(
     name: str, asset_key: AssetKey, description: str, additional_deps: Sequence[AssetKey] = ()
 ) -> Callable[..., Any]:
-    """A WARN-level cross-check of the run's days that may end without a result (shown as skipped)."""
+    """A WARN-level cross-check of the run's days that may end without a result (shown as skipped).
+
+    Such a check logs why it did not evaluate; Dagster's own "did not yield" line for it is then
+    left out of the console (orchestration/lib/logs.py).
+    """
+    OPTIONAL_CHECKS.add(name)
     return multi_asset_check(
         name=name,
         specs=[AssetCheckSpec(name, asset=asset_key, partitions_def=daily_partitions,
@@ -59,6 +69,28 @@ def optional_daily_check(
         can_subset=True,
         pool=WAREHOUSE_POOL,
     )
+
+
+def evaluations_by_day(
+    assets_def: Any, key: AssetCheckKey, results: Mapping[str, AssetCheckResult]
+) -> Iterator[Output | AssetCheckEvaluation]:
+    """A check's results in a run over several days, each recorded against its own day (partition key).
+
+    Why: in a ranged run (a backfill of N days as one run, `BackfillPolicy.single_run()`) Dagster
+    plans a partitioned check once per day, but an `AssetCheckResult` names no partition (1.13), so
+    its one evaluation lands beside the N planned executions, which the UI then shows as skipped.
+    An `AssetCheckEvaluation` names its day and completes that day's planned execution. The check's
+    output comes first: steps behind a blocking check wait on it, and a failed ERROR evaluation still
+    fails the step (Dagster raises after the step's events) and stops them.
+    `assets_def`: the executing op's `context.assets_def` (asset or check op alike).
+    """
+    spec = assets_def.get_spec_for_check_key(key)
+    yield Output(None, output_name=assets_def.get_output_name_for_asset_check_key(key))
+    for day, result in results.items():
+        yield AssetCheckEvaluation(
+            asset_key=key.asset_key, check_name=key.name, passed=result.passed, severity=result.severity,
+            metadata=result.metadata, description=result.description, blocking=spec.blocking, partition=day,
+        )
 
 
 def same_days(run_tags: Mapping[str, str], run_key: str) -> RunRequest | None:

@@ -15,11 +15,12 @@ tests' meta, and run through `ingest.quality` (plain Python).
 
 # No `from __future__ import annotations`: Dagster inspects parameter annotations at runtime.
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
@@ -30,6 +31,7 @@ from dagster import (
 
 from ingest.quality import SuiteResult, jsonable, load_suite, suite_names, suite_source, validate, validate_window
 from orchestration.defs.marts.project import incremental_marts, marts
+from orchestration.lib.daily import evaluations_by_day
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.partitions import daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
@@ -130,12 +132,22 @@ def suite_check(asset: str, suite: str, partitioned: bool) -> AssetChecksDefinit
         description=f"Great Expectations suite {suite} ({suite_source(suite)}): {spec.meta.get('description', '')}",
         metadata={"suite_file": suite_source(suite)},
     )
-    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        days: list[dt.date] = days_in_window(context.partition_time_window) if partitioned else []
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
+        if not partitioned:
+            with warehouse.connect(read_only=True) as con:
+                results = [validate(con, suite)]
+            _log(context, results)
+            yield to_check_result(results)
+            return
+        days: list[dt.date] = days_in_window(context.partition_time_window)
         with warehouse.connect(read_only=True) as con:
-            results = validate_window(con, suite, days) if partitioned else [validate(con, suite)]
+            results = validate_window(con, suite, days)
         _log(context, results)
-        return to_check_result(results)
+        # One result per day, recorded against that day (why: orchestration/lib/daily.py).
+        yield from evaluations_by_day(
+            context.op_execution_context.assets_def, AssetCheckKey(AssetKey(asset), check_name(suite)),
+            {str(r.partition): to_check_result([r]) for r in results},
+        )
 
     return _check
 
