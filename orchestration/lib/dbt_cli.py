@@ -32,6 +32,7 @@ import contextlib
 import importlib.metadata
 import io
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -132,6 +133,7 @@ def _process_env(values: Mapping[str, str]) -> Iterator[None]:
                     os.environ.update({k: v})
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A node's run_results status that needs a reader's eye (dbt counts `fail` among its ERRORs).
 _PROBLEM = ("error", "fail", "warn", "runtime error")
 _COUNTED = {"success": "pass", "pass": "pass", "warn": "warn", "fail": "error", "error": "error",
@@ -168,11 +170,12 @@ def failure_report(output: str, results: list[dict[str, Any]] | None) -> str:
     """dbt's own account of what went wrong: from its `Completed with ...` section to the end, or
     (dbt stopped before any node: a compile or connection error) everything it printed; without
     either, each failed node's run_results message."""
-    lines = output.rstrip().splitlines()
+    # dbt colours its lines unless DBT_USE_COLORS is off (ingest/logs.py turns it off when piped).
+    lines = _ANSI.sub("", output).rstrip().splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("Completed with")), None)
     if start is not None:
         return "\n".join(line for line in lines[start:] if not line.startswith("Done. PASS=")).strip()
     if results is None:
-        return output.strip()
+        return "\n".join(lines).strip()
     return "\n".join(f"{str(r.get('status')).upper()} {r.get('unique_id')}: {r.get('message')}"
                      for r in results if r.get("status") in _PROBLEM)
