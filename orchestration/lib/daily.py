@@ -17,8 +17,10 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
     BackfillPolicy,
+    DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     JobDefinition,
@@ -30,6 +32,11 @@ from dagster import (
     define_asset_job,
     multi_asset_check,
     run_status_sensor,
+)
+
+# No public name in 1.13: what an evaluation says it checked (the check's Partitions view needs it).
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 
 if TYPE_CHECKING:  # what `define_asset_job` returns; dagster exports no public name for it
@@ -71,18 +78,40 @@ def optional_daily_check(
     )
 
 
+class LatestMaterializations:
+    """The latest materialization of each asset partition, looked up once per step (a query each)."""
+
+    def __init__(self, instance: DagsterInstance) -> None:
+        self.instance = instance
+        self.found: dict[tuple[AssetKey, str], AssetCheckEvaluationTargetMaterializationData | None] = {}
+
+    def target(self, asset: AssetKey, day: str) -> AssetCheckEvaluationTargetMaterializationData | None:
+        if (asset, day) not in self.found:
+            records = self.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=asset, asset_partitions=[day]), limit=1).records
+            self.found[asset, day] = AssetCheckEvaluationTargetMaterializationData(
+                run_id=records[0].event_log_entry.run_id, storage_id=records[0].storage_id,
+                timestamp=records[0].timestamp,
+            ) if records else None
+        return self.found[asset, day]
+
+
 def evaluations_by_day(
-    assets_def: Any, key: AssetCheckKey, results: Mapping[str, AssetCheckResult]
+    assets_def: Any, key: AssetCheckKey, results: Mapping[str, AssetCheckResult], latest: LatestMaterializations
 ) -> Iterator[Output | AssetCheckEvaluation]:
     """A check's results in a run over several days, each recorded against its own day (partition key).
 
     Why: in a ranged run (a backfill of N days as one run, `BackfillPolicy.single_run()`) Dagster
     plans a partitioned check once per day, but an `AssetCheckResult` names no partition (1.13), so
     its one evaluation lands beside the N planned executions, which the UI then shows as skipped.
-    An `AssetCheckEvaluation` names its day and completes that day's planned execution. The check's
-    output comes first: steps behind a blocking check wait on it, and a failed ERROR evaluation still
-    fails the step (Dagster raises after the step's events) and stops them.
-    `assets_def`: the executing op's `context.assets_def` (asset or check op alike).
+    An `AssetCheckEvaluation` names its day and completes that day's planned execution; it names the
+    day's latest materialization too (as Dagster does for a one-day run), without which the check's
+    Partitions view counts the day as missing. The check's output comes first: steps behind a
+    blocking check wait on it, and a failed ERROR evaluation still fails the step (Dagster raises
+    after the step's events) and stops them.
+    `assets_def`: the executing op's `context.assets_def` (asset or check op alike). A generator:
+    each day's materialization is looked up when its evaluation is due, after the events before it
+    (the model's own materialization, for a dbt test) are stored.
     """
     spec = assets_def.get_spec_for_check_key(key)
     yield Output(None, output_name=assets_def.get_output_name_for_asset_check_key(key))
@@ -90,6 +119,7 @@ def evaluations_by_day(
         yield AssetCheckEvaluation(
             asset_key=key.asset_key, check_name=key.name, passed=result.passed, severity=result.severity,
             metadata=result.metadata, description=result.description, blocking=spec.blocking, partition=day,
+            target_materialization_data=latest.target(key.asset_key, day),
         )
 
 

@@ -23,7 +23,7 @@ from dagster_dbt import DbtCliInvocation, dbt_assets
 from ingest.lake import current_snapshot
 from orchestration.defs.marts.project import prepare_manifest
 from orchestration.lib.charts import markdown_image, price_volume_png
-from orchestration.lib.daily import evaluations_by_day
+from orchestration.lib.daily import LatestMaterializations, evaluations_by_day
 from orchestration.lib.dbt import DAILY_EXCLUDE, DAILY_SELECT, WINDOW_ENV, TickTranslator, window_env
 from orchestration.lib.dbt_cli import DbtResource
 from orchestration.lib.metadata import preview
@@ -116,6 +116,7 @@ def _with_mart_metadata(
     with warehouse.connect(read_only=True) as con:
         snapshot = current_snapshot(con)
         schemas = column_schemas(con, context)
+        latest = LatestMaterializations(context.instance)
         for event in buffered:
             if isinstance(event, Output):
                 key = context.asset_key_for_output(event.output_name)
@@ -133,7 +134,7 @@ def _with_mart_metadata(
                     # recorded against each day (why: orchestration/lib/daily.py `evaluations_by_day`).
                     window = MetadataValue.text(f"{days[0]}..{days[-1]}")
                     result = event.with_metadata({**event.metadata, "dbt_test_window": window})
-                    yield from evaluations_by_day(context.assets_def, key, {str(d): result for d in days})
+                    yield from evaluations_by_day(context.assets_def, key, {str(d): result for d in days}, latest)
                     continue
             yield event
 

@@ -31,7 +31,7 @@ from dagster import (
 
 from ingest.quality import SuiteResult, load_suite, suite_names, suite_source, validate, validate_window
 from orchestration.defs.marts.project import incremental_marts, marts
-from orchestration.lib.daily import evaluations_by_day
+from orchestration.lib.daily import LatestMaterializations, evaluations_by_day
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.partitions import daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
@@ -123,7 +123,7 @@ def suite_check(asset: str, suite: str, partitioned: bool) -> AssetChecksDefinit
         # One result per day, recorded against that day (why: orchestration/lib/daily.py).
         yield from evaluations_by_day(
             context.op_execution_context.assets_def, AssetCheckKey(AssetKey(asset), check_name(suite)),
-            {str(r.partition): to_check_result(r) for r in results},
+            {str(r.partition): to_check_result(r) for r in results}, LatestMaterializations(context.instance),
         )
 
     return _check
