@@ -245,3 +245,31 @@ def test_every_dbt_model_records_its_column_types(after_demo: AfterDemo) -> None
                 types = {c.name: c.type for c in schema.columns}
                 assert types["close"].startswith("DECIMAL(") and types["bucket_start"] == "TIMESTAMP", types
                 assert next(c for c in schema.columns if c.name == "vwap").description.startswith("Volume-weighted")
+
+
+DAILY_GE_CHECKS = ("raw_trades", "raw_book_snapshots", "ohlcv_1m", "ohlcv_5m", "ohlcv_15m", "ohlcv_1h", "ohlcv_1d",
+                   "daily_stats")
+
+
+def test_each_daily_gate_shows_passed_for_every_loaded_day_in_the_ui(after_demo: AfterDemo) -> None:
+    """The check's Partitions view in the UI: every day the demo's ranged run covered, and the day the
+    daemon caught up, counted Passed; none Skipped, Failed or Missing among them."""
+    loaded = DEMO_DAYS + 1  # the demo's days and LANDED; NO_DATA was never loaded
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1600, "height": 2400}).new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            for asset in DAILY_GE_CHECKS:
+                page.goto(f"{after_demo.url}/assets/{asset}?view=checks&checkDetail=ge_{asset}",
+                          wait_until="domcontentloaded")
+                dismiss_community_dialog(page)
+                expect(page.get_by_text("Latest execution")).to_be_visible()
+                page.get_by_text("Partitions", exact=True).last.click()  # the check's tab, not the asset's
+                expect(page.get_by_text(f"Passed ({loaded})", exact=True)).to_be_visible()
+                for status in ("Skipped", "Failed", "Execution Failed", "In Progress"):
+                    expect(page.get_by_text(f"{status} (0)", exact=True)).to_be_visible()
+                if asset == "ohlcv_1m":
+                    page.screenshot(path=str(after_demo.home / "ge_ohlcv_1m_partitions.png"), full_page=True)
+        finally:
+            browser.close()

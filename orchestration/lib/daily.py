@@ -8,6 +8,7 @@ skipped when the check yields nothing).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     JobDefinition,
+    MetadataValue,
     Output,
     RunRequest,
     RunStatusSensorContext,
@@ -43,7 +45,7 @@ if TYPE_CHECKING:  # what `define_asset_job` returns; dagster exports no public 
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.lib.logs import OPTIONAL_CHECKS
-from orchestration.lib.partitions import PARTITION_TAG, RANGE_END, RANGE_START, daily_partitions
+from orchestration.lib.partitions import PARTITION_TAG, RANGE_END, RANGE_START, daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL, WRITER_TAGS
 
 
@@ -66,16 +68,36 @@ def optional_daily_check(
     """A WARN-level cross-check of the run's days that may end without a result (shown as skipped).
 
     Such a check logs why it did not evaluate; Dagster's own "did not yield" line for it is then
-    left out of the console (orchestration/lib/logs.py).
+    left out of the console (orchestration/lib/logs.py). The result it gives for a ranged run's
+    window is recorded against each day of it (`evaluations_by_day`).
     """
     OPTIONAL_CHECKS.add(name)
-    return multi_asset_check(
+    decorate = multi_asset_check(
         name=name,
         specs=[AssetCheckSpec(name, asset=asset_key, partitions_def=daily_partitions,
                               additional_deps=list(additional_deps), blocking=False, description=description)],
         can_subset=True,
         pool=WAREHOUSE_POOL,
     )
+
+    def wrap(fn: Callable[..., Iterator[Any]]) -> Any:
+        @functools.wraps(fn)  # Dagster reads the context and resource parameters from `fn`'s signature
+        def per_day(context: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            ranged = context.has_partition_key_range and not context.has_partition_key
+            days = [str(d) for d in days_in_window(context.partition_time_window)] if ranged else []
+            latest = LatestMaterializations(context.instance)
+            for event in fn(context, *args, **kwargs):
+                if days and isinstance(event, AssetCheckResult):
+                    result = event.with_metadata({**event.metadata, "window": MetadataValue.text(
+                        f"{days[0]}..{days[-1]}")})
+                    yield from evaluations_by_day(context.op_execution_context.assets_def,
+                                                  AssetCheckKey(asset_key, name), dict.fromkeys(days, result), latest)
+                else:
+                    yield event
+
+        return decorate(per_day)
+
+    return wrap
 
 
 class LatestMaterializations:
