@@ -90,9 +90,11 @@ class DbtResource(DbtCliResource):
             raise
         results = _results(invocation)
         summary = summary_line(what, results)
-        problems = [r for r in results if r.get("status") in _PROBLEM]
-        if problems or results is None and not invocation.is_successful():
+        statuses = {str(r.get("status")) for r in results or []}
+        if statuses & {"error", "fail", "runtime error"} or results is None and not invocation.is_successful():
             log.error(summary + "\n" + failure_report(lines.getvalue(), results))
+        elif "warn" in statuses:
+            log.warning(summary + "\n" + failure_report(lines.getvalue(), results))
         else:
             log.info(summary)
         return events

@@ -78,22 +78,21 @@ def column_schemas(con: Any, context: AssetExecutionContext) -> dict[AssetKey, T
     (milliseconds) instead of dagster-dbt's `fetch_column_metadata()`, which needs a dbt adapter
     (seconds a run) and a query per model.
     """
-    wanted: dict[tuple[str, str], AssetKey] = {}
-    for key in context.selected_asset_keys:
+    wanted: dict[tuple[str, ...], AssetKey] = {}
+    for key in context.selected_asset_keys:  # `lake.marts.ohlcv_1m`: dagster-dbt's name for the relation
         table = str(context.assets_def.metadata_by_key.get(key, {}).get("dagster/table_name", ""))
-        parts = table.split(".")
-        if len(parts) == 3:
-            wanted[(parts[1], parts[2])] = key
+        if table.count(".") == 2:
+            wanted[tuple(table.split("."))] = key
     if not wanted:
         return {}
     rows = con.execute(
-        """SELECT table_schema, table_name, list(column_name ORDER BY ordinal_position),
+        """SELECT table_catalog, table_schema, table_name, list(column_name ORDER BY ordinal_position),
                   list(data_type ORDER BY ordinal_position)
-           FROM information_schema.columns WHERE table_catalog = 'lake' GROUP BY ALL"""
+           FROM information_schema.columns GROUP BY ALL"""
     ).fetchall()
     out: dict[AssetKey, TableSchema] = {}
-    for schema, table, names, types in rows:
-        key = wanted.get((schema, table))
+    for catalog, schema, table, names, types in rows:
+        key = wanted.get((catalog, schema, table))
         if key is None:
             continue
         declared = context.assets_def.metadata_by_key[key].get("dagster/column_schema")
