@@ -264,9 +264,10 @@ def test_each_daily_gate_shows_passed_for_every_loaded_day_in_the_ui(after_demo:
                 page.goto(f"{after_demo.url}/assets/{asset}?view=checks&checkDetail=ge_{asset}",
                           wait_until="domcontentloaded")
                 dismiss_community_dialog(page)
-                expect(page.get_by_text("Latest execution")).to_be_visible()
+                expect(page.get_by_text("Latest execution")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
                 page.get_by_text("Partitions", exact=True).last.click()  # the check's tab, not the asset's
-                expect(page.get_by_text(f"Passed ({loaded})", exact=True)).to_be_visible()
+                # "Loading partitions..." first: the status counts come from a query per check.
+                expect(page.get_by_text(f"Passed ({loaded})", exact=True)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
                 for status in ("Skipped", "Failed", "Execution Failed", "In Progress"):
                     expect(page.get_by_text(f"{status} (0)", exact=True)).to_be_visible()
                 if asset == "ohlcv_1m":
