@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import re
+import uuid
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +136,26 @@ def find_landing_files(root: Path, family: str, day: dt.date) -> list[LandingFil
             continue
         found.append(lf)
     return found
+
+
+@contextmanager
+def replacing(dest: Path) -> Iterator[Path]:
+    """A temporary name beside `dest` to write (or link) into: it replaces `dest` atomically when the
+    block ends without error, and is gone afterwards on every path, so a reader of the landing folder
+    never sees half a file and a rerun leaves no stray `.partial` behind.
+
+    Why the unlink after a successful rename too: renaming one hard link onto another of the same file
+    succeeds and does nothing (POSIX rename(2)), which is what re-staging a linked vendor file does.
+    The name is unique per call, so two writers of the same file never share a temporary.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def snapshot_columns(depth: int) -> list[str]:

@@ -69,9 +69,18 @@ class Settings:
     vendor_path: str  # empty: no vendor configured
     vendor_symbols: str
     vendor_trades_kind: str
+    vendor_exchange: str | None  # tardis: exchange id; None: from the market
+    vendor_book_data_types: str | None  # tardis: comma list in order of preference, `none`; None: all, default order
+    vendor_snapshot_depth: int
+    vendor_snapshot_interval_ms: int
+    vendor_checksums: str
+    vendor_s3_endpoint: str | None
+    vendor_cache_dir: str | None  # S3 downloads; None: <landing>/_vendor_cache
     binance_reference_market: str
     binance_reference_path: str
     binance_reference_symbols: str
+    binance_reference_checksums: str
+    binance_reference_s3_endpoint: str | None
     # Orchestration.
     dagster_home: Path
     partitions_start: str  # the first day a backfill can reach
@@ -121,9 +130,18 @@ class Settings:
             vendor_path=env.get("TICKWH_VENDOR_PATH", ""),
             vendor_symbols=env.get("TICKWH_VENDOR_SYMBOLS", ""),
             vendor_trades_kind=env.get("TICKWH_VENDOR_TRADES_KIND", "trades"),
+            vendor_exchange=env.get("TICKWH_VENDOR_EXCHANGE") or None,
+            vendor_book_data_types=env.get("TICKWH_VENDOR_BOOK_DATA_TYPES") or None,
+            vendor_snapshot_depth=int(env.get("TICKWH_VENDOR_SNAPSHOT_DEPTH") or 25),
+            vendor_snapshot_interval_ms=int(env.get("TICKWH_VENDOR_SNAPSHOT_INTERVAL_MS") or 1000),
+            vendor_checksums=env.get("TICKWH_VENDOR_CHECKSUMS") or "require",
+            vendor_s3_endpoint=env.get("TICKWH_VENDOR_S3_ENDPOINT") or None,
+            vendor_cache_dir=env.get("TICKWH_VENDOR_CACHE_DIR") or None,
             binance_reference_market=env.get("TICKWH_BINANCE_REFERENCE_MARKET", "usdm"),
             binance_reference_path=env.get("TICKWH_BINANCE_REFERENCE_PATH", ""),
             binance_reference_symbols=env.get("TICKWH_BINANCE_REFERENCE_SYMBOLS", ""),
+            binance_reference_checksums=env.get("TICKWH_BINANCE_REFERENCE_CHECKSUMS") or "require",
+            binance_reference_s3_endpoint=env.get("TICKWH_BINANCE_REFERENCE_S3_ENDPOINT") or None,
             dagster_home=Path(env.get("DAGSTER_HOME") or root / "dagster_home"),
             partitions_start=env.get("TICKWH_PARTITIONS_START") or "2020-01-01",
             catchup_interval_s=int(env.get("TICKWH_CATCHUP_INTERVAL_S") or 3600),

@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from dagster import (
+    AssetKey,
     DagsterInstance,
     DagsterRunStatus,
     SensorResult,
@@ -33,6 +36,7 @@ from orchestration.defs.catchup.sensors import (
 from orchestration.defs.marts.schedules import daily_schedule
 from orchestration.defs.vendors.resources import VendorSourceResource
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
+from tests.ui_servers import BIN
 
 D = dt.date
 
@@ -187,3 +191,27 @@ def test_vendor_days_are_read_from_a_real_vendor_folder(tmp_path: Path) -> None:
         (folder / name).write_bytes(b"")
     source = VendorSource(vendor="binance", market="usdm", path=str(tmp_path / "binance"), symbols=("BTCUSDT",))
     assert vendor_trade_days(source, tmp_path / "landing") == {D(2024, 2, 10)}
+
+
+def test_tickwh_catchup_on_a_fresh_home_loads_the_landing_days_quietly(tmp_path: Path) -> None:
+    """`tickwh catchup` as a user types it, on a home where nothing was loaded yet: it finds the landed
+    days itself (no --from), runs them as one run, and prints no Dagster DEBUG event lines (-v does)."""
+    home = tmp_path / "var"
+    first = D(2024, 1, 1)
+    simulate_days(first, 2, home / "landing", trades_per_day=2_000, snapshot_interval_ms=60_000, seed=5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKWH_", "DAGSTER_HOME"))}
+    env.update({"TICKWH_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"})
+    done = subprocess.run([str(BIN / "tickwh"), "catchup"], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=900)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert "nothing loaded yet" not in out
+    assert f"running daily_pipeline for {first}..{first + dt.timedelta(days=1)} as one run" in done.stdout, out
+    assert "success" in done.stdout
+    yesterday = utc_today() - dt.timedelta(days=1)
+    no_data = [first + dt.timedelta(days=i) for i in range(2, (yesterday - first).days + 1)]
+    assert f"skipped: no landing files for {describe_days(no_data)}" in done.stdout
+    assert not [line for line in done.stderr.splitlines() if " DEBUG " in line], done.stderr[-3000:]
+    assert "dbt build of dbt_daily_marts for 2024-01-01..2024-01-02: " in done.stderr
+    with DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        assert instance.get_materialized_partitions(AssetKey("raw_trades")) == {"2024-01-01", "2024-01-02"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,7 +22,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from dagster import AssetCheckSeverity, AssetSelection, ExecuteInProcessResult, materialize
+from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
 from ingest.quality import load_suite, run_suite, suite_names, validate
 from ingest.simulator import simulate_day
@@ -534,12 +535,16 @@ def test_a_bad_day_in_a_ranged_backfill_blocks_the_window(baseline, case):
     write_rows(trades_file(case), header, rows)
     result = materialize(FULL, resources=resources(case), raise_on_error=False, tags={
         "dagster/asset_partition_range_start": D1.isoformat(), "dagster/asset_partition_range_end": d2.isoformat()})
-    e = evaluations(result)["ge_raw_trades"]
-    assert (e.passed, e.severity) == (False, AssetCheckSeverity.ERROR)
-    assert meta(e, "failed_errors") == {D1.isoformat(): ["max_move_between_trades"]}
-    assert meta(e, "max_move_between_trades")["failed_days"] == [D1.isoformat()]
-    assert "| 2024-03-03 | pass |" in meta(e, "per_day")
-    assert evaluations(result)["ge_raw_book_snapshots"].passed
+    # One evaluation per day, each recorded against its own partition: the bad day fails, the other passes.
+    by_day = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()
+              if e.check_name in ("ge_raw_trades", "ge_raw_book_snapshots")}
+    assert sorted(by_day) == [(c, d.isoformat()) for c in ("ge_raw_book_snapshots", "ge_raw_trades") for d in (D1, d2)]
+    bad, good = by_day["ge_raw_trades", D1.isoformat()], by_day["ge_raw_trades", d2.isoformat()]
+    assert (bad.passed, bad.severity, bad.blocking) == (False, AssetCheckSeverity.ERROR, True)
+    assert meta(bad, "failed_errors") == ["max_move_between_trades"]
+    assert meta(bad, "max_move_between_trades")["success"] is False
+    assert (good.passed, meta(good, "failed_errors")) == (True, [])
+    assert all(by_day["ge_raw_book_snapshots", d.isoformat()].passed for d in (D1, d2))
     # One dbt invocation builds the whole window, so one bad day holds back all of it.
     assert_blocked(result)
     assert day_counts(case, d2)["raw.trades"] == TRADES_PER_DAY
@@ -1040,3 +1045,29 @@ def test_pairwise_level_order_check_equals_sort_and_distinct():
         got = con.execute(f"SELECT {old} AS old, {new} AS new FROM (VALUES {pairs}) t(b, a)").fetchall()
     assert len(got) == len(lists) ** 2 and {o for o, _ in got} == {0, 1}
     assert all(o == n for o, n in got)
+
+
+def test_a_failed_dbt_test_is_reported_in_full_once_and_recorded_for_its_day(baseline, tmp_path, capfd):
+    """Without -v a dbt build logs one summary line; when a dbt test fails, that line is an ERROR that
+    carries dbt's own failure report; dbt's per-node lines stay out; the failed test's check is
+    recorded against the run's day."""
+    lakes.copy_home_lake(baseline.home, tmp_path)
+    with lakes.connect(tmp_path) as con:  # a side the staging test does not accept, past the loader
+        con.execute("UPDATE raw.trades SET side = 'sideways' WHERE trade_date = ? AND trade_seq = "
+                    "(SELECT min(trade_seq) FROM raw.trades WHERE trade_date = ?)", [D0, D0])
+    instance = DagsterInstance.ephemeral()
+    result = materialize([dbt_daily_marts], resources=resources(tmp_path), partition_key=D0.isoformat(),
+                         instance=instance, raise_on_error=False)
+    assert not result.success
+    failed = [e for e in result.get_asset_check_evaluations() if e.check_name.startswith("accepted_values_stg_trades")]
+    assert [(e.partition, e.passed) for e in failed] == [(D0.isoformat(), False)]
+    logs = [e for e in instance.all_logs(result.run_id) if e.user_message.startswith("dbt build of ")]
+    assert len(logs) == 1, [e.user_message for e in logs]
+    message = logs[0].user_message
+    assert logs[0].level == logging.ERROR
+    assert message.startswith(f"dbt build of dbt_daily_marts for {D0}..{D0}: ")
+    assert ", 1 error, " in message.splitlines()[0]
+    assert "Completed with 1 error" in message
+    assert "Failure in test accepted_values_stg_trades_side" in message and "Got 1 result" in message
+    out = capfd.readouterr().out
+    assert not [line for line in out.splitlines() if " START " in line or " PASS " in line], out[-2000:]

@@ -27,10 +27,12 @@ from dagster import (
 
 from ingest.cold.seaweed import SeaweedServer
 from ingest.loader import load_book_snapshots, load_trades
+from ingest.settings import Settings
 from ingest.vendors._lines import VendorFormatError
 from ingest.vendors.binance import ChecksumError, read_klines, read_trades, sniff, verify_checksum
 from ingest.vendors.reference import compare_with_reference, load_klines_reference
 from ingest.vendors.source import (
+    TARDIS_BOOK_TYPES,
     S3Store,
     VendorFileMissingError,
     VendorSource,
@@ -44,7 +46,11 @@ from orchestration.defs.marts.project import dbt_resource
 from orchestration.defs.raw.assets import raw_trades
 from orchestration.defs.vendors.assets import binance_klines_reference, vendor_landing
 from orchestration.defs.vendors.checks import CHECK_NAME, ohlcv_1m_matches_exchange_klines
-from orchestration.defs.vendors.resources import VendorSourceResource
+from orchestration.defs.vendors.resources import (
+    VendorSourceResource,
+    binance_reference_from_settings,
+    vendor_source_from_settings,
+)
 from orchestration.defs.vendors.sensors import daily_pipeline_after_vendor_landing
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
@@ -606,6 +612,45 @@ def test_stage_tardis_day_links_trades_and_prefers_book_sources_in_order(tmp_pat
         stage_vendor_day(source, DAY, tmp_path / "landing2")
 
 
+def landing_names(landing: Path) -> list[str]:
+    return sorted(p.name for p in landing.iterdir() if p.is_file())
+
+
+def test_restaging_a_vendor_day_leaves_only_the_final_files(tmp_path):
+    """Staged twice (a linked Tardis trades file, a rewritten quotes file, a rewritten Binance day), the
+    landing folder holds the same final files and no `.partial`; a rewrite that fails leaves none either."""
+    t = DAY_MS * 1000
+    tardis = tmp_path / "tardis"
+    write_gz_text(tardis / "binance-futures" / "trades" / "2024" / "01" / "01" / "BTCUSDT.csv.gz", (
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
+        f"binance-futures,BTCUSDT,{t + 1},{t + 2},7,buy,42000.5,0.25\n"
+    ))
+    write_gz_text(tardis / "binance-futures" / "quotes" / "2024" / "01" / "01" / "BTCUSDT.csv.gz", (
+        "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount\n"
+        f"binance-futures,BTCUSDT,{t + 1},{t + 2},1,42001,42000,2\n"
+    ))
+    binance = tmp_path / "binance"
+    write_zip(binance, f"BTCUSDT-trades-{DAY}.zip", USDM_TRADES.format(t0=DAY_MS + 5, t1=DAY_MS + 1_234))
+    landing = tmp_path / "landing"
+    sources = [VendorSource(vendor="tardis", market="usdm", path=str(tardis), symbols=("BTCUSDT",)),
+               VendorSource(vendor="binance", market="spot", path=str(binance), symbols=("BTCUSDT",))]
+    expected = sorted([f"binance-futures_trades_{DAY}_BTCUSDT.csv.gz",
+                       f"binance-futures_book_snapshot_1_{DAY}_BTCUSDT.csv.gz",
+                       f"binance_trades_{DAY}_BTCUSDT.csv.gz", f"binance_book_snapshot_1_{DAY}_BTCUSDT.csv.gz"])
+    for _ in range(2):
+        for source in sources:
+            stage_vendor_day(source, DAY, landing)
+        assert landing_names(landing) == expected
+    with duckdb.connect() as con:
+        assert load_trades(con, landing, DAY).rows_loaded == 1 + 2
+    # A vendor file that cannot be rewritten: the error, the earlier good file untouched, no temporary.
+    (binance / f"BTCUSDT-trades-{DAY}.zip").unlink()
+    write_zip(binance, f"BTCUSDT-trades-{DAY}.zip", "1,2,3\n")
+    with pytest.raises(VendorFormatError):
+        stage_vendor_day(sources[1], DAY, landing)
+    assert landing_names(landing) == expected
+
+
 def test_read_vendor_zip_without_header_is_streamed_in_order(tmp_path):
     """Many batches (more than one Arrow block) keep their order through the rewrite."""
     n = 200_000
@@ -620,3 +665,69 @@ def test_read_vendor_zip_without_header_is_streamed_in_order(tmp_path):
         next(fh)
         ids = [int(line.split(",")[4]) for line in fh]
     assert ids == list(range(n))
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration from the environment alone
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_vendor_field_has_an_environment_variable():
+    """Each field of `vendor_source` is read from a TICKWH_VENDOR_* variable (docs/vendors.md), so no
+    set-up needs a run-config YAML; the klines reference takes the fields that apply to klines."""
+    env = {
+        "TICKWH_VENDOR": "tardis", "TICKWH_VENDOR_MARKET": "spot", "TICKWH_VENDOR_PATH": "s3://bucket/tardis",
+        "TICKWH_VENDOR_SYMBOLS": "BTCUSDT,BTC/USD", "TICKWH_VENDOR_EXCHANGE": "bitmex",
+        "TICKWH_VENDOR_TRADES_KIND": "aggTrades", "TICKWH_VENDOR_BOOK_DATA_TYPES": "quotes, book_snapshot_5",
+        "TICKWH_VENDOR_SNAPSHOT_DEPTH": "10", "TICKWH_VENDOR_SNAPSHOT_INTERVAL_MS": "500",
+        "TICKWH_VENDOR_CHECKSUMS": "if_present", "TICKWH_VENDOR_S3_ENDPOINT": "http://127.0.0.1:8333",
+        "TICKWH_VENDOR_CACHE_DIR": "/tmp/vendor-cache",
+        "TICKWH_BINANCE_REFERENCE_PATH": "/data/binance", "TICKWH_BINANCE_REFERENCE_MARKET": "spot",
+        "TICKWH_BINANCE_REFERENCE_SYMBOLS": "ETHUSDT", "TICKWH_BINANCE_REFERENCE_CHECKSUMS": "skip",
+        "TICKWH_BINANCE_REFERENCE_S3_ENDPOINT": "http://127.0.0.1:9000",
+    }
+    settings = Settings.from_env(env)
+    source = vendor_source_from_settings(settings)
+    expected = {
+        "vendor": "tardis", "market": "spot", "path": "s3://bucket/tardis", "symbols": ["BTCUSDT", "BTC-USD"],
+        "exchange": "bitmex", "trades_kind": "aggTrades", "book_data_types": ["quotes", "book_snapshot_5"],
+        "snapshot_depth": 10, "snapshot_interval_ms": 500, "checksums": "if_present",
+        "s3_endpoint_url": "http://127.0.0.1:8333", "cache_dir": "/tmp/vendor-cache",
+    }
+    assert set(expected) == set(VendorSourceResource.model_fields)  # a new field needs its variable too
+    assert {name: getattr(source, name) for name in expected} == expected
+    reference = binance_reference_from_settings(settings)
+    assert (reference.vendor, reference.market, reference.path, reference.symbols, reference.checksums,
+            reference.s3_endpoint_url, reference.cache_dir) == (
+        "binance", "spot", "/data/binance", ["ETHUSDT"], "skip", "http://127.0.0.1:9000", "/tmp/vendor-cache")
+    # `none` is trades only; unset is every book source in the default order.
+    def books(env: dict[str, str]) -> list[str]:
+        return vendor_source_from_settings(Settings.from_env(env)).book_data_types
+
+    assert (books({"TICKWH_VENDOR_BOOK_DATA_TYPES": "none"}), books({})) == ([], list(TARDIS_BOOK_TYPES))
+
+
+def test_a_trades_only_tardis_set_up_runs_from_the_environment_alone(tickwh_env, monkeypatch):
+    """Tardis trades without any book file, configured by variables only: the day stages (trades plus
+    a header-only book file) and loads, with no run config."""
+    vendor = tickwh_env / "tardis"
+    t = DAY_MS * 1000
+    write_gz_text(vendor / f"binance-futures_trades_{DAY}_BTCUSDT.csv.gz", (
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
+        f"binance-futures,BTCUSDT,{t + 1},{t + 2},7,buy,42000.5,0.25\n"
+        f"binance-futures,BTCUSDT,{t + 3},{t + 4},8,sell,42000.0,0.5\n"
+    ))
+    for var, value in {"TICKWH_VENDOR": "tardis", "TICKWH_VENDOR_MARKET": "usdm", "TICKWH_VENDOR_PATH": str(vendor),
+                       "TICKWH_VENDOR_SYMBOLS": "BTCUSDT", "TICKWH_VENDOR_BOOK_DATA_TYPES": "none"}.items():
+        monkeypatch.setenv(var, value)
+    defs = build_defs()  # every resource from the environment
+    instance = DagsterInstance.ephemeral()
+    staged = defs.resolve_job_def("vendor_landing_job").execute_in_process(
+        instance=instance, partition_key=DAY.isoformat(), raise_on_error=False)
+    assert staged.success
+    landing = tickwh_env / "landing"
+    assert landing_names(landing) == [f"binance-futures_book_snapshot_1_{DAY}_BTCUSDT.csv.gz",
+                                      f"binance-futures_trades_{DAY}_BTCUSDT.csv.gz"]
+    with duckdb.connect() as con:
+        assert load_trades(con, landing, DAY).rows_loaded == 2
+        assert load_book_snapshots(con, landing, DAY).rows_loaded == 0

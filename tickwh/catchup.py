@@ -9,6 +9,7 @@ from dagster import AssetKey
 from ingest.availability import describe_days, landed_days
 from ingest.names import parse_day
 from orchestration.defs.catchup.sensors import catchup_tags, missing_ranges, plan_catchup, utc_today
+from orchestration.lib.logs import console_run_config
 from orchestration.lib.resources import LandingZoneResource
 from tickwh.home import instance, prepare_code_location
 
@@ -19,15 +20,19 @@ def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> i
     dagster = instance()
     done = dagster.get_materialized_partitions(AssetKey("raw_trades"))
     last = parse_day(last_arg) if last_arg else utc_today() - dt.timedelta(days=1)
+    landing = LandingZoneResource()
+    landed = landed_days(landing.path, landing.books)
     if first_arg:
         first = parse_day(first_arg)
     elif done:
         first = min(dt.date.fromisoformat(k) for k in done)
+    elif landed:
+        # A fresh home: nothing loaded yet, so the landing folder says where the data begins.
+        first = min(landed)
     else:
-        print("nothing loaded yet: pass --from YYYY-MM-DD")
-        return 2
-    landing = LandingZoneResource()
-    plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path, landing.books), set())
+        print(f"nothing loaded yet and no landing files under {landing.path}: nothing to catch up")
+        return 0
+    plan = plan_catchup(missing_ranges(done, first, last), landed, set())
     if plan.no_data:
         print(f"skipped: no landing files for {describe_days(plan.no_data)} under {landing.path}")
     if not plan.load:
@@ -38,7 +43,8 @@ def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> i
     for a, b in plan.load:
         print(f"{'would run' if dry_run else 'running'} daily_pipeline for {a}..{b} as one run")
         if not dry_run:
-            result = job.execute_in_process(instance=dagster, tags=catchup_tags(a, b), raise_on_error=False)
+            result = job.execute_in_process(instance=dagster, tags=catchup_tags(a, b), raise_on_error=False,
+                                            run_config=console_run_config())
             print(f"  run {result.run_id}: {'success' if result.success else 'FAILED'}")
             failed += not result.success
     return 1 if failed else 0

@@ -14,7 +14,9 @@ def catchup(argv: Sequence[str]) -> int:
         description="Load the days between the first loaded day and yesterday (UTC) that are missing, one run "
         "per gap. Days without landing files are listed and skipped, never run.",
     )
-    parser.add_argument("--from", dest="first", help="first day, YYYY-MM-DD UTC (default: first loaded day)")
+    parser.add_argument("--from", dest="first",
+                        help="first day, YYYY-MM-DD UTC (default: first loaded day, or on a fresh home the first "
+                        "day with landing files)")
     parser.add_argument("--to", dest="last", help="last day, YYYY-MM-DD UTC (default: yesterday)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, start none")
     args = parser.parse_args(argv)

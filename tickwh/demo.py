@@ -25,12 +25,13 @@ STATS_SHOWN = 12
 
 def run_pipeline(first: dt.date, last: dt.date) -> None:
     with heartbeat(log, "loading the code location (Dagster, dbt manifest)"):
+        from orchestration.lib.logs import console_run_config
         from orchestration.lib.partitions import range_tags
         from tickwh.home import instance, prepare_code_location
 
         defs = prepare_code_location()
     dagster = instance()
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    quiet = console_run_config()
     tags = range_tags(first, last)
     # The sensors that chain rollups and archive after the daily run need the daemon; the demo runs them directly.
     for name, run_tags in (("daily_pipeline", tags), ("rollups", {}), ("archive", tags)):

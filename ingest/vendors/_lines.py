@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +23,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
+
+from ingest.landing import replacing
 
 # Arrow's CSV block size: about 60k trade lines a batch, a few MB of memory each.
 BLOCK_BYTES = 4 << 20
@@ -120,13 +121,10 @@ def rewrite_lines(src: Path, dest: Path, header: str, line_sql: str, skip_lines:
     renamed, so the loader never sees a half-written file. Returns the number of lines written
     (header excluded).
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
     rows = 0
-    try:
+    with closing(con), replacing(Path(dest)) as tmp:
+        con.execute("SET enable_progress_bar = false")
         with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as out:
             out.write(header.encode() + b"\n")
             for batch in line_batches(src):
@@ -141,10 +139,4 @@ def rewrite_lines(src: Path, dest: Path, header: str, line_sql: str, skip_lines:
                 for chunk in table.column(0).chunks:
                     out.write(_string_bytes(chunk))
                 rows += table.num_rows
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        con.close()
     return rows

@@ -42,7 +42,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.landing import TRADES_COLUMNS, snapshot_columns, snapshots_file_name, trades_file_name
+from ingest.landing import TRADES_COLUMNS, replacing, snapshot_columns, snapshots_file_name, trades_file_name
 from ingest.names import validate_symbol
 from ingest.vendors._lines import (
     LINE_SCHEMA,
@@ -531,9 +531,6 @@ def write_empty_book_file(landing_root: Path, exchange: str, symbol: str, day: d
     "no snapshots" on purpose.
     """
     dest = Path(landing_root) / snapshots_file_name(exchange, day, 1, symbol)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
-    with gzip.open(tmp, "wt", newline="") as fh:
+    with replacing(dest) as tmp, gzip.open(tmp, "wt", newline="") as fh:
         fh.write(",".join(snapshot_columns(1)) + "\n")
-    tmp.replace(dest)
     return dest

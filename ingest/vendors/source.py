@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ingest.availability import days_in_names
-from ingest.landing import landing_file_name, parse_landing_name, same_compression_name, trades_file_name
+from ingest.landing import (
+    landing_file_name,
+    parse_landing_name,
+    replacing,
+    same_compression_name,
+    trades_file_name,
+)
 from ingest.names import InvalidNameError, canonical_symbol, shown, validate_exchange, validate_key
 from ingest.vendors.binance import (
     EXCHANGE_BY_MARKET,
@@ -202,10 +208,8 @@ class S3Store:
         # Keys come from a listing of someone else's bucket: confined to the cache before any write.
         validate_key(key, "S3 key")
         target = _confined(self.cache, f"{self.bucket}/{self.prefix}{key}", "S3 key")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.partial")
-        self.client.download_file(self.bucket, self.prefix + key, str(tmp))
-        tmp.replace(target)
+        with replacing(target) as tmp:
+            self.client.download_file(self.bucket, self.prefix + key, str(tmp))
         return target
 
     def describe(self, key: str) -> str:
@@ -317,14 +321,11 @@ def vendor_trade_days(source: VendorSource, landing_root: Path, *, s3_client: An
 
 def _link_or_copy(src: Path, dest: Path) -> None:
     """Hard link when possible (no copy of a multi-GB file), else copy; replaced atomically."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    tmp.replace(dest)
+    with replacing(dest) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,12 +21,20 @@ import csv
 import datetime as dt
 import gzip
 import io
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from ingest.landing import LandingFileError, parse_landing_name, read_header, snapshot_columns, snapshots_file_name
+from ingest.landing import (
+    LandingFileError,
+    parse_landing_name,
+    read_header,
+    replacing,
+    snapshot_columns,
+    snapshots_file_name,
+)
 from ingest.vendors._lines import VendorFormatError, malformed_line_sql, rewrite_lines
 from ingest.vendors.binance import NormalisedFile
 
@@ -164,11 +172,9 @@ def snapshots_from_incremental_l2(
     stats = L2SnapshotStats()
     books: dict[str, _Book] = {}
     dest = Path(landing_root) / snapshots_file_name(exchange, day, depth, symbols)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false; SET preserve_insertion_order = true")
-    try:
+    with closing(con), replacing(dest) as tmp:
+        con.execute("SET enable_progress_bar = false; SET preserve_insertion_order = true")
         try:
             reader = con.execute(
                 """SELECT exchange, symbol, local_timestamp, is_snapshot, side, price, amount
@@ -223,12 +229,6 @@ def snapshots_from_incremental_l2(
                 text.detach()
         except duckdb.Error as exc:
             raise VendorFormatError(f"{Path(src).name}: cannot replay: {exc}") from exc
-        tmp.replace(dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        con.close()
     out = NormalisedFile(
         landing_path=dest, vendor_file=str(src), rows=stats.snapshots, line_offset=0, vendor_has_header=True,
         time_unit="us",

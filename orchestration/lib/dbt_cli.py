@@ -17,6 +17,9 @@ A resource is built once per run, and on every `cli()` dagster-dbt pays for:
     `dbt parse` writes. `save_parse_state` copies a finished invocation's parse state back, so the
     next run re-parses only what changed (the window reaches dbt as env vars for the same reason,
     see orchestration/lib/dbt.py). dbt itself checks the file against project, profile and version.
+dagster-dbt also writes every line dbt prints to stdout (`stream_raw_events`, no switch): a START and
+a PASS line per test, about 130 lines a build. `events()` here keeps them for `-v` and otherwise
+logs one line per dbt command with its counts, and dbt's failure report in full when there is one.
 And one thing it cannot do at all: give one invocation its own environment (the lake of the run's
 warehouse resource, the partition window). `cli()` copies `os.environ` into the dbt process and
 takes no `env`; the change that would add it was declined upstream in favour of setting the process
@@ -25,8 +28,11 @@ one place, under a lock, and restores every variable afterwards; no other module
 """
 
 # No `from __future__ import annotations`: Dagster inspects resource annotations at runtime.
+import contextlib
 import importlib.metadata
+import io
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -39,6 +45,7 @@ from typing import Any
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 
+from ingest.logs import verbose
 from ingest.settings import dbt_executable
 
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -62,6 +69,35 @@ class DbtResource(DbtCliResource):
         """`DbtCliResource.cli`, plus `env`: variables for this dbt process only."""
         with _process_env(env or {}):  # dagster-dbt copies os.environ when it starts the process
             return super().cli(args, **kwargs)
+
+    def events(self, invocation: DbtCliInvocation, log: Any, what: str) -> list[Any]:
+        """Every Dagster event of `invocation`; dbt's own lines printed only with -v (TICKWH_VERBOSE).
+
+        Without -v, `log` (the step's `context.log`) gets one line with the command's counts
+        (`summary_line`) and, when a node failed or warned, dbt's own report of it in full.
+        """
+        if verbose():
+            events = list(invocation.stream())
+            log.info(summary_line(what, _results(invocation)))
+            return events
+        lines = io.StringIO()
+        try:
+            # dagster-dbt prints from the thread that iterates the stream: this one.
+            with contextlib.redirect_stdout(lines):
+                events = list(invocation.stream())
+        except BaseException:
+            log.error(f"{what}: dbt said:\n" + lines.getvalue().strip())
+            raise
+        results = _results(invocation)
+        summary = summary_line(what, results)
+        statuses = {str(r.get("status")) for r in results or []}
+        if statuses & {"error", "fail", "runtime error"} or results is None and not invocation.is_successful():
+            log.error(summary + "\n" + failure_report(lines.getvalue(), results))
+        elif "warn" in statuses:
+            log.warning(summary + "\n" + failure_report(lines.getvalue(), results))
+        else:
+            log.info(summary)
+        return events
 
     def save_parse_state(self, invocation: DbtCliInvocation) -> None:
         """Keep a finished invocation's `partial_parse.msgpack` as the project's, for the next run."""
@@ -97,3 +133,51 @@ def _process_env(values: Mapping[str, str]) -> Iterator[None]:
                     os.environ.pop(k, None)
                 else:
                     os.environ.update({k: v})
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# A node's run_results status that needs a reader's eye (dbt counts `fail` among its ERRORs).
+_PROBLEM = ("error", "fail", "warn", "runtime error")
+_COUNTED = {"success": "pass", "pass": "pass", "warn": "warn", "fail": "error", "error": "error",
+            "runtime error": "error", "skipped": "skip", "no-op": "pass"}
+
+
+def _results(invocation: DbtCliInvocation) -> list[dict[str, Any]] | None:
+    """run_results.json's results, or None when dbt stopped before running a node (no file)."""
+    path = invocation.target_path / "run_results.json" if invocation.target_path else None
+    if path is None or not path.exists():
+        return None
+    return list(invocation.get_artifact("run_results.json").get("results", []))
+
+
+def summary_line(what: str, results: list[dict[str, Any]] | None) -> str:
+    """`<what>: 9 models, 46 tests: 55 pass, 0 warn, 0 error, 0 skip (29.8s in nodes)`, from run_results.json."""
+    if results is None:
+        return f"{what}: dbt stopped before running any node"
+    kinds: dict[str, int] = {}
+    counts = {"pass": 0, "warn": 0, "error": 0, "skip": 0}
+    for r in results:
+        kind = str(r.get("unique_id", "")).split(".", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        counts[_COUNTED.get(str(r.get("status")), "error")] += 1
+    nodes = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in
+                      sorted(kinds.items(), key=lambda kv: ("model", "test").index(kv[0])
+                             if kv[0] in ("model", "test") else 2))
+    seconds = sum(float(r.get("execution_time") or 0) for r in results)
+    return (f"{what}: {nodes or 'no nodes'}: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+            + f" ({seconds:.1f}s in nodes)")
+
+
+def failure_report(output: str, results: list[dict[str, Any]] | None) -> str:
+    """dbt's own account of what went wrong: from its `Completed with ...` section to the end, or
+    (dbt stopped before any node: a compile or connection error) everything it printed; without
+    either, each failed node's run_results message."""
+    # dbt colours its lines unless DBT_USE_COLORS is off (ingest/logs.py turns it off when piped).
+    lines = _ANSI.sub("", output).rstrip().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Completed with")), None)
+    if start is not None:
+        return "\n".join(line for line in lines[start:] if not line.startswith("Done. PASS=")).strip()
+    if results is None:
+        return "\n".join(lines).strip()
+    return "\n".join(f"{str(r.get('status')).upper()} {r.get('unique_id')}: {r.get('message')}"
+                     for r in results if r.get("status") in _PROBLEM)

@@ -191,3 +191,23 @@ def test_hot_check_evaluates_once_hot_load_has_run(home: Home, tmp_path: Path,
     meta = {k: v.value for k, v in ev.metadata.items()}
     assert meta["evaluated"] is True and not ev.passed
     assert (meta["trades_warm"], meta["trades_hot"], meta["minutes_only_warm"]) == (30, 0, 4)
+
+
+def test_a_ranged_run_records_the_klines_result_for_each_day_it_covered(home: Home) -> None:
+    """One run over D1..D2 (a backfill as one run): the comparison's result is recorded against each
+    day, so neither day is left planned (the UI would say Skipped although the check ran)."""
+    instance = DagsterInstance.ephemeral()
+    selection = AssetSelection.assets(raw_trades) | AssetSelection.checks(ohlcv_1m_matches_exchange_klines)
+    result = materialize([raw_trades, ohlcv_1m_matches_exchange_klines],
+                         resources=home.resources(binance_reference=home.configured()), instance=instance,
+                         selection=selection, tags={"dagster/asset_partition_range_start": D1.isoformat(),
+                                                    "dagster/asset_partition_range_end": D2.isoformat()})
+    assert result.success
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name == CHECK_NAME]
+    assert [e.partition for e in evaluations] == [D1.isoformat(), D2.isoformat()]
+    assert len({(e.passed, e.severity, e.description) for e in evaluations}) == 1  # one comparison, both days
+    assert all(e.metadata["window"].value == f"{D1}..{D2}" for e in evaluations)
+    records = instance.event_log_storage.get_asset_check_execution_history(KLINES_KEY, limit=10)
+    statuses = {r.partition: r.status for r in records if r.run_id == result.run_id}
+    assert set(statuses) == {D1.isoformat(), D2.isoformat()}
+    assert AssetCheckExecutionRecordStatus.PLANNED not in statuses.values(), statuses

@@ -6,13 +6,25 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, RetryRequested
+from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    RetryRequested,
+    TableColumn,
+    TableSchema,
+)
 from dagster_dbt import DbtCliInvocation, dbt_assets
 
 from ingest.lake import current_snapshot
 from orchestration.defs.marts.project import prepare_manifest
 from orchestration.lib.charts import markdown_image, price_volume_png
-from orchestration.lib.dbt import DAILY_EXCLUDE, DAILY_SELECT, TickTranslator, window_env
+from orchestration.lib.daily import LatestMaterializations, evaluations_by_day
+from orchestration.lib.dbt import DAILY_EXCLUDE, DAILY_SELECT, WINDOW_ENV, TickTranslator, window_env
 from orchestration.lib.dbt_cli import DbtResource
 from orchestration.lib.metadata import preview
 from orchestration.lib.partitions import daily_partitions, days_in_window
@@ -58,20 +70,71 @@ def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
     return meta
 
 
+def column_schemas(con: Any, context: AssetExecutionContext) -> dict[AssetKey, TableSchema]:
+    """Each built model's columns with the types the warehouse holds, and the manifest's descriptions.
+
+    Why from the warehouse: the manifest names and documents every column but types none (the SQL
+    decides them), so the UI's Columns table had an empty Type column. One catalog query per build
+    (milliseconds) instead of dagster-dbt's `fetch_column_metadata()`, which needs a dbt adapter
+    (seconds a run) and a query per model.
+    """
+    wanted: dict[tuple[str, ...], AssetKey] = {}
+    for key in context.selected_asset_keys:  # `lake.marts.ohlcv_1m`: dagster-dbt's name for the relation
+        table = str(context.assets_def.metadata_by_key.get(key, {}).get("dagster/table_name", ""))
+        if table.count(".") == 2:
+            wanted[tuple(table.split("."))] = key
+    if not wanted:
+        return {}
+    rows = con.execute(
+        """SELECT table_catalog, table_schema, table_name, list(column_name ORDER BY ordinal_position),
+                  list(data_type ORDER BY ordinal_position)
+           FROM information_schema.columns GROUP BY ALL"""
+    ).fetchall()
+    out: dict[AssetKey, TableSchema] = {}
+    for catalog, schema, table, names, types in rows:
+        key = wanted.get((catalog, schema, table))
+        if key is None:
+            continue
+        declared = context.assets_def.metadata_by_key[key].get("dagster/column_schema")
+        docs = {c.name: c for c in declared.columns} if isinstance(declared, TableSchema) else {}
+        out[key] = TableSchema(columns=[
+            TableColumn(name=n, type=t, description=docs[n].description if n in docs else None)
+            for n, t in zip(names, types, strict=True)
+        ])
+    return out
+
+
 def _with_mart_metadata(
-    context: AssetExecutionContext, events: Iterable[Any], warehouse: WarehouseResource, days: list[dt.date]
+    context: AssetExecutionContext, events: Iterable[Any], warehouse: WarehouseResource,
+    days: list[dt.date] | None,
 ) -> Iterator[Any]:
+    """Every model's lake snapshot and typed columns; the bars' and daily stats' counts, preview and
+    chart for the run's days (`days`; None for the whole-table rollups)."""
     # Read after dbt has finished, so the metadata describe the snapshot the run left behind.
     buffered = list(events)
     with warehouse.connect(read_only=True) as con:
         snapshot = current_snapshot(con)
+        schemas = column_schemas(con, context)
+        latest = LatestMaterializations(context.instance)
         for event in buffered:
             if isinstance(event, Output):
-                model = context.asset_key_for_output(event.output_name).path[-1]
+                key = context.asset_key_for_output(event.output_name)
+                model = key.path[-1]
                 extra: dict[str, Any] = {"lake_snapshot": snapshot}
-                if model.startswith("ohlcv_") or model == "daily_stats":
+                if key in schemas:
+                    extra["dagster/column_schema"] = schemas[key]
+                if days and (model.startswith("ohlcv_") or model == "daily_stats"):
                     extra.update(_mart_metadata(con, model, days))
                 event = event.with_metadata({**event.metadata, **extra})
+            elif days and isinstance(event, AssetCheckResult) and event.asset_key and event.check_name:
+                key = AssetCheckKey(event.asset_key, event.check_name)
+                if key in context.selected_asset_check_keys:
+                    # A dbt test ran once over the run's window: its result stands for each day of it,
+                    # recorded against each day (why: orchestration/lib/daily.py `evaluations_by_day`).
+                    window = MetadataValue.text(f"{days[0]}..{days[-1]}")
+                    result = event.with_metadata({**event.metadata, "dbt_test_window": window})
+                    yield from evaluations_by_day(context.assets_def, key, {str(d): result for d in days}, latest)
+                    continue
             yield event
 
 
@@ -87,7 +150,11 @@ def _build(
     decision, so only the last attempt's events reach Dagster.
     """
     invocation = dbt.cli(["build"], env={**warehouse.dbt_env(), **env}, context=context, raise_on_error=False)
-    events = list(invocation.stream())
+    what = f"dbt build of {context.op_def.name}"
+    if env.get(WINDOW_ENV["min_date"]):  # the window's end is exclusive; people read days inclusively
+        last = dt.date.fromisoformat(env[WINDOW_ENV["max_date"]]) - dt.timedelta(days=1)
+        what += f" for {env[WINDOW_ENV['min_date']]}..{last}"
+    events = dbt.events(invocation, context.log, what)
     if not invocation.is_successful() and _lost_to_concurrent_writer(invocation):
         attempt = context.retry_number + 1
         if attempt <= CONCURRENT_WRITER_RETRIES:
@@ -150,6 +217,6 @@ def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse:
 )
 def dbt_rollups(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
     invocation, events = _build(context, dbt, warehouse, window_env(None))
-    yield from events
+    yield from _with_mart_metadata(context, events, warehouse, None)
     dbt.save_parse_state(invocation)
     _finish(invocation)

@@ -15,11 +15,12 @@ tests' meta, and run through `ingest.quality` (plain Python).
 
 # No `from __future__ import annotations`: Dagster inspects parameter annotations at runtime.
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
@@ -28,8 +29,9 @@ from dagster import (
     asset_check,
 )
 
-from ingest.quality import SuiteResult, jsonable, load_suite, suite_names, suite_source, validate, validate_window
+from ingest.quality import SuiteResult, load_suite, suite_names, suite_source, validate, validate_window
 from orchestration.defs.marts.project import incremental_marts, marts
+from orchestration.lib.daily import LatestMaterializations, evaluations_by_day
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.partitions import daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
@@ -54,58 +56,35 @@ def check_name(suite: str) -> str:
     return f"ge_{suite}"
 
 
-def result_metadata(results: Sequence[SuiteResult]) -> dict[str, Any]:
-    """Check metadata: a summary table, the failed rules by severity, and one JSON entry per
-    expectation (success, observed value, unexpected count, examples)."""
-    meta: dict[str, Any] = {}
-    if len(results) == 1:
-        r = results[0]
-        meta["summary"] = MetadataValue.md(markdown_table(SUMMARY_COLUMNS, r.summary_rows()))
-        meta["failed_errors"] = MetadataValue.json(r.failed_errors)
-        meta["failed_warnings"] = MetadataValue.json(r.failed_warnings)
-        meta["rows_by_frame"] = MetadataValue.json(r.rows_by_frame)
-        for o in r.outcomes:
-            meta[o.rule] = MetadataValue.json(o.to_json())
-    else:
-        meta["per_day"] = MetadataValue.md(markdown_table(
-            ["day", "status", "failed errors", "failed warnings", "rows"],
-            [[r.partition, "FAIL" if r.blocking else ("warn" if not r.success else "pass"),
-              ", ".join(r.failed_errors), ", ".join(r.failed_warnings), r.rows_by_frame.get("rows", "")]
-             for r in results],
-        ))
-        meta["failed_errors"] = MetadataValue.json({r.partition: r.failed_errors for r in results if r.failed_errors})
-        meta["failed_warnings"] = MetadataValue.json(
-            {r.partition: r.failed_warnings for r in results if r.failed_warnings}
-        )
-        for o in results[0].outcomes:
-            by_day = {r.partition: r.outcome(o.rule) for r in results}
-            failed = {day: x.to_json() for day, x in by_day.items() if not x.success}
-            meta[o.rule] = MetadataValue.json(jsonable({
-                "success": not failed,
-                "severity": o.severity,
-                "failed_days": sorted(failed),
-                "by_day": failed or {day: {"observed_value": x.observed_value} for day, x in by_day.items()},
-            }))
-    meta["seconds"] = round(sum(r.seconds for r in results), 3)
+def result_metadata(r: SuiteResult) -> dict[str, Any]:
+    """Check metadata of one slice (a day, or the whole table): a summary table, the failed rules by
+    severity, and one JSON entry per expectation (success, observed value, unexpected count, examples)."""
+    meta: dict[str, Any] = {
+        "summary": MetadataValue.md(markdown_table(SUMMARY_COLUMNS, r.summary_rows())),
+        "failed_errors": MetadataValue.json(r.failed_errors),
+        "failed_warnings": MetadataValue.json(r.failed_warnings),
+        "rows_by_frame": MetadataValue.json(r.rows_by_frame),
+    }
+    for o in r.outcomes:
+        meta[o.rule] = MetadataValue.json(o.to_json())
+    meta["seconds"] = round(r.seconds, 3)
     return meta
 
 
-def to_check_result(results: Sequence[SuiteResult]) -> AssetCheckResult:
-    """One check result for the slices of a run: failed with ERROR if any error rule failed on
-    any day (downstream must not run), failed with WARN if only warnings did."""
-    blocking = [r for r in results if r.blocking]
-    warned = [r for r in results if not r.success and not r.blocking]
+def to_check_result(r: SuiteResult) -> AssetCheckResult:
+    """The result of one slice: failed with ERROR if an error rule failed (downstream must not run),
+    failed with WARN if only warnings did. A ranged run records one per day (`suite_check`)."""
     parts = []
-    for r in results:
-        if r.failed_errors:
-            parts.append(f"{r.partition or 'table'}: ERROR {', '.join(r.failed_errors)}")
-        if r.failed_warnings:
-            parts.append(f"{r.partition or 'table'}: warn {', '.join(r.failed_warnings)}")
+    if r.failed_errors:
+        parts.append(f"{r.partition or 'table'}: ERROR {', '.join(r.failed_errors)}")
+    if r.failed_warnings:
+        parts.append(f"{r.partition or 'table'}: warn {', '.join(r.failed_warnings)}")
+    warned = not r.success and not r.blocking
     return AssetCheckResult(
-        passed=not blocking and not warned,
-        severity=AssetCheckSeverity.ERROR if blocking or not warned else AssetCheckSeverity.WARN,
-        metadata=result_metadata(results),
-        description="; ".join(parts) or f"all {len(results[0].outcomes) if results else 0} expectations passed",
+        passed=r.success,
+        severity=AssetCheckSeverity.WARN if warned else AssetCheckSeverity.ERROR,
+        metadata=result_metadata(r),
+        description="; ".join(parts) or f"all {len(r.outcomes)} expectations passed",
     )
 
 
@@ -130,12 +109,22 @@ def suite_check(asset: str, suite: str, partitioned: bool) -> AssetChecksDefinit
         description=f"Great Expectations suite {suite} ({suite_source(suite)}): {spec.meta.get('description', '')}",
         metadata={"suite_file": suite_source(suite)},
     )
-    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        days: list[dt.date] = days_in_window(context.partition_time_window) if partitioned else []
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
+        if not partitioned:
+            with warehouse.connect(read_only=True) as con:
+                results = [validate(con, suite)]
+            _log(context, results)
+            yield to_check_result(results[0])
+            return
+        days: list[dt.date] = days_in_window(context.partition_time_window)
         with warehouse.connect(read_only=True) as con:
-            results = validate_window(con, suite, days) if partitioned else [validate(con, suite)]
+            results = validate_window(con, suite, days)
         _log(context, results)
-        return to_check_result(results)
+        # One result per day, recorded against that day (why: orchestration/lib/daily.py).
+        yield from evaluations_by_day(
+            context.op_execution_context.assets_def, AssetCheckKey(AssetKey(asset), check_name(suite)),
+            {str(r.partition): to_check_result(r) for r in results}, LatestMaterializations(context.instance),
+        )
 
     return _check
 

@@ -61,24 +61,44 @@ class VendorSourceResource(ConfigurableResource):
         )
 
 
+def _book_data_types(text: str | None) -> list[str]:
+    """TICKWH_VENDOR_BOOK_DATA_TYPES: a comma list in order of preference; `none`: trades only; unset: all."""
+    if text is None:
+        return list(TARDIS_BOOK_TYPES)
+    if text.strip().lower() == "none":
+        return []
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def vendor_source_from_settings(settings: Settings) -> VendorSourceResource:
-    """`vendor_source` from TICKWH_VENDOR, TICKWH_VENDOR_MARKET, TICKWH_VENDOR_PATH, TICKWH_VENDOR_SYMBOLS."""
+    """`vendor_source` from the TICKWH_VENDOR_* variables: one per field (docs/vendors.md)."""
     return VendorSourceResource(
         vendor=settings.vendor,
         market=settings.vendor_market,
         path=settings.vendor_path,
         symbols=_symbols(settings.vendor_symbols, "TICKWH_VENDOR_SYMBOLS"),
+        exchange=settings.vendor_exchange,
         trades_kind=settings.vendor_trades_kind,
+        book_data_types=_book_data_types(settings.vendor_book_data_types),
+        snapshot_depth=settings.vendor_snapshot_depth,
+        snapshot_interval_ms=settings.vendor_snapshot_interval_ms,
+        checksums=settings.vendor_checksums,
+        s3_endpoint_url=settings.vendor_s3_endpoint,
+        cache_dir=settings.vendor_cache_dir,
     )
 
 
 def binance_reference_from_settings(settings: Settings) -> VendorSourceResource:
-    """`binance_reference` from TICKWH_BINANCE_REFERENCE_PATH, _MARKET and _SYMBOLS."""
+    """`binance_reference` from the TICKWH_BINANCE_REFERENCE_* variables (S3 downloads cached where the
+    vendor's are, TICKWH_VENDOR_CACHE_DIR); the fields that only trades and books have keep their defaults."""
     return VendorSourceResource(
         vendor="binance",
         market=settings.binance_reference_market,
         path=settings.binance_reference_path,
         symbols=_symbols(settings.binance_reference_symbols, "TICKWH_BINANCE_REFERENCE_SYMBOLS"),
+        checksums=settings.binance_reference_checksums,
+        s3_endpoint_url=settings.binance_reference_s3_endpoint,
+        cache_dir=settings.vendor_cache_dir,
     )
 
 
