@@ -226,7 +226,8 @@ def _s3_secret(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
         m = _ENDPOINT.match(config.s3_endpoint)
         assert m is not None  # validated in __post_init__
         host = config.s3_endpoint.split("://", 1)[1].rstrip("/")
-        parts += [f"ENDPOINT {sql_literal(host)}", "URL_STYLE 'path'", f"USE_SSL {str(m.group(1) == 'https').lower()}"]
+        parts += [f"ENDPOINT {sql_literal(host)}", "URL_STYLE 'path'",
+                  "USE_SSL " + ("true" if m.group(1) == "https" else "false")]
     con.execute(f"CREATE OR REPLACE SECRET tickwh_lake_s3 ({', '.join(parts)})")
 
 
@@ -259,9 +260,9 @@ def attach(
         Path(config.catalog.partition(":")[2]).parent.mkdir(parents=True, exist_ok=True)
         if not config.is_s3:
             Path(config.data_path).mkdir(parents=True, exist_ok=True)
-    if not alias.isidentifier():
+    if not sql.is_plain_ident(alias):
         raise LakeError(f"invalid alias {alias!r}")
-    statement = f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {alias} ({', '.join(options)})"
+    statement = f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {sql.plain_ident(alias)} ({', '.join(options)})"
     try:
         # Two writers opening a new lake at once both create its catalog tables; the one that finds
         # the SQLite catalog locked attaches again once the other has created them.
@@ -269,7 +270,7 @@ def attach(
     except duckdb.Error as exc:
         raise LakeError(f"cannot open the lake ({config.describe()}): {exc}") from exc
     if use:
-        con.execute(f"USE {alias}")
+        con.execute(f"USE {sql.plain_ident(alias)}")
 
 
 @contextmanager
@@ -291,7 +292,7 @@ def connect(
 
 def current_snapshot(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int:
     """The id of the newest snapshot this connection sees."""
-    return int(con.execute(f"SELECT id FROM {alias}.current_snapshot()").fetchone()[0])
+    return int(con.execute(f"SELECT id FROM {sql.quote_ident(alias)}.current_snapshot()").fetchone()[0])
 
 
 def snapshots(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> list[tuple[int, dt.datetime, dict]]:

@@ -189,7 +189,8 @@ def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = Fals
         con.execute("BEGIN TRANSACTION")
         try:
             for table, (schema, name) in tables.items():
-                into, src = qualified(lake.ALIAS, schema, name), qualified("old", schema, name)
+                into = qualified(lake.ALIAS, schema, name)
+                src = qualified("old", schema, name)
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(lake.ALIAS, schema)}")
                 if table in present and schema == "raw":
                     con.execute(f"DELETE FROM {into}")

@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output
 from dagster_dbt import DbtCliInvocation, dbt_assets
 
 from ingest.lake import current_snapshot
+from ingest.sql import qualified
 from orchestration.defs.marts.project import prepare_manifest
 from orchestration.lib.charts import markdown_image, price_volume_png
 from orchestration.lib.dbt import DAILY_EXCLUDE, DAILY_SELECT, TickTranslator, window_env
@@ -28,7 +29,7 @@ def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
     """Row counts for the window and the table, a preview, and for 1m bars a chart of one symbol-day."""
     date_col = "bar_date"
     lo, hi = days[0], days[-1] + dt.timedelta(days=1)
-    table = f"marts.{model}"
+    table = qualified("marts", model)
     meta: dict[str, Any] = {
         "dagster/row_count": con.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
         "rows_in_window": con.execute(
