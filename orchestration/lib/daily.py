@@ -33,11 +33,13 @@ if TYPE_CHECKING:  # what `define_asset_job` returns; dagster exports no public 
 
 from orchestration.lib.partitions import PARTITION_TAG, RANGE_END, RANGE_START, daily_partitions
 from orchestration.lib.pools import WAREHOUSE_POOL, WRITER_TAGS
+from orchestration.lib.redaction import redacted
 
 
 def daily_asset(**kwargs: Any) -> Callable[..., Any]:
-    """`@asset` over UTC days, a backfill of many days being one run."""
-    return asset(partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(), **kwargs)
+    """`@asset` over UTC days, a backfill of many days being one run; its failures are redacted."""
+    decorate = asset(partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(), **kwargs)
+    return lambda fn: decorate(redacted(fn))
 
 
 def daily_job(name: str, selection: Sequence[Any], description: str) -> UnresolvedAssetJobDefinition:
@@ -52,13 +54,14 @@ def optional_daily_check(
     name: str, asset_key: AssetKey, description: str, additional_deps: Sequence[AssetKey] = ()
 ) -> Callable[..., Any]:
     """A WARN-level cross-check of the run's days that may end without a result (shown as skipped)."""
-    return multi_asset_check(
+    decorate = multi_asset_check(
         name=name,
         specs=[AssetCheckSpec(name, asset=asset_key, partitions_def=daily_partitions,
                               additional_deps=list(additional_deps), blocking=False, description=description)],
         can_subset=True,
         pool=WAREHOUSE_POOL,
     )
+    return lambda fn: decorate(redacted(fn))
 
 
 def same_days(run_tags: Mapping[str, str], run_key: str) -> RunRequest | None:

@@ -7,6 +7,7 @@ from pydantic import Field
 from ingest.hot import load_range
 from orchestration.defs.live.resources import HotTierResource, NatsResource
 from orchestration.lib.pools import HOT_TIER_POOL
+from orchestration.lib.redaction import redacted
 
 
 class HotLoadConfig(Config):
@@ -19,12 +20,14 @@ class HotLoadConfig(Config):
     retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
     tags={"dagster/kind/clickhouse": ""},
 )
+@redacted
 def load_stream_range(
     context: OpExecutionContext, config: HotLoadConfig, nats: NatsResource, hot: HotTierResource
 ) -> int:
     """Insert the trades of stream sequences [first_seq, last_seq] into the hot tier, exactly once."""
     with hot.open() as client:
-        result = load_range(client, config.first_seq, config.last_seq, url=nats.url, stream=nats.stream)
+        result = load_range(client, config.first_seq, config.last_seq, url=nats.url, stream=nats.stream,
+                            connect_deadline_s=nats.connect_deadline_s)
     context.log.info(
         f"sequences {config.first_seq}-{config.last_seq}: {result.messages} messages, {result.trades} trades "
         f"({result.missing} no longer in the stream)"

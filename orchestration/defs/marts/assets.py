@@ -18,6 +18,7 @@ from orchestration.lib.dbt_cli import DbtResource
 from orchestration.lib.metadata import preview
 from orchestration.lib.partitions import daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.redaction import redacted
 from orchestration.lib.resources import WarehouseResource
 
 translator = TickTranslator()
@@ -134,6 +135,7 @@ def _finish(invocation: DbtCliInvocation) -> None:
     name="dbt_daily_marts",
     pool=WAREHOUSE_POOL,
 )
+@redacted
 def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
     window = context.partition_time_window
     invocation, events = _build(context, dbt, warehouse, window_env(window))
@@ -149,6 +151,7 @@ def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse:
     name="dbt_rollups",
     pool=WAREHOUSE_POOL,
 )
+@redacted
 def dbt_rollups(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
     invocation, events = _build(context, dbt, warehouse, window_env(None))
     yield from events
