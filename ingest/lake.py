@@ -74,6 +74,9 @@ def default_home() -> Path:
 class LakeSettingError(LakeError, SettingError):
     """A lake setting with a value that is not allowed: a user error (one line, exit 2), named by variable."""
 
+    def __init__(self, variable: str, problem: str) -> None:
+        SettingError.__init__(self, variable, problem)  # RuntimeError's __init__ comes first in the MRO
+
 
 def sql_literal(text: str, setting: str = "a lake setting") -> str:
     """`ingest.sql.sql_literal`, refusing a bad lake setting as a `LakeSettingError`.
@@ -119,11 +122,11 @@ class LakeConfig:
         if self.is_s3:
             if not _S3_DATA.match(self.data_path):
                 raise LakeError(f"invalid S3 data path {self.data_path!r} (expected s3://bucket/prefix/)")
+            # Checked here, not when the secret is created: the error names the credential, at once.
+            sql_literal(self.s3_access_key_id or "", self.key_id_setting)
+            sql_literal(self.s3_secret_access_key or "", self.secret_setting)
         else:
             sql_literal(self.data_path, ENV_DATA)
-        # Checked here, not when the secret is created: the error then names the credential, at once.
-        sql_literal(self.s3_access_key_id or "", self.key_id_setting)
-        sql_literal(self.s3_secret_access_key or "", self.secret_setting)
         if self.s3_endpoint is not None and not _ENDPOINT.match(self.s3_endpoint):
             raise LakeError(f"invalid S3 endpoint {self.s3_endpoint!r} (expected http(s)://host:port)")
         if not _REGION.match(self.s3_region):
