@@ -10,19 +10,29 @@ with Dagster's own decorators; tests/faults/test_credentials.py fails on any def
 whose compute function is not wrapped). When the failure's whole text (message, traceback, causes)
 holds a secret, the wrapper raises a replacement built from the redacted text, `from None`, so the
 original exception is neither stored nor chained; a failure without a secret is re-raised as it was.
+The wrapper also puts the redacting log filter on the step's `context.log` (Dagster's log manager
+is a `logging.Logger`), so a message the step logs passes `redact` before the event log stores it.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from dagster import Failure, MetadataValue, RetryRequested
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetExecutionContext,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    RetryRequested,
+)
 
-from ingest.redact import redact
+from ingest.redact import RedactingFilter, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 MARK = "__tickwh_redacted__"
@@ -59,12 +69,22 @@ def _raise_clean(exc: Exception) -> None:
     raise clean from clean.__cause__  # None unless a RetryRequested carries its redacted cause
 
 
+def _filter_run_log(args: tuple[Any, ...]) -> None:
+    """The redacting filter on the log manager of the step's context (once per log manager)."""
+    for arg in args:
+        if isinstance(arg, AssetExecutionContext | OpExecutionContext | AssetCheckExecutionContext):
+            log = arg.log
+            if isinstance(log, logging.Logger) and not any(isinstance(f, RedactingFilter) for f in log.filters):
+                log.addFilter(RedactingFilter())
+
+
 def redacted(fn: F) -> F:
     """`fn` whose failures pass `ingest.redact` (see the module's docstring); generators stay generators."""
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            _filter_run_log((*args, *kwargs.values()))
             try:
                 return (yield from fn(*args, **kwargs))
             except Exception as exc:  # noqa: BLE001 - every failure, Dagster's own included
@@ -75,6 +95,7 @@ def redacted(fn: F) -> F:
 
         @functools.wraps(fn)
         def call_wrapper(*args: Any, **kwargs: Any) -> Any:
+            _filter_run_log((*args, *kwargs.values()))
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001

@@ -315,11 +315,13 @@ def test_a_step_failure_carrying_a_raw_secret_is_stored_redacted(
 
     @asset(name="leaky_redacted")
     @redacted
-    def leaky_redacted() -> None:
+    def leaky_redacted(context) -> None:  # noqa: ANN001 - Dagster reads the annotation at run time
+        context.log.warning(f"about to use {CANARY}")  # a run log message, stored in the event log
         leaky()
 
     @asset(name="leaky_raw")
-    def leaky_raw() -> None:
+    def leaky_raw(context) -> None:  # noqa: ANN001
+        context.log.warning(f"about to use {CANARY}")
         leaky()
 
     for target, leaks in ((leaky_redacted, False), (leaky_raw, True)):
@@ -335,6 +337,8 @@ def test_a_step_failure_carrying_a_raw_secret_is_stored_redacted(
                 events = _check_run(instance, result.run_id, root, "redacted")
                 error = next(e for e in events if e.event_type_value == "STEP_FAILURE").step_failure_data.error
                 assert "RuntimeError: failed with ***" in error.to_string()
+                messages = [r.user_message for r in instance.all_logs(result.run_id)]
+                assert "about to use ***" in messages
 
 
 def test_every_asset_check_and_op_of_the_code_location_is_redacted() -> None:
