@@ -118,11 +118,11 @@ class Backoff:
 
         `on_failure` runs on every retryable failure, the last one included."""
         started = time.monotonic()
-        shown = redact(what)  # `what` may name a server by a URL with a password
 
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("%s failed (%s); retrying in %.2fs", shown, redact(repr(exc)), state.upcoming_sleep)
+            # `what` may name a server by a URL with a password: redacted here, not on every call (hot path)
+            log.warning("%s failed (%s); retrying in %.2fs", redact(what), redact(repr(exc)), state.upcoming_sleep)
 
         async def attempt() -> T:  # a coroutine function, so tenacity awaits what a lambda returns
             return await fn()
@@ -138,7 +138,7 @@ class Backoff:
             elapsed = time.monotonic() - started
             # `from None`: the cause would be stored and shown as well (a traceback, Dagster's event
             # log), and nats-py's errors may carry the URL; its text, redacted, is in the message.
-            raise StreamUnavailableError(f"{shown}: gave up after {elapsed:.1f}s: {redact(repr(exc))}") from None
+            raise StreamUnavailableError(f"{redact(what)}: gave up after {elapsed:.1f}s: {redact(repr(exc))}") from None
 
 
 async def connect(url: str = DEFAULT_URL, name: str = "tickwh", backoff: Backoff | None = None) -> NATS:
