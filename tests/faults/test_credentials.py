@@ -18,6 +18,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +26,9 @@ from urllib.parse import quote
 import pytest
 from dagster import (
     DagsterInstance,
+    Failure,
     RetryPolicy,
+    RetryRequested,
     SkipReason,
     asset,
     build_sensor_context,
@@ -363,3 +366,30 @@ def test_redaction_point_masks_a_lake_secret_ending_in_a_line_break(monkeypatch:
         assert "SuperSecret" not in str(err.value)  # ...never the value
         monkeypatch.delenv("TICKWH_LAKE_DATA")
         lake.LakeConfig.from_env(home=Path("/nonexistent"))  # a local lake does not use the S3 secret at all
+
+
+def test_failure_and_retry_requested_are_redacted_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step's `Failure` (description, metadata) and `RetryRequested` (its cause) pass the redaction point."""
+    monkeypatch.setenv("TICKWH_API_TOKEN", CANARY)
+
+    @redacted
+    def fails() -> None:
+        raise Failure(description=f"refused {CANARY}", metadata={"detail": f"token {CANARY!r}", "n": 3})
+
+    @redacted
+    def retries() -> None:
+        try:
+            raise ConnectionError(f"lost with {CANARY}")
+        except ConnectionError as exc:
+            raise RetryRequested(max_retries=2, seconds_to_wait=1) from exc
+
+    with pytest.raises(Failure) as failure:
+        fails()
+    assert failure.value.description == "refused ***"
+    assert {k: v.value for k, v in failure.value.metadata.items()} == {"detail": "token '***'", "n": "3"}
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__
+    with pytest.raises(RetryRequested) as retry:
+        retries()
+    assert retry.value.max_retries == 2 and retry.value.seconds_to_wait == 1
+    assert "ConnectionError: lost with ***" in str(retry.value.__cause__)
+    assert_no_canary("retry cause", "".join(traceback.format_exception(retry.value)))
