@@ -35,6 +35,7 @@ import duckdb
 from tenacity import RetryCallState
 
 from ingest import sql
+from ingest.errors import SettingError
 from ingest.retry import retrying
 from ingest.settings import Settings, tickwh_home
 
@@ -70,12 +71,23 @@ def default_home() -> Path:
     return tickwh_home()
 
 
-def sql_literal(text: str) -> str:
-    """`ingest.sql.sql_literal`, refusing a bad lake setting as a `LakeError`."""
+class LakeSettingError(LakeError, SettingError):
+    """A lake setting with a value that is not allowed: a user error (one line, exit 2), named by variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        SettingError.__init__(self, variable, problem)  # RuntimeError's __init__ comes first in the MRO
+
+
+def sql_literal(text: str, setting: str = "a lake setting") -> str:
+    """`ingest.sql.sql_literal`, refusing a bad lake setting as a `LakeSettingError`.
+
+    The message names the setting, never its value: the value may be a secret (an S3 key saved
+    with Windows line endings ends in `\\r`), and a message is shown, logged and stored by Dagster."""
     try:
         return sql.sql_literal(text)
-    except sql.UnsafeSqlTextError as exc:
-        raise LakeError(f"control character in lake setting {text!r}") from exc
+    except sql.UnsafeSqlTextError:
+        raise LakeSettingError(setting, "control character (line break or NUL) in the value; "
+                               "the value is not shown") from None
 
 
 @dataclass(frozen=True)
@@ -88,13 +100,16 @@ class LakeConfig:
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = field(default=None, repr=False)
     s3_secret_access_key: str | None = field(default=None, repr=False)
+    # The variables the credentials were read from, so an error can name them (never show them).
+    key_id_setting: str = field(default=ENV_S3_KEY_ID, repr=False, compare=False)
+    secret_setting: str = field(default=ENV_S3_SECRET, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         kind, _, rest = self.catalog.partition(":")
         if kind == "sqlite":
             if not rest:
                 raise LakeError("sqlite catalog needs a file: sqlite:/path/to/catalog.sqlite")
-            sql_literal(rest)
+            sql_literal(rest, ENV_CATALOG)
         elif kind == "postgres":
             for pair in rest.split():
                 m = _PG_PAIR.match(pair)
@@ -107,8 +122,11 @@ class LakeConfig:
         if self.is_s3:
             if not _S3_DATA.match(self.data_path):
                 raise LakeError(f"invalid S3 data path {self.data_path!r} (expected s3://bucket/prefix/)")
+            # Checked here, not when the secret is created: the error names the credential, at once.
+            sql_literal(self.s3_access_key_id or "", self.key_id_setting)
+            sql_literal(self.s3_secret_access_key or "", self.secret_setting)
         else:
-            sql_literal(self.data_path)
+            sql_literal(self.data_path, ENV_DATA)
         if self.s3_endpoint is not None and not _ENDPOINT.match(self.s3_endpoint):
             raise LakeError(f"invalid S3 endpoint {self.s3_endpoint!r} (expected http(s)://host:port)")
         if not _REGION.match(self.s3_region):
@@ -136,13 +154,17 @@ class LakeConfig:
     def from_settings(cls, settings: Settings) -> LakeConfig:
         """The lake the settings name; credentials from the environment (never settings)."""
         base = cls.embedded(settings.home)
+        key_var, key_id = _credential(ENV_S3_KEY_ID, "AWS_ACCESS_KEY_ID")
+        secret_var, secret = _credential(ENV_S3_SECRET, "AWS_SECRET_ACCESS_KEY")
         return cls(
             catalog=settings.lake_catalog or base.catalog,
             data_path=settings.lake_data or base.data_path,
             s3_endpoint=settings.lake_s3_endpoint,
             s3_region=settings.lake_s3_region,
-            s3_access_key_id=os.environ.get(ENV_S3_KEY_ID) or os.environ.get("AWS_ACCESS_KEY_ID"),
-            s3_secret_access_key=os.environ.get(ENV_S3_SECRET) or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            s3_access_key_id=key_id,
+            s3_secret_access_key=secret,
+            key_id_setting=key_var,
+            secret_setting=secret_var,
         )
 
     def env(self) -> dict[str, str]:
@@ -163,6 +185,14 @@ class LakeConfig:
     def exists(self) -> bool:
         """False only for an embedded catalog file that was never created (Postgres: assume it is)."""
         return self.catalog_kind != "sqlite" or Path(self.catalog.partition(":")[2]).exists()
+
+
+def _credential(variable: str, fallback: str) -> tuple[str, str | None]:
+    """(the variable it came from, the value) of a credential: ours first, else the AWS one."""
+    for name in (variable, fallback):
+        if os.environ.get(name):
+            return name, os.environ[name]
+    return variable, None
 
 
 def extension_file(name: str) -> Path:
@@ -193,13 +223,14 @@ def load_extensions(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
 def _s3_secret(con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
     parts = ["TYPE s3", f"REGION {sql_literal(config.s3_region)}"]
     if config.s3_access_key_id and config.s3_secret_access_key:
-        parts += [f"KEY_ID {sql_literal(config.s3_access_key_id)}",
-                  f"SECRET {sql_literal(config.s3_secret_access_key)}"]
+        parts += [f"KEY_ID {sql_literal(config.s3_access_key_id, config.key_id_setting)}",
+                  f"SECRET {sql_literal(config.s3_secret_access_key, config.secret_setting)}"]
     if config.s3_endpoint:
         m = _ENDPOINT.match(config.s3_endpoint)
         assert m is not None  # validated in __post_init__
         host = config.s3_endpoint.split("://", 1)[1].rstrip("/")
-        parts += [f"ENDPOINT {sql_literal(host)}", "URL_STYLE 'path'", f"USE_SSL {str(m.group(1) == 'https').lower()}"]
+        parts += [f"ENDPOINT {sql_literal(host)}", "URL_STYLE 'path'",
+                  "USE_SSL " + ("true" if m.group(1) == "https" else "false")]
     con.execute(f"CREATE OR REPLACE SECRET tickwh_lake_s3 ({', '.join(parts)})")
 
 
@@ -232,9 +263,9 @@ def attach(
         Path(config.catalog.partition(":")[2]).parent.mkdir(parents=True, exist_ok=True)
         if not config.is_s3:
             Path(config.data_path).mkdir(parents=True, exist_ok=True)
-    if not alias.isidentifier():
+    if not sql.is_plain_ident(alias):
         raise LakeError(f"invalid alias {alias!r}")
-    statement = f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {alias} ({', '.join(options)})"
+    statement = f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {sql.plain_ident(alias)} ({', '.join(options)})"
     try:
         # Two writers opening a new lake at once both create its catalog tables; the one that finds
         # the SQLite catalog locked attaches again once the other has created them.
@@ -242,7 +273,7 @@ def attach(
     except duckdb.Error as exc:
         raise LakeError(f"cannot open the lake ({config.describe()}): {exc}") from exc
     if use:
-        con.execute(f"USE {alias}")
+        con.execute(f"USE {sql.plain_ident(alias)}")
 
 
 @contextmanager
@@ -264,7 +295,7 @@ def connect(
 
 def current_snapshot(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int:
     """The id of the newest snapshot this connection sees."""
-    return int(con.execute(f"SELECT id FROM {alias}.current_snapshot()").fetchone()[0])
+    return int(con.execute(f"SELECT id FROM {sql.quote_ident(alias)}.current_snapshot()").fetchone()[0])
 
 
 def snapshots(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> list[tuple[int, dt.datetime, dict]]:

@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 
 from ingest import lake
-from ingest.sql import quote_ident
+from ingest.errors import UserError
+from ingest.sql import is_plain_ident, qualified, quote_ident
 from ingest.warehouse import ensure_raw_schema
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def fingerprint(con: duckdb.DuckDBPyConnection, table: str, catalog: str = lake.
     row_hash = "hash(" + ", ".join(quote_ident(c) for c in columns) + ")"
     n, total = con.execute(
         f"SELECT count(*), coalesce(sum({row_hash}::HUGEINT), 0) "
-        f"FROM {quote_ident(catalog)}.{quote_ident(schema)}.{quote_ident(name)}"
+        f"FROM {qualified(catalog, schema, name)}"
     ).fetchone()
     return TableFingerprint(int(n), int(total))
 
@@ -82,8 +83,8 @@ def live_file_count(con: duckdb.DuckDBPyConnection, alias: str = lake.ALIAS) -> 
 def stored_file_count(con: duckdb.DuckDBPyConnection, alias: str = lake.ALIAS) -> int:
     """Every data and delete file the catalog still tracks, for any snapshot kept (what is on disk)."""
     meta = f"__ducklake_metadata_{alias}"
-    data = con.execute(f"SELECT count(*) FROM {meta}.ducklake_data_file").fetchone()[0]
-    deletes = con.execute(f"SELECT count(*) FROM {meta}.ducklake_delete_file").fetchone()[0]
+    data = con.execute(f"SELECT count(*) FROM {qualified(meta, 'ducklake_data_file')}").fetchone()[0]
+    deletes = con.execute(f"SELECT count(*) FROM {qualified(meta, 'ducklake_delete_file')}").fetchone()[0]
     return int(data) + int(deletes)
 
 
@@ -114,7 +115,8 @@ def maintain(
     con.execute("CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [alias])
     report.files_after = stored_file_count(con, alias)
     report.snapshots_after = len(lake.snapshots(con, alias))
-    report.rows = {t: int(con.execute(f"SELECT count(*) FROM {alias}.{t}").fetchone()[0]) for t in list_tables(con)}
+    report.rows = {t: int(con.execute(f"SELECT count(*) FROM {qualified(alias, *t.split('.', 1))}").fetchone()[0])
+                   for t in list_tables(con, alias)}
     report.seconds = time.perf_counter() - t0
     log.info(
         "lake maintenance: files %d -> %d, snapshots %d -> %d (expired before %s) in %.1fs",
@@ -135,12 +137,36 @@ class MigrationError(lake.LakeError):
     pass
 
 
+class UnsafeTableNameError(MigrationError, UserError):
+    """A table of the source file whose name is not a plain identifier: refused before anything is written."""
+
+
+def _source_tables(con: duckdb.DuckDBPyConnection, source: Path) -> list[tuple[str, str]]:
+    """(schema, table) of every table to copy from `old`; a name that is not plain is refused.
+
+    The names come from a file the user pointed at, so they are data: one that is not a plain
+    identifier (`x AS SELECT 1; COPY ... TO 'f'; --`) is reported, never quoted into a table
+    nobody can type, and never pasted into a statement."""
+    rows = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'old' AND schema_name IN "
+        f"({', '.join('?' for _ in TABLE_SCHEMAS)}) ORDER BY ALL", [*TABLE_SCHEMAS],
+    ).fetchall()
+    for schema, name in rows:
+        if not is_plain_ident(name):
+            raise UnsafeTableNameError(
+                f"{source}: table {schema}.{name!r} is not a plain identifier (letters, digits, _): "
+                "rename it in the source file; nothing was migrated")
+    # The fence is the lake's own bookkeeping of concurrent loads, not data: never copied.
+    return [(s, t) for s, t in rows if (s, t) != ("raw", "load_fence")]
+
+
 def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = False) -> MigrationReport:
     """Copy every table of a single-file warehouse (`warehouse.duckdb`) into the lake, in one commit.
 
-    Checked table by table: row count and content checksum of the copy equal the source's. A lake
-    table that already holds rows is refused unless `replace`; dbt's staging views are not copied
-    (the next dbt run creates them).
+    Checked table by table before the commit: row count and content checksum of the copy equal
+    the source's, else nothing is committed. Every name is checked before anything is written
+    (`_source_tables`). A lake table that already holds rows is refused unless `replace`; dbt's
+    staging views are not copied (the next dbt run creates them).
     """
     source = Path(source)
     if not source.is_file():
@@ -148,37 +174,40 @@ def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = Fals
     t0 = time.perf_counter()
     report = MigrationReport()
     with lake.connect(config) as con:
-        ensure_raw_schema(con)
-        con.execute(f"ATTACH {lake.sql_literal(str(source.resolve()))} AS old (READ_ONLY)")
-        # The fence is the lake's own bookkeeping of concurrent loads, not data: never copied.
-        tables = [t for t in list_tables(con, "old") if t != "raw.load_fence"]
-        if not tables:
+        con.execute(f"ATTACH {lake.sql_literal(str(source.resolve()), 'the --from file')} AS old (READ_ONLY)")
+        pairs = _source_tables(con, source)
+        if not pairs:
             raise MigrationError(f"{source} holds no table in schemas {', '.join(TABLE_SCHEMAS)}")
+        ensure_raw_schema(con)
         present = set(list_tables(con))
+        tables = {f"{s}.{t}": (s, t) for s, t in pairs}
         if not replace:
-            busy = [t for t in tables if t in present and con.execute(f"SELECT count(*) FROM lake.{t}").fetchone()[0]]
+            busy = [t for t, (s, n) in tables.items() if t in present
+                    and con.execute(f"SELECT count(*) FROM {qualified(lake.ALIAS, s, n)}").fetchone()[0]]
             if busy:
                 raise MigrationError(f"lake tables already hold rows: {busy} (use --replace to overwrite them)")
         con.execute("BEGIN TRANSACTION")
         try:
-            for table in tables:
-                schema, _ = table.split(".", 1)
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS lake.{quote_ident(schema)}")
-                if table in present and table.startswith("raw."):
-                    con.execute(f"DELETE FROM lake.{table}")
-                    con.execute(f"INSERT INTO lake.{table} BY NAME SELECT * FROM old.{table}")
+            for table, (schema, name) in tables.items():
+                into = qualified(lake.ALIAS, schema, name)
+                src = qualified("old", schema, name)
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(lake.ALIAS, schema)}")
+                if table in present and schema == "raw":
+                    con.execute(f"DELETE FROM {into}")
+                    con.execute(f"INSERT INTO {into} BY NAME SELECT * FROM {src}")
                 else:
-                    con.execute(f"CREATE OR REPLACE TABLE lake.{table} AS SELECT * FROM old.{table}")
+                    con.execute(f"CREATE OR REPLACE TABLE {into} AS SELECT * FROM {src}")
                 log.info("migrated %s", table)
+            # Checked inside the transaction (it reads its own writes): a mismatch commits nothing.
+            for table in tables:
+                before, after = fingerprint(con, table, "old"), fingerprint(con, table)
+                if before != after:
+                    raise MigrationError(f"{table}: source {before} != lake {after}")
+                report.tables[table] = after
             con.execute("COMMIT")
         except BaseException:
             lake.rollback(con)
             raise
-        for table in tables:
-            before, after = fingerprint(con, table, "old"), fingerprint(con, table)
-            if before != after:
-                raise MigrationError(f"{table}: source {before} != lake {after}")
-            report.tables[table] = after
         report.snapshot = lake.current_snapshot(con)
         con.execute("DETACH old")
     report.seconds = time.perf_counter() - t0

@@ -25,6 +25,9 @@ SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|P
 URL_SETTINGS = ("TICKWH_NATS_URL", "TICKWH_CLICKHOUSE_URL", "TICKWH_LAKE_CATALOG", "TICKWH_ALERT_WEBHOOK_URL",
                 "TICKWH_ALERT_SMTP_URL", "DATABASE_URL")
 MIN_SECRET_LEN = 4  # shorter values would mask ordinary words; such a secret is no secret
+# The password field of any URL in a text (`scheme://user:pw@host`), masked whatever its length and
+# whether or not it was registered: a URL in a message is masked by its shape.
+URL_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)(?P<pw>[^\s@/'\"]+)(?=@)")
 
 _lock = threading.Lock()
 _extra: set[str] = set()
@@ -51,6 +54,21 @@ def url_password(url: str) -> str | None:
         m = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:(.*)@[^@]*$", url.strip(), re.S)
         password = m.group(1) if m else None
     return password or None
+
+
+def register_url(url: str | None) -> None:
+    """Treat the password inside `url` (an argument such as `tickwh feed --nats`) as a secret from now on."""
+    password = url_password(url or "")
+    if password:
+        register(password)
+        register(unquote(password))
+
+
+def redact_url(url: str | None, text: str | None = None) -> str:
+    """`text` (default: the URL itself, for messages that name a server) with the URL's password
+    replaced by `***` (`nats://user:***@host:4222`), and every other known secret masked too."""
+    register_url(url)
+    return redact((url or "") if text is None else text)
 
 
 def secrets_in(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -94,7 +112,7 @@ def redact(text: object, environ: Mapping[str, str] | None = None) -> str:
     for form in sorted(forms, key=len, reverse=True):  # longest first: a secret inside another
         if form in out:
             out = out.replace(form, MASK)
-    return out
+    return URL_USERINFO.sub(lambda m: m.group("head") + MASK, out)
 
 
 class RedactingFilter(logging.Filter):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from ingest.lake import rollback, with_conflict_retry
+from ingest.sql import qualified, quote_ident
 
 RAW_DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -88,7 +89,7 @@ def _create_raw(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(RAW_DDL)
         if is_ducklake(con):  # a plain DuckDB file (a benchmark floor, a migration source) has no partitioning
             for table, column in PARTITIONING.items():
-                con.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({column})")
+                con.execute(f"ALTER TABLE {qualified(*table.split('.'))} SET PARTITIONED BY ({quote_ident(column)})")
         for name in DATASETS:
             con.execute(
                 "INSERT INTO raw.load_fence SELECT ?, 0 "

@@ -14,6 +14,7 @@ from ingest import lake
 from ingest.logs import heartbeat, setup_logging
 from ingest.names import parse_day
 from ingest.settings import Settings
+from ingest.sql import qualified
 
 log = logging.getLogger("demo")
 
@@ -53,7 +54,7 @@ def summary(config: lake.LakeConfig) -> tuple[str, str | None]:
         width = max(len(t) for t in tables)
         for table in tables:
             try:
-                n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                n = con.execute(f"SELECT count(*) FROM {qualified(*table.split('.'))}").fetchone()[0]
             except duckdb.Error:
                 n = "missing"
             lines.append(f"  {table:<{width}}  {n:>12}")

@@ -2,8 +2,11 @@
 
 Prints one JSON line when the replay clock starts (wall time and the exchange time it maps
 to, so a benchmark can measure event-to-queryable latency) and one with the totals at the end.
-SIGINT/SIGTERM stop reading but still flush and wait for the acknowledgements, so a clean stop
-leaves nothing half-published; a crash (SIGKILL) is covered by resuming on the next start.
+SIGINT/SIGTERM stop reading and flush what was read, waiting for its acknowledgements for at most
+`STOP_GRACE_S`; every back-off wait (NATS unreachable) ends at once. The process then exits within
+2 s with the shell's status for the signal (130 for SIGINT, 143 for SIGTERM) and one line on stderr;
+a second signal stops at once. Whatever was not acknowledged is published again on the next start
+(resume), as after a crash (SIGKILL).
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from pathlib import Path
 from ingest.feed.codec import ENCODINGS
 from ingest.feed.handler import FeedConfig, FeedHandler
 from ingest.feed.stream import DEFAULT_STREAM, DEFAULT_URL, StreamSettings
+from ingest.logs import setup_logging
+from ingest.redact import redact_url
+from ingest.retry import Interrupted
+
+STOP_GRACE_S = 1.5  # after a signal, the longest the flush may take before the run is cancelled
 
 
 def _speed(text: str) -> float | None:
@@ -48,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="serve Prometheus /metrics here (default TICKWH_FEED_METRICS_PORT; 0: off)")
     parser.add_argument("--metrics-addr", default="127.0.0.1", help="address of /metrics (0.0.0.0: every interface)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    redact_url(args.nats)  # the URL's password is a secret from here on (the log filter masks it)
+    setup_logging()  # the one format, through the one redaction point
+    logging.getLogger().setLevel(args.log_level.upper())
     config = FeedConfig(
         nats_url=args.nats,
         stream=StreamSettings(
@@ -75,14 +83,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler.on_replay_start = started
 
+    signals: list[signal.Signals] = []
+
     async def run() -> None:
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal(sig: signal.Signals) -> None:
+            if signals:  # a second signal: stop now
+                task.cancel()
+                return
+            signals.append(sig)
+            handler.stop()  # stop reading, flush; ends every back-off wait at once
+            loop.call_later(STOP_GRACE_S, task.cancel)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, handler.stop)
+            loop.add_signal_handler(sig, on_signal, sig)
         stats = await handler.run(args.file)
         print(json.dumps({"event": "done", **stats.as_dict()}), flush=True)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except (asyncio.CancelledError, Interrupted):
+        if not signals:
+            raise
+    if signals:
+        sig = signals[0]
+        print(f"tickwh feed: stopped by {sig.name}; what was not acknowledged is sent again on the next start",
+              file=sys.stderr, flush=True)
+        return 128 + sig.value
     return 0
 
 

@@ -163,7 +163,8 @@ class FeedHandler:
         self.stats.source = source.name
         cfg = self.config
         self._pending = asyncio.Semaphore(cfg.max_pending_batches)
-        self._nc = await connect(cfg.nats_url, name="tickwh-feed", backoff=Backoff(deadline_s=cfg.retry_deadline_s))
+        backoff = Backoff(deadline_s=cfg.retry_deadline_s, interrupt=self._stop)  # a stop ends its waits
+        self._nc = await connect(cfg.nats_url, name="tickwh-feed", backoff=backoff)
         self._js = self._nc.jetstream(timeout=cfg.ack_timeout_s)
         try:
             if cfg.create_stream:
@@ -378,4 +379,5 @@ class FeedHandler:
             self.stats.publish_retries += 1
             self.metrics.publish_retries.inc()
 
-        return await Backoff(deadline_s=self.config.retry_deadline_s).call(what, call, on_failure=count_failure)
+        backoff = Backoff(deadline_s=self.config.retry_deadline_s, interrupt=self._stop)
+        return await backoff.call(what, call, on_failure=count_failure)

@@ -24,6 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 from tenacity import RetryCallState
 
+from ingest.redact import redact, redact_url
 from ingest.retry import async_retrying
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Backoff:
     initial_s: float = 0.1
     max_s: float = 5.0
     deadline_s: float | None = 60.0
+    interrupt: asyncio.Event | None = None  # set: a wait between attempts ends at once (ingest.retry.Interrupted)
 
     async def call(
         self,
@@ -119,20 +121,24 @@ class Backoff:
 
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("%s failed (%r); retrying in %.2fs", what, exc, state.upcoming_sleep)
+            # `what` may name a server by a URL with a password: redacted here, not on every call (hot path)
+            log.warning("%s failed (%s); retrying in %.2fs", redact(what), redact(repr(exc)), state.upcoming_sleep)
 
         async def attempt() -> T:  # a coroutine function, so tenacity awaits what a lambda returns
             return await fn()
 
         try:
             return await async_retrying(
-                retry_if=lambda exc: isinstance(exc, retry_on), initial_s=self.initial_s, max_s=self.max_s,
+                interrupt=self.interrupt, retry_if=lambda exc: isinstance(exc, retry_on),
+                initial_s=self.initial_s, max_s=self.max_s,
                 deadline_s=self.deadline_s, after_failure=on_failure and (lambda _state: on_failure()),
                 before_sleep=log_retry,
             )(attempt)
         except retry_on as exc:
             elapsed = time.monotonic() - started
-            raise StreamUnavailableError(f"{what}: gave up after {elapsed:.1f}s: {exc!r}") from exc
+            # `from None`: the cause would be stored and shown as well (a traceback, Dagster's event
+            # log), and nats-py's errors may carry the URL; its text, redacted, is in the message.
+            raise StreamUnavailableError(f"{redact(what)}: gave up after {elapsed:.1f}s: {redact(repr(exc))}") from None
 
 
 async def connect(url: str = DEFAULT_URL, name: str = "tickwh", backoff: Backoff | None = None) -> NATS:
@@ -143,17 +149,18 @@ async def connect(url: str = DEFAULT_URL, name: str = "tickwh", backoff: Backoff
     """
     backoff = backoff or Backoff()
     client: list[NATS] = []
+    shown = redact_url(url)  # registers the URL's password with the one redaction point, too
 
     async def on_disconnect() -> None:
         if client and (client[0].is_closed or client[0].is_draining):
             return  # our own close, not an outage
-        log.warning("NATS %s: disconnected", url)
+        log.warning("NATS %s: disconnected", shown)
 
     async def on_reconnect() -> None:
-        log.warning("NATS %s: reconnected", url)
+        log.warning("NATS %s: reconnected", shown)
 
     async def on_error(exc: Exception) -> None:
-        log.debug("NATS %s: %r", url, exc)
+        log.debug("NATS %s: %s", shown, redact(repr(exc)))
 
     async def connect_once() -> NATS:
         nc = await nats.connect(
@@ -175,7 +182,7 @@ async def connect(url: str = DEFAULT_URL, name: str = "tickwh", backoff: Backoff
         client.append(nc)
         return nc
 
-    return await backoff.call(f"connect to {url}", connect_once, retry_on=(nats.errors.NoServersError, *RETRYABLE))
+    return await backoff.call(f"connect to {shown}", connect_once, retry_on=(nats.errors.NoServersError, *RETRYABLE))
 
 
 async def ensure_stream(js: JetStreamContext, settings: StreamSettings | None = None) -> api.StreamInfo:

@@ -37,16 +37,6 @@ CLICKHOUSE_URL_ENV = "TICKWH_CLICKHOUSE_URL"
 CLICKHOUSE_PASSWORD_ENV = "TICKWH_CLICKHOUSE_PASSWORD"
 
 
-def redact_url(url: str | None, text: str | None = None) -> str:
-    """`text` (default: the URL itself) with the URL's password, if any, replaced by `***`."""
-    text = url or "" if text is None else text
-    try:
-        password = urlparse(url or "").password
-    except ValueError:
-        return text
-    return text.replace(password, "***") if password else text
-
-
 class HotTierBusyError(RuntimeError):
     """The embedded engine of this process is in use on another path."""
 

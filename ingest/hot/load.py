@@ -37,6 +37,7 @@ from clickhouse_connect.driver.client import Client
 from ingest.feed.codec import decode
 from ingest.feed.stream import DEFAULT_STREAM, RETRYABLE, Backoff, connect, fetch_range, stream_state
 from ingest.hot.tier import insert_trades, present_keys, to_hot_rows
+from ingest.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,10 @@ def without_present(client: Client, rows: pa.Table) -> tuple[pa.Table, int]:
 
 
 async def _load(
-    client: Client, url: str, stream: str, first: int, last: int, part_msgs: int, result: RangeLoad
+    client: Client, url: str, stream: str, first: int, last: int, part_msgs: int, result: RangeLoad,
+    connect_deadline_s: float = 60.0,
 ) -> None:
-    nc = await connect(url, name="tickwh-hot-load", backoff=Backoff(deadline_s=60))
+    nc = await connect(url, name="tickwh-hot-load", backoff=Backoff(deadline_s=connect_deadline_s))
     try:
         js = nc.jetstream(timeout=10)
         created = (await stream_state(js, stream)).created_us
@@ -166,6 +168,7 @@ def load_range(
     stream: str = DEFAULT_STREAM,
     part_msgs: int = PART_MSGS,
     attempts: int = 5,
+    connect_deadline_s: float = 60.0,
 ) -> RangeLoad:
     """Fetch stream sequences [first, last] and insert their trades into `hot_trades`.
 
@@ -178,11 +181,12 @@ def load_range(
     for attempt in range(1, attempts + 1):
         result = RangeLoad(first_seq=first, last_seq=last)
         try:
-            asyncio.run(_load(client, url, stream, first, last, part_msgs, result))
+            asyncio.run(_load(client, url, stream, first, last, part_msgs, result, connect_deadline_s))
         except RETRYABLE as exc:
             if attempt == attempts:
                 raise
-            log.warning("range %d-%d: attempt %d failed (%r); retrying in %.1fs", first, last, attempt, exc, delay)
+            log.warning("range %d-%d: attempt %d failed (%s); retrying in %.1fs", first, last, attempt,
+                        redact(repr(exc)), delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
             continue

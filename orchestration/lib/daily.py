@@ -47,12 +47,12 @@ if TYPE_CHECKING:  # what `define_asset_job` returns; dagster exports no public 
 from orchestration.lib.logs import OPTIONAL_CHECKS
 from orchestration.lib.partitions import PARTITION_TAG, RANGE_END, RANGE_START, daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL, WRITER_TAGS
+from orchestration.lib.redaction import redacted
 
 
 def daily_asset(**kwargs: Any) -> Callable[..., Any]:
-    """`@asset` over UTC days, a backfill of many days being one run."""
-    return asset(partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(), **kwargs)
-
+    """`@asset` over UTC days, a backfill of many days being one run; its failures are redacted."""
+    decorate = asset(partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(), **kwargs)
 
 def daily_job(name: str, selection: Sequence[Any], description: str) -> UnresolvedAssetJobDefinition:
     """A job over day-partitioned assets that write the lake.
@@ -86,7 +86,6 @@ def optional_daily_check(
         can_subset=True,
         pool=WAREHOUSE_POOL,
     )
-
     def wrap(fn: Callable[..., Iterator[Any]]) -> Any:
         @functools.wraps(fn)  # Dagster reads the context and resource parameters from `fn`'s signature
         def per_day(context: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -102,7 +101,7 @@ def optional_daily_check(
                 else:
                     yield event
 
-        return decorate(per_day)
+        return decorate(redacted(per_day))
 
     return wrap
 

@@ -1,8 +1,9 @@
 """A real hot-tier loader process: `python -m tests.faults.hot_child CHDB_PATH NATS_URL FIRST LAST PART_MSGS`.
 
 Loads stream sequences FIRST..LAST into embedded chdb at CHDB_PATH, printing `insert <rows>` (and
-flushing) just before each insert reaches the engine, so a test can SIGKILL it while an insert
-runs; at the end it prints the RangeLoad as JSON.
+flushing) just before each insert reaches the engine and `inserted <rows>` once the engine has
+returned, so a test can SIGKILL it while an insert runs and prove afterwards that it did (an
+`insert` line without its `inserted`); at the end it prints the RangeLoad as JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def main() -> int:
 
     def announced_insert(client: Any, rows: pa.Table, token: str) -> int:
         print(f"insert {rows.num_rows}", flush=True)
-        return real_insert(client, rows, token)
+        done = real_insert(client, rows, token)
+        print(f"inserted {rows.num_rows}", flush=True)
+        return done
 
     hot_load.insert_trades = announced_insert  # type: ignore[assignment]
     with open_hot_tier(HotTarget(path=path), HotSettings(ttl_basis="ingest")) as client:

@@ -8,6 +8,7 @@ from ingest.hot import load_range
 from ingest.hot import position as hot_position
 from orchestration.defs.live.resources import HotTierResource, NatsResource
 from orchestration.lib.pools import HOT_TIER_POOL
+from orchestration.lib.redaction import redacted
 
 
 class HotLoadConfig(Config):
@@ -20,12 +21,14 @@ class HotLoadConfig(Config):
     retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
     tags={"dagster/kind/clickhouse": ""},
 )
+@redacted
 def load_stream_range(
     context: OpExecutionContext, config: HotLoadConfig, nats: NatsResource, hot: HotTierResource
 ) -> int:
     """Insert the trades of stream sequences [first_seq, last_seq] into the hot tier, exactly once."""
     with hot.open() as client:
-        result = load_range(client, config.first_seq, config.last_seq, url=nats.url, stream=nats.stream)
+        result = load_range(client, config.first_seq, config.last_seq, url=nats.url, stream=nats.stream,
+                            connect_deadline_s=nats.connect_deadline_s)
         # Published for the freshness sensor, which judges the hot tier by what it holds, not by
         # which runs succeeded (the hot-loader publishes the same way): ingest/hot/position.py.
         held = hot_position.held_seq(client)

@@ -32,6 +32,7 @@ class NatsResource(ConfigurableResource):
     url: str = Field(default_factory=lambda: Settings.from_env().nats_url, description="NATS URL, e.g. nats://127.0.0.1:4222")
     stream: str = Field(default=DEFAULT_STREAM, description="JetStream stream of trade batches")
     timeout_s: float = Field(default=5.0, description="how long a sensor tick waits for the server")
+    connect_deadline_s: float = Field(default=60.0, description="how long a hot_load step waits for the server")
 
     def state(self) -> StreamState:
         """First/last sequence of the stream; raises StreamUnavailableError if NATS does not answer."""

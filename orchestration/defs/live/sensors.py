@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from ingest.feed.stream import StreamState, StreamUnavailableError
-from ingest.hot.client import redact_url
+from ingest.redact import redact_url
 from orchestration.defs.live.jobs import hot_load
 from orchestration.defs.live.resources import NatsResource
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from ingest.lake import current_snapshot
 from ingest.lake_admin import maintain
 from ingest.settings import Settings
+from orchestration.lib.redaction import redacted
 from orchestration.lib.resources import WarehouseResource
 
 
@@ -30,6 +31,7 @@ class LakeMaintenanceConfig(Config):
     description="Merges the lake's small Parquet files, expires snapshots older than keep_days and deletes "
     "the files no kept snapshot reads. Answers at the current snapshot do not change.",
 )
+@redacted
 def lake_maintenance(
     context: AssetExecutionContext, config: LakeMaintenanceConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:

@@ -21,6 +21,7 @@ from dagster import (
 from dagster_dbt import DbtCliInvocation, dbt_assets
 
 from ingest.lake import current_snapshot
+from ingest.sql import qualified
 from orchestration.defs.marts.project import prepare_manifest
 from orchestration.lib.charts import markdown_image, price_volume_png
 from orchestration.lib.daily import LatestMaterializations, evaluations_by_day
@@ -29,6 +30,7 @@ from orchestration.lib.dbt_cli import DbtResource
 from orchestration.lib.metadata import preview
 from orchestration.lib.partitions import daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.redaction import redacted
 from orchestration.lib.resources import WarehouseResource
 
 translator = TickTranslator()
@@ -40,7 +42,7 @@ def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
     """Row counts for the window and the table, a preview, and for 1m bars a chart of one symbol-day."""
     date_col = "bar_date"
     lo, hi = days[0], days[-1] + dt.timedelta(days=1)
-    table = f"marts.{model}"
+    table = qualified("marts", model)
     meta: dict[str, Any] = {
         "dagster/row_count": con.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
         "rows_in_window": con.execute(
@@ -200,6 +202,7 @@ def _finish(invocation: DbtCliInvocation) -> None:
     name="dbt_daily_marts",
     pool=WAREHOUSE_POOL,
 )
+@redacted
 def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
     window = context.partition_time_window
     invocation, events = _build(context, dbt, warehouse, window_env(window))
@@ -215,6 +218,7 @@ def dbt_daily_marts(context: AssetExecutionContext, dbt: DbtResource, warehouse:
     name="dbt_rollups",
     pool=WAREHOUSE_POOL,
 )
+@redacted
 def dbt_rollups(context: AssetExecutionContext, dbt: DbtResource, warehouse: WarehouseResource) -> Iterator[Any]:
     invocation, events = _build(context, dbt, warehouse, window_env(None))
     yield from _with_mart_metadata(context, events, warehouse, None)

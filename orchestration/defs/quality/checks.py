@@ -35,6 +35,7 @@ from orchestration.lib.daily import LatestMaterializations, evaluations_by_day
 from orchestration.lib.metadata import markdown_table
 from orchestration.lib.partitions import daily_partitions, days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
+from orchestration.lib.redaction import redacted
 from orchestration.lib.resources import WarehouseResource
 
 RAW_TABLES = ("raw_trades", "raw_book_snapshots")
@@ -109,6 +110,7 @@ def suite_check(asset: str, suite: str, partitioned: bool) -> AssetChecksDefinit
         description=f"Great Expectations suite {suite} ({suite_source(suite)}): {spec.meta.get('description', '')}",
         metadata={"suite_file": suite_source(suite)},
     )
+    @redacted
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
         if not partitioned:
             with warehouse.connect(read_only=True) as con:

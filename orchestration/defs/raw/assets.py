@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, Failure, Materializ
 
 from ingest.lake import current_snapshot
 from ingest.loader import load_day
+from ingest.sql import qualified, quote_ident
 from orchestration.lib.daily import daily_asset
 from orchestration.lib.metadata import load_metadata, preview
 from orchestration.lib.partitions import days_in_window
@@ -42,7 +43,8 @@ def _load(
             metadata["missing_book_files"] = MetadataValue.json(missing)
         metadata["preview"] = preview(
             con,
-            f"SELECT * EXCLUDE (source_file) FROM {table} WHERE {date_column} = ? ORDER BY ts DESC LIMIT 5",
+            f"SELECT * EXCLUDE (source_file) FROM {qualified(*table.split('.'))} WHERE {quote_ident(date_column)} = ? "
+            "ORDER BY ts DESC LIMIT 5",
             [days[-1]],
         )
     return MaterializeResult(metadata=metadata)
