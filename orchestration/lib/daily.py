@@ -53,6 +53,8 @@ from orchestration.lib.redaction import redacted
 def daily_asset(**kwargs: Any) -> Callable[..., Any]:
     """`@asset` over UTC days, a backfill of many days being one run; its failures are redacted."""
     decorate = asset(partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(), **kwargs)
+    return lambda fn: decorate(redacted(fn))
+
 
 def daily_job(name: str, selection: Sequence[Any], description: str) -> UnresolvedAssetJobDefinition:
     """A job over day-partitioned assets that write the lake.

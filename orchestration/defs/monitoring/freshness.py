@@ -52,6 +52,7 @@ from orchestration.defs.monitoring.state import (
     live_running,
     verdict_metadata,
 )
+from orchestration.lib.redaction import redacted
 from orchestration.lib.resources import LandingZoneResource
 
 UTC = dt.UTC
@@ -92,6 +93,7 @@ def hot_result(state: HotTierState, running: bool, now: dt.datetime) -> AssetChe
 
 
 @freshness_checks_def
+@redacted
 def freshness_checks(
     context: AssetCheckExecutionContext, landing: LandingZoneResource, nats: NatsResource, hot: HotTierResource
 ) -> Iterator[AssetCheckResult]:
