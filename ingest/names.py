@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from ingest.errors import UserError
+
 MAX_SYMBOL = 48
 MAX_EXCHANGE = 40
 MAX_KEY = 1024  # S3's limit on an object key, in bytes
@@ -27,7 +29,7 @@ _DATA_TYPE = re.compile(r"^(trades|book_snapshot_\d{1,3}|quotes|incremental_book
 _VENDOR_SEPARATORS = str.maketrans({"/": "-", ":": "-"})
 
 
-class InvalidNameError(ValueError):
+class InvalidNameError(UserError):
     """A symbol, exchange, data type, object key or partition key that is not allowed."""
 
 

@@ -14,8 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ingest.errors import UserError
-from ingest.redact import redact
+from ingest.errors import run
 
 
 @dataclass(frozen=True)
@@ -88,32 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # argparse takes its program name from argv[0]: help then reads `usage: tickwh demo ...`.
     sys.argv = [f"tickwh {command.name}", *rest]
-    try:
-        result = _resolve(command.target)(rest)
-    except UserError as exc:
-        return _user_error(exc)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a defect of ours: the traceback, redacted, and exit 1
-        import traceback
-
-        print(redact(traceback.format_exc()), file=sys.stderr, end="")
-        return 1
-    return int(result or 0)
-
-
-def _user_error(exc: BaseException) -> int:
-    """The error contract (ingest/errors.py): one redacted line, exit 2; `-v` adds the traceback."""
-    from ingest.logs import verbose
-
-    if verbose():
-        import traceback
-
-        print(redact(traceback.format_exc()), file=sys.stderr, end="")
-    message = " ".join(redact(str(exc)).split())  # one line, whatever the message held
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+    return run(lambda: _resolve(command.target)(rest))  # the error contract (ingest/errors.py)
 
 
 if __name__ == "__main__":
