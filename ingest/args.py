@@ -60,19 +60,27 @@ def _plain(text: str, what: str) -> str:
 
 # -- the rules -----------------------------------------------------------------------------------
 
-def day(text: str) -> dt.date:
-    """A UTC day, YYYY-MM-DD, between MIN_DAY and MAX_DAY."""
-    allowed = f"a day YYYY-MM-DD between {MIN_DAY} and {MAX_DAY}"
-    value = _plain(text, allowed)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise Invalid(f"{shown(text)} is not {allowed}")
-    try:
-        parsed = dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise Invalid(f"{shown(text)} is not {allowed} ({exc})") from None
-    if not MIN_DAY <= parsed <= MAX_DAY:
-        raise Invalid(f"{shown(text)} is out of range: expected {allowed}")
-    return parsed
+def days_between(lo: dt.date, hi: dt.date) -> Callable[[str], dt.date]:
+    """A UTC day, YYYY-MM-DD, in [lo, hi]."""
+
+    def rule(text: str) -> dt.date:
+        allowed = f"a day YYYY-MM-DD from {lo} to {hi}"
+        value = _plain(text, allowed)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise Invalid(f"{shown(text)} is not {allowed}")
+        try:
+            parsed = dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise Invalid(f"{shown(text)} is not {allowed} ({exc})") from None
+        if not lo <= parsed <= hi:
+            raise Invalid(f"{shown(text)} is out of range: expected {allowed}")
+        return parsed
+
+    rule.__name__ = "day"
+    return rule
+
+
+day = days_between(MIN_DAY, MAX_DAY)
 
 
 def in_time_range(value: dt.datetime, given: object) -> dt.datetime:
@@ -220,6 +228,16 @@ def existing_dir(text: str) -> Path:
     return path
 
 
+def existing_file(text: str) -> Path:
+    """A file that exists (read, never written)."""
+    if not isinstance(text, str) or not text or any(ord(c) < 32 for c in text):
+        raise Invalid(f"{shown(text)} is not a file path (empty, or control characters)")
+    path = Path(text)
+    if not path.is_file():
+        raise Invalid(f"{shown(text)} is not an existing file")
+    return path
+
+
 def path_text(text: str) -> Path:
     """A file or directory path setting: not empty, no control characters or NUL."""
     if not isinstance(text, str) or not text.strip() or any(ord(c) < 32 or ord(c) == 127 for c in text):
@@ -270,6 +288,13 @@ def url(*schemes: str) -> Callable[[str], str]:
 
     rule.__name__ = "URL"
     return rule
+
+
+def host(text: str) -> str:
+    """A host name or an IP address to listen on or connect to."""
+    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", text):
+        raise Invalid(f"{shown(text)} is not a host: expected a name or an IP address such as 127.0.0.1")
+    return text
 
 
 def flag(text: str) -> bool | None:

@@ -390,6 +390,36 @@ class HistoricalData:
             days |= set(self.cold.archived_days(table.name))
         return sorted(days)
 
+    def data_span(
+        self, dataset: str, symbols: Sequence[str], lo: dt.datetime, hi: dt.datetime, exchange: str | None = None
+    ) -> tuple[dt.date, dt.date] | None:
+        """The first and last day in [lo, hi) that either tier holds for any of `symbols` (None: no day).
+
+        Work proportional to the range (a grid of buckets, one query per day) is bounded by this span,
+        so a request over 200 years costs what its data costs. Cheap: the warm tier answers from its
+        day column, the cold tier from its listing (a day archived for any symbol counts).
+        """
+        ds = _DATASETS.get(dataset)
+        if ds is None:
+            raise HistoryError(f"unknown dataset {dataset!r}")
+        first_day, last_day = lo.date(), (hi - dt.timedelta(microseconds=1)).date()
+        days: set[dt.date] = set()
+        if self.warehouse is not None:
+            with self.connection() as con:
+                if relation_columns(con, ds.table.source):
+                    col = ds.table.date_column
+                    sql = (f"SELECT min({col}), max({col}) FROM {ds.table.source} "
+                           f"WHERE {col} BETWEEN ? AND ? AND list_contains(?, symbol)")
+                    params: list[Any] = [first_day, last_day, [validate_symbol(s) for s in symbols]]
+                    if exchange is not None:
+                        sql += " AND exchange = ?"
+                        params.append(validate_exchange(exchange))
+                    row = con.execute(sql, params).fetchone()
+                    days |= {d for d in (row or ()) if d is not None}
+        if self.cold is not None:
+            days |= {d for d in self.cold.archived_days(ds.table.name) if first_day <= d <= last_day}
+        return (min(days), max(days)) if days else None
+
     def held_days(self, dataset: str, symbol: str, exchange: str | None = None) -> dict[str, list[dt.date]]:
         """The days each tier this reader searches holds for `symbol` ("warm lake", "cold tier"):
         what an answer with no rows reports, so the user sees where the data is."""

@@ -28,8 +28,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DEFAULT_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 MARTS_SCHEMA = "marts"
 # Names reach SQL unquoted (`marts.ohlcv_1m`) and become cold-tier keys: only this alphabet passes.
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_MANIFEST_SCHEMA = re.compile(r"^https://schemas\.getdbt\.com/dbt/manifest/v\d+\.json$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
+_MANIFEST_SCHEMA = re.compile(r"^https://schemas\.getdbt\.com/dbt/manifest/v\d+\.json\Z")
 
 
 class MartCatalogError(RuntimeError):

@@ -6,19 +6,19 @@ import datetime as dt
 
 from dagster import AssetKey
 
-from ingest.availability import describe_days, landed_days
+from ingest.availability import describe_days, scan_landing
 from ingest.names import parse_day
 from orchestration.defs.catchup.sensors import catchup_tags, missing_ranges, plan_catchup, utc_today
 from orchestration.lib.resources import LandingZoneResource
 from tickwh.home import instance, prepare_code_location
 
 
-def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> int:
+def run_catchup(first_arg: dt.date | str | None, last_arg: dt.date | str | None, dry_run: bool) -> int:
     """`tickwh catchup`: run each gap with landing files in this process; list the days without data."""
     defs = prepare_code_location()
     dagster = instance()
     done = dagster.get_materialized_partitions(AssetKey("raw_trades"))
-    last = parse_day(last_arg) if last_arg else utc_today() - dt.timedelta(days=1)
+    last = parse_day(last_arg) if last_arg else utc_today() - dt.timedelta(days=1)  # a date passes through
     if first_arg:
         first = parse_day(first_arg)
     elif done:
@@ -27,7 +27,10 @@ def run_catchup(first_arg: str | None, last_arg: str | None, dry_run: bool) -> i
         print("nothing loaded yet: pass --from YYYY-MM-DD")
         return 2
     landing = LandingZoneResource()
-    plan = plan_catchup(missing_ranges(done, first, last), landed_days(landing.path, landing.books), set())
+    scan = scan_landing(landing.path, landing.books)
+    if scan.refused:
+        print(f"warning: {scan.describe_refused()}")
+    plan = plan_catchup(missing_ranges(done, first, last), scan.days, set())
     if plan.no_data:
         print(f"skipped: no landing files for {describe_days(plan.no_data)} under {landing.path}")
     if not plan.load:

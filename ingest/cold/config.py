@@ -26,7 +26,7 @@ ENV_REGION = "TICKWH_COLD_REGION"
 ENV_LOCAL_ROOT = "TICKWH_COLD_LOCAL_ROOT"
 ENV_WARM_DAYS = "TICKWH_WARM_DAYS"
 
-_BUCKET = re.compile(r"^(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"^(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 
 
 def default_var_dir() -> Path:

@@ -40,7 +40,7 @@ DBT_MODELS_DIR = ROOT / "dbt_project" / "models"
 MARTS_SPEC = "marts.yml"
 DBT_TESTS = "dbt_tests"  # in a shape's rule list: where the model's dbt-owned rules go
 _RULE_KEYS = {"rule", "expect", "frame", "severity", "why"}
-_PLACEHOLDER = re.compile(r"^\{(\w+)\}$")
+_PLACEHOLDER = re.compile(r"^\{(\w+)\}\Z")
 
 
 def expectations_dir() -> Path:
