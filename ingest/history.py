@@ -738,7 +738,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.dataset != "daily-stats" and (args.start is None or args.end is None):
         parser.error("--start and --end are required")
 
-    warehouse, cold = stores_from_args(args)
+    cold: ColdStoreConfig | None = None
+    with store_errors(cold):
+        warehouse, cold = stores_from_args(args)
     with store_errors(cold):
         api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
         if isinstance(args.as_of, dt.datetime) and api.as_of is not None:

@@ -850,10 +850,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.start + timedelta(days=args.days - 1) > rules.MAX_DAY:
         parser.error(f"--start {args.start} with --days {args.days} ends after {rules.MAX_DAY}")
-    if args.out is None:  # under the home, wherever the command runs from (never ./var in the cwd)
-        from ingest.settings import Settings
+    from ingest.settings import Settings
 
-        args.out = Settings.from_env().landing_root
+    settings = Settings.from_env()
+    if args.out is None:  # under the home, wherever the command runs from (never ./var in the cwd)
+        args.out = settings.landing_root
+    elif not any(args.out.resolve().is_relative_to(root.resolve()) for root in (settings.home, settings.landing_root)):
+        parser.error(f"--out {args.out} is outside $TICKWH_HOME ({settings.home}) and the landing folder "
+                     f"({settings.landing_root}): nothing is written outside them")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     specs = default_symbols(args.symbols)
     for i in range(args.days):

@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
-    warehouse, cold = stores_from_args(args)
+    with store_errors(None):
+        warehouse, cold = stores_from_args(args)
     with store_errors(cold):
         hist = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of)
         if isinstance(args.as_of, dt.datetime) and hist.as_of is not None:
