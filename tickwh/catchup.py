@@ -7,6 +7,7 @@ import datetime as dt
 from dagster import AssetKey
 
 from ingest.availability import describe_days, scan_landing
+from ingest.errors import UserError
 from ingest.names import parse_day
 from orchestration.defs.catchup.sensors import catchup_tags, missing_ranges, plan_catchup, utc_today
 from orchestration.lib.resources import LandingZoneResource
@@ -24,8 +25,7 @@ def run_catchup(first_arg: dt.date | str | None, last_arg: dt.date | str | None,
     elif done:
         first = min(dt.date.fromisoformat(k) for k in done)
     else:
-        print("nothing loaded yet: pass --from YYYY-MM-DD")
-        return 2
+        raise UserError("tickwh catchup: nothing loaded yet: pass --from YYYY-MM-DD")
     landing = LandingZoneResource()
     scan = scan_landing(landing.path, landing.books)
     if scan.refused:

@@ -263,12 +263,13 @@ def _data_bounded(hist: HistoricalData, dataset: str, symbols: list[str], lo: dt
 
 
 def _empty_source(from_minutes: bool) -> str:
+    """No rows, the source's columns and types (`close` is a keyword: every alias is quoted)."""
     if from_minutes:
-        return """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP bucket_start,
-            0::DECIMAL(22,12) open, 0::DECIMAL(22,12) high, 0::DECIMAL(22,12) low, 0::DECIMAL(22,12) close,
-            0::DECIMAL(38,12) volume, 0::DECIMAL(38,20) quote_volume, 0::BIGINT trade_count,
-            0::DECIMAL(38,12) buy_volume, 0::DECIMAL(38,12) sell_volume, NULL::TIMESTAMP first_trade_ts,
-            NULL::TIMESTAMP last_trade_ts"""
-    return """SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
-        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::DECIMAL(22,12) price,
-        0::DECIMAL(28,12) amount"""
+        return """SELECT ''::VARCHAR AS "exchange", ''::VARCHAR AS "symbol", NULL::TIMESTAMP AS "bucket_start",
+            0::DECIMAL(22,12) AS "open", 0::DECIMAL(22,12) AS "high", 0::DECIMAL(22,12) AS "low",
+            0::DECIMAL(22,12) AS "close", 0::DECIMAL(38,12) AS "volume", 0::DECIMAL(38,20) AS "quote_volume",
+            0::BIGINT AS "trade_count", 0::DECIMAL(38,12) AS "buy_volume", 0::DECIMAL(38,12) AS "sell_volume",
+            NULL::TIMESTAMP AS "first_trade_ts", NULL::TIMESTAMP AS "last_trade_ts" """
+    return """SELECT ''::VARCHAR AS "exchange", ''::VARCHAR AS "symbol", NULL::TIMESTAMP AS "ts",
+        NULL::TIMESTAMP AS "local_ts", ''::VARCHAR AS "trade_id", 0::BIGINT AS "trade_seq", ''::VARCHAR AS "side",
+        0::DECIMAL(22,12) AS "price", 0::DECIMAL(28,12) AS "amount" """

@@ -131,6 +131,8 @@ def _write(result: Result, csv: bool, limit: int) -> int:
         if sum(b.num_rows for b in shown) < limit:
             shown.append(batch)
         rows += batch.num_rows
+    if not rows:  # no empty frame: the caller says where it looked
+        return 0
     import pandas as pd
 
     with pd.option_context("display.width", 250, "display.max_columns", 40):
