@@ -69,7 +69,10 @@ def utc_range(start: Time, end: Time, tz: zoneinfo.ZoneInfo | None = None) -> tu
             return local.replace(tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)
         return to_timestamp(value)
 
-    lo, hi = one(start), one(end)
+    try:
+        lo, hi = one(start), one(end)
+    except HistoryError as exc:  # a bad or out-of-range time: the research API's own error type
+        raise ResearchError(str(exc)) from None
     if hi < lo:
         raise ResearchError(f"end {hi} is before start {lo} (UTC)")
     if hi == lo:
