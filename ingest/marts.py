@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ingest.args import path_text, setting
+
 log = logging.getLogger(__name__)
 
 ENV_MANIFEST = "TICKWH_DBT_MANIFEST"
@@ -51,7 +53,7 @@ class Mart:
 
 
 def manifest_path() -> Path:
-    return Path(os.environ.get(ENV_MANIFEST) or DEFAULT_MANIFEST)
+    return setting(os.environ, ENV_MANIFEST, path_text, DEFAULT_MANIFEST)
 
 
 def marts(path: Path | None = None) -> tuple[Mart, ...]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from ingest.args import path_text, setting
 from ingest.quality import sql_eval
 from ingest.quality.spec import SEVERITIES, ExpectationSpec, SuiteDefinitionError, SuiteSpec, engine_of
 
@@ -45,7 +46,7 @@ _PLACEHOLDER = re.compile(r"^\{(\w+)\}\Z")
 
 def expectations_dir() -> Path:
     """Where the suite files live; `TICKWH_EXPECTATIONS_DIR` moves it (tests, experiments)."""
-    return Path(os.environ.get("TICKWH_EXPECTATIONS_DIR", EXPECTATIONS_DIR))
+    return setting(os.environ, "TICKWH_EXPECTATIONS_DIR", path_text, EXPECTATIONS_DIR)
 
 
 # --------------------------------------------------------------------------------------------
