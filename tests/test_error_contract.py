@@ -333,6 +333,8 @@ ENTRIES = [
     Entry("lake maintain", ["lake", "maintain"], {"--keep-days": numbers}),
     Entry("lake migrate", ["lake", "migrate"], {"--from": paths}, allowed=(2,)),
     *[Entry(f"cold {c}", ["cold", c], {"@2": text}) for c in ("up", "down", "status", "env")],
+    Entry("tickwh <command>", ["x"], {"@0": text}, allowed=(0, 2)),  # an unknown command (or --help)
+    Entry("tickwh cold <member>", ["cold", "x"], {"@1": text}, allowed=(0, 2)),
 ]
 # `tickwh cold run -- CMD` is left out: its hostile value is a command it would run, by design.
 
@@ -431,4 +433,12 @@ def test_in_a_jail_with_a_private_tmp() -> None:
     out = subprocess.run([*jail, *inner], cwd=me.parents[1], capture_output=True, text=True, timeout=900,
                          env={**os.environ, "TICKWH_TEST_JAIL": "1"})
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
-    print(re.search(r"error contract: .*", out.stdout).group(0))
+    line = re.search(r"error contract: (\d+) hostile inputs at (\d+) entry points and (\d+) settings", out.stdout)
+    assert line, out.stdout[-3000:]
+    print(line.group(0))
+    doc = (me.parents[1] / "docs" / "reliability.md").read_text()
+    published = re.search(r"^- Error contract inputs generated: \*\*(\d+)\*\* \(10 per entry point at (\d+) "
+                          r"entry points, 1 per setting for\s+(\d+) settings", doc, re.M)
+    assert published, "docs/reliability.md has no error-contract count"
+    assert (int(line[1]), int(line[2]), int(line[3])) == tuple(int(g) for g in published.groups())
+    assert int(line[1]) == EXAMPLES * len(ENTRIES) + SETTING_EXAMPLES * len(SETTINGS)
