@@ -155,7 +155,7 @@ def _live(value: str) -> bool | None:
 # The bounds of the numeric settings (their arguments, e.g. `lake maintain --keep-days`, use the same).
 KEEP_DAYS = args.bounded_float(1, 3650)  # < 1 day would expire the snapshots a pinned backtest reads
 WARM_DAYS = args.bounded_int(1, 36500)
-CATCHUP_INTERVAL_S = args.bounded_int(30, 7 * 86_400)
+CATCHUP_INTERVAL_S = args.bounded_int(1, 7 * 86_400)  # seconds between the catch-up sensor's ticks
 DEFAULT_KEEP_DAYS = 30.0
 PARTITIONS_START = args.day("2020-01-01")
 
