@@ -277,12 +277,15 @@ def url(*schemes: str) -> Callable[[str], str]:
 
     def rule(text: str) -> str:
         allowed = f"a URL {' or '.join(s + '://host[:port]' for s in schemes)}"
-        bad = not isinstance(text, str) or any(ord(c) <= 32 or ord(c) == 127 for c in text) or not text.isascii()
-        m = None if bad else re.fullmatch(r"([a-z][a-z0-9+.-]*)://([^/?#]+)(.*)", text)
-        if m is None or m.group(1) not in schemes or not m.group(2).rpartition("@")[2]:
+        # user:password@ may hold anything (it is a credential, checked where it is used): only the
+        # scheme, the host, the port and what follows are checked here.
+        m = re.fullmatch(r"([a-z][a-z0-9+.-]*)://(?:(.*)@)?([^@/?#]*)(.*)", text, re.S) if isinstance(
+            text, str) else None
+        bad = m is None or any(ord(c) <= 32 or ord(c) == 127 or ord(c) > 126 for c in m.group(3) + m.group(4))
+        if bad or m.group(1) not in schemes or not m.group(3):
             raise Invalid(f"the value is not {allowed} (value not shown: it may hold a password)")
-        port = m.group(2).rpartition("@")[2].rpartition(":")
-        if port[1] and not port[0].endswith("]") and not (port[2].isdigit() and 0 < int(port[2]) < 65536):
+        host, colon, port = m.group(3).rpartition(":") if not m.group(3).endswith("]") else (m.group(3), "", "")
+        if colon and not host.endswith("]") and "]" not in port and not (port.isdigit() and 0 < int(port) < 65536):
             raise Invalid(f"the value has a bad port: expected {allowed} with a port from 1 to 65535")
         return text
 
