@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.books import BookExpectation
-from ingest.landing import parse_landing_name
+from ingest.landing import LandingFileError, parse_landing_name
 
 
 def _family(data_type: str) -> str | None:
@@ -23,18 +24,45 @@ def _family(data_type: str) -> str | None:
     return None
 
 
+@dataclass
+class LandingScan:
+    """What one listing of the landing folder found: the loadable days, and the files it refused."""
+
+    days: set[dt.date] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)  # file name -> why
+
+    def describe_refused(self) -> str:
+        """One line naming every refused file (its day cannot load until it is renamed or removed)."""
+        names = sorted(self.refused)
+        more = f"; and {len(names) - 3} more" if len(names) > 3 else ""
+        shown = "; ".join(self.refused[n] for n in names[:3]) + more
+        return f"refused {len(names)} landing file name{'s' if len(names) != 1 else ''}: {shown}"
+
+
 def landed_days(root: Path | str, books: BookExpectation | None = None) -> set[dt.date]:
+    """`scan_landing(...).days`: the loadable days; a refused file name does not hide the others."""
+    return scan_landing(root, books).days
+
+
+def scan_landing(root: Path | str, books: BookExpectation | None = None) -> LandingScan:
     """Days the raw loaders can load (one directory listing): trades landed, and a book file for
     every exchange of the day that is expected to deliver books (ingest/books.py,
     TICKWH_BOOK_EXCHANGES). A trades-only exchange's days count; a missing expected book file does not.
+    A file with a refused name (`simex_trades_2024-01-09_A..B.csv.gz`) is listed in `refused` with
+    its reason, once, and the scan goes on: one bad name must not hide every other day.
     """
     root = Path(root)
+    scan = LandingScan()
     if not root.is_dir():
-        return set()
+        return scan
     books = books or BookExpectation.from_env()
     found: dict[dt.date, dict[str, set[str]]] = {}
     for path in root.glob("*.csv*"):
-        lf = parse_landing_name(path)
+        try:
+            lf = parse_landing_name(path)
+        except LandingFileError as exc:
+            scan.refused[path.name] = str(exc).replace(f"{path}: ", f"{path.name!r}: ", 1)
+            continue
         family = lf and _family(lf.data_type)
         if lf and family:
             found.setdefault(lf.day, {}).setdefault(lf.exchange, set()).add(family)
@@ -49,10 +77,11 @@ def landed_days(root: Path | str, books: BookExpectation | None = None) -> set[d
             expected[exchange] = books.expects(exchange, root)
         return not expected[exchange]
 
-    return {
+    scan.days = {
         day for day, by_exchange in found.items()
         if any("trades" in f for f in by_exchange.values()) and all(ready(ex, f) for ex, f in by_exchange.items())
     }
+    return scan
 
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")

@@ -42,7 +42,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from ingest import args as rules
 from ingest import numbers
+from ingest.args import Parser
 from ingest.cold.archive import relation_columns
 from ingest.cold.config import ColdStoreConfig
 from ingest.cold.layout import (
@@ -55,7 +57,8 @@ from ingest.cold.layout import (
     Manifest,
     sql_type,
 )
-from ingest.cold.store import ColdObjectError
+from ingest.cold.store import ColdObjectError, ColdStoreError
+from ingest.errors import UserError, run
 from ingest.lake import ALIAS as LAKE_ALIAS
 from ingest.lake import LakeConfig, LakeError, attach, current_snapshot
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
@@ -67,8 +70,9 @@ if TYPE_CHECKING:
 INTERVALS = tuple(OHLCV_TABLES)  # 1m, 5m, 15m, 1h, 1d
 
 
-class HistoryError(RuntimeError):
-    """A request the API cannot answer (bad range, warehouse unavailable...)."""
+class HistoryError(UserError, RuntimeError):
+    """A request the API cannot answer (bad range, warehouse unavailable...): one line and exit 2 on the
+    command line (ingest/errors.py); still a RuntimeError for callers that caught it as one."""
 
 
 def validate_interval(interval: str) -> str:
@@ -91,6 +95,7 @@ _DAILY = _Dataset(DAILY_STATS, "bar_date, exchange", time_is_date=True)
 _BOOK_LEVEL_COLUMNS = ("bid_prices", "bid_amounts", "ask_prices", "ask_amounts")
 _DATASETS = {"trades": _TRADES, "book_snapshots": _BOOK, **{f"ohlcv_{i}": d for i, d in _OHLCV.items()}}
 Time = str | dt.date | dt.datetime  # a day, an ISO text, or a time (UTC when naive)
+MAX_SHOWN = 100_000  # rows a table view prints; --csv writes any number
 BATCH_ROWS = 1 << 17  # rows per Arrow batch of iter_batches: ~10 MB of trades
 
 
@@ -107,18 +112,16 @@ class ReadPlan:
 
 def to_timestamp(value: str | dt.date | dt.datetime) -> dt.datetime:
     """A naive UTC datetime (the warehouse's TIMESTAMP). Dates mean midnight; aware values are converted."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise HistoryError(f"invalid time {value!r}: expected ISO 8601, e.g. 2024-03-01T12:00") from exc
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    raise HistoryError(f"invalid time {value!r}")
+    try:
+        if isinstance(value, str):
+            return rules.instant(value)
+        if isinstance(value, dt.datetime):
+            return rules.to_utc(value)
+        if isinstance(value, dt.date):
+            return rules.in_time_range(dt.datetime(value.year, value.month, value.day), value)
+    except rules.Invalid as exc:
+        raise HistoryError(f"invalid time: {exc}") from None
+    raise HistoryError(f"invalid time {rules.shown(value)}")
 
 
 def to_day(value: str | dt.date | dt.datetime) -> dt.date:
@@ -156,6 +159,8 @@ class HistoricalData:
             raise HistoryError(f"no warehouse at {warehouse.describe()}: load a day first")
         self.warehouse = warehouse
         self.as_of = parse_as_of(as_of)
+        if isinstance(self.as_of, dt.datetime) and warehouse is not None:
+            self.as_of = resolve_time_pin(warehouse, self.as_of)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self.cold = cold_store.open() if isinstance(cold_store, ColdStoreConfig) else cold_store
@@ -405,6 +410,64 @@ class HistoricalData:
             days |= set(self.cold.archived_days(table.name))
         return sorted(days)
 
+    def data_span(
+        self, dataset: str, symbols: Sequence[str], lo: dt.datetime, hi: dt.datetime, exchange: str | None = None
+    ) -> tuple[dt.date, dt.date] | None:
+        """The first and last day in [lo, hi) that either tier holds for any of `symbols` (None: no day).
+
+        Work proportional to the range (a grid of buckets, one query per day) is bounded by this span,
+        so a request over 200 years costs what its data costs. Cheap: the warm tier answers from its
+        day column, the cold tier from its listing (a day archived for any symbol counts).
+        """
+        ds = _DATASETS.get(dataset)
+        if ds is None:
+            raise HistoryError(f"unknown dataset {dataset!r}")
+        first_day, last_day = lo.date(), (hi - dt.timedelta(microseconds=1)).date()
+        days: set[dt.date] = set()
+        if self.warehouse is not None:
+            with self.connection() as con:
+                if relation_columns(con, ds.table.source):
+                    col = ds.table.date_column
+                    sql = (f"SELECT min({col}), max({col}) FROM {ds.table.source} "
+                           f"WHERE {col} BETWEEN ? AND ? AND list_contains(?, symbol)")
+                    params: list[Any] = [first_day, last_day, [validate_symbol(s) for s in symbols]]
+                    if exchange is not None:
+                        sql += " AND exchange = ?"
+                        params.append(validate_exchange(exchange))
+                    row = con.execute(sql, params).fetchone()
+                    days |= {d for d in (row or ()) if d is not None}
+        if self.cold is not None:
+            days |= {d for d in self.cold.archived_days(ds.table.name) if first_day <= d <= last_day}
+        return (min(days), max(days)) if days else None
+
+    def held_days(self, dataset: str, symbol: str, exchange: str | None = None) -> dict[str, list[dt.date]]:
+        """The days each tier this reader searches holds for `symbol` ("warm lake", "cold tier"):
+        what an answer with no rows reports, so the user sees where the data is."""
+        ds = _DAILY if dataset in ("daily_stats", "daily-stats") else _DATASETS.get(dataset)
+        if ds is None:
+            raise HistoryError(f"unknown dataset {dataset!r}")
+        symbol = validate_symbol(symbol)
+        held: dict[str, list[dt.date]] = {}
+        if self.warehouse is not None:
+            days: set[dt.date] = set()
+            with self.connection() as con:
+                if relation_columns(con, ds.table.source):
+                    sql = f"SELECT DISTINCT {ds.table.date_column} FROM {ds.table.source} WHERE symbol = ?"
+                    params: list[Any] = [symbol]
+                    if exchange is not None:
+                        sql += " AND exchange = ?"
+                        params.append(validate_exchange(exchange))
+                    days = {r[0] for r in con.execute(sql, params).fetchall()}
+            held["warm lake"] = sorted(days)
+        if self.cold is not None:
+            cold_days = []
+            for day in self.cold.archived_days(ds.table.name):
+                manifest = self.cold.read_manifest(ds.table.name, day)
+                if manifest is not None and (not manifest.symbols or symbol in manifest.symbols):
+                    cold_days.append(day)
+            held["cold tier"] = cold_days
+        return held
+
     def _cold_schema(self, table: ArchiveTable) -> list[dict[str, str]]:
         """The column list of the newest archived day, for an answer when warm lacks the table."""
         if self.cold is None:
@@ -543,13 +606,40 @@ def parse_as_of(value: int | str | dt.datetime | None) -> int | dt.datetime | No
         if value < 0:
             raise HistoryError(f"as_of snapshot must be >= 0, got {value}")
         return value
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
     try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise HistoryError(f"invalid as_of {value!r}: a snapshot id or an ISO time") from exc
+        return rules.snapshot_or_time(str(value))
+    except rules.Invalid as exc:
+        raise HistoryError(f"invalid as_of: {exc}") from None
+
+
+def resolve_time_pin(warehouse: LakeConfig, when: dt.datetime) -> int:
+    """The snapshot a time pin reads: the newest one committed at or before `when` (UTC when naive).
+
+    A pin must read the same rows on every rerun, so a time in the future is refused: the next
+    load would commit a snapshot before it and the same command would then read more rows. A time
+    between the newest snapshot and now is stable (a later commit gets a later time) and reads
+    the newest snapshot. Callers print the id (`tickwh history` does, on stderr) so it can be reused.
+    """
+    from ingest.lake import connect, snapshots
+
+    utc = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    try:
+        with connect(warehouse, read_only=True) as con:
+            kept = snapshots(con)
+    except LakeError as exc:
+        raise HistoryError(str(exc)) from exc
+    if not kept:
+        raise HistoryError("the warm lake has no snapshot yet: load a day first")
+    newest = kept[-1]
+    if utc > dt.datetime.now(dt.UTC):
+        raise HistoryError(
+            f"as_of {utc:%Y-%m-%dT%H:%M:%S}Z is in the future: not a pin (the next load would change what it "
+            f"reads); the newest snapshot is {newest[0]} of {newest[1]:%Y-%m-%dT%H:%M:%S}Z: pass --as-of {newest[0]}")
+    older = [sid for sid, at, _ in kept if at <= utc]
+    if not older:
+        raise HistoryError(f"as_of {utc:%Y-%m-%dT%H:%M:%S}Z is before the oldest snapshot kept ({kept[0][0]} of "
+                           f"{kept[0][1]:%Y-%m-%dT%H:%M:%S}Z)")
+    return older[-1]
 
 
 def _with_vwap_inputs(columns: Sequence[str] | None, mode: str) -> Sequence[str] | None:
@@ -575,16 +665,53 @@ def _cold_select(columns: list[dict[str, str]], present: set[str]) -> str:
     )
 
 
+def describe_span(days: Sequence[dt.date]) -> str:
+    """`2024-01-01..2024-01-03` (and how many days when some are missing in between), or `none`."""
+    if not days:
+        return "none"
+    first, last = min(days), max(days)
+    text = str(first) if first == last else f"{first}..{last}"
+    gaps = (last - first).days + 1 != len(set(days))
+    return f"{text} ({len(set(days))} days)" if gaps else text
+
+
+def no_rows_message(symbols: Sequence[str], start: object, end: object, held: dict[str, dict[str, list[dt.date]]],
+                    skipped: Sequence[str] = ()) -> str:
+    """`no rows for BTCUSDT 2025-01-01..2025-01-02; warm lake holds 2024-01-01..2024-01-03, cold tier holds
+    none`: which tiers were searched, and the days each holds for each symbol (held: symbol -> tier -> days)."""
+
+    def when(value: object) -> str:
+        text = value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
+        return text.removesuffix("T00:00:00")
+
+    parts = []
+    for symbol in symbols:
+        tiers = held.get(symbol, {})
+        found = ", ".join(f"{tier} holds {describe_span(days)}" for tier, days in tiers.items())
+        parts.append((f"{symbol}: " if len(symbols) > 1 else "") + (found or "no tier searched"))
+    line = f"no rows for {', '.join(symbols)} {when(start)}..{when(end)}; {'; '.join(parts)}"
+    if skipped:
+        line += f" ({' and '.join(skipped)} not searched)"
+    return line
+
+
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say which stores a command line reads and at which snapshot."""
-    parser.add_argument("--as-of", help="read the warm tier as of a lake snapshot id or an ISO time (UTC)")
+    parser.add_argument("--as-of", type=rules.arg(rules.snapshot_or_time),
+                        help="read the warm tier as of a lake snapshot id or an ISO time (UTC); a time after "
+                        "the newest snapshot reads that snapshot, whose id is printed (docs/history.md)")
     parser.add_argument("--no-warm", action="store_true", help="read the cold tier only")
     parser.add_argument("--no-cold", action="store_true", help="read the warm warehouse only")
-    parser.add_argument("--cold-endpoint", help="S3 endpoint URL (default $TICKWH_COLD_ENDPOINT)")
-    parser.add_argument("--cold-local-root", help="cold tier in a local directory instead of S3")
-    parser.add_argument("--bucket", help="S3 bucket (default $TICKWH_COLD_BUCKET or tickwh-cold)")
-    parser.add_argument("--prefix", help="key prefix (default $TICKWH_COLD_PREFIX or warehouse)")
-    parser.add_argument("--cache-dir", type=Path, help="keep verified cold downloads here")
+    parser.add_argument("--cold-endpoint", type=rules.arg(rules.url("http", "https")),
+                        help="S3 endpoint URL (default $TICKWH_COLD_ENDPOINT)")
+    parser.add_argument("--cold-local-root", type=rules.arg(rules.path_text),
+                        help="cold tier in a local directory instead of S3")
+    parser.add_argument("--bucket", type=rules.arg(rules.bucket),
+                        help="S3 bucket (default $TICKWH_COLD_BUCKET or tickwh-cold)")
+    parser.add_argument("--prefix", type=rules.arg(rules.prefix),
+                        help="key prefix (default $TICKWH_COLD_PREFIX or warehouse)")
+    parser.add_argument("--cache-dir", type=rules.arg(rules.existing_dir),
+                        help="keep verified cold downloads in this existing directory")
 
 
 def stores_from_args(args: argparse.Namespace) -> tuple[LakeConfig | None, ColdStoreConfig | None]:
@@ -597,59 +724,84 @@ def stores_from_args(args: argparse.Namespace) -> tuple[LakeConfig | None, ColdS
             bucket=args.bucket or env.bucket,
             prefix=args.prefix if args.prefix is not None else env.prefix,
             region=env.region,
-            local_root=args.cold_local_root or (None if args.cold_endpoint else env.local_root),
+            local_root=str(args.cold_local_root) if args.cold_local_root
+            else (None if args.cold_endpoint else env.local_root),
         )
     return (None if args.no_warm else LakeConfig.from_env()), cold
 
 
+@contextmanager
+def store_errors(cold: ColdStoreConfig | None) -> Iterator[None]:
+    """A store that cannot answer (cold endpoint down, bad credentials, a corrupt archive, the lake
+    missing or locked) as one line naming it: the user's set-up, not a defect of ours."""
+    try:
+        yield
+    except (ColdStoreError, LakeError) as exc:
+        raise UserError(str(exc)) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith(("botocore", "boto3", "urllib3")):
+            where = cold.describe() if cold is not None else "the cold tier"
+            raise UserError(f"cold tier {where} did not answer ({type(exc).__name__}); check --cold-endpoint / "
+                            "TICKWH_COLD_ENDPOINT, the bucket and the credentials") from exc
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return run(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = Parser(
         prog="tickwh history",
         description="Read trades, book snapshots, bars or daily stats across the warm and cold tiers.",
     )
     parser.add_argument("dataset", choices=["trades", "book", "ohlcv", "daily-stats"])
     parser.add_argument("symbol")
-    parser.add_argument("--start", help="UTC start, inclusive (YYYY-MM-DD or ISO time)")
-    parser.add_argument("--end", help="UTC end, exclusive")
-    parser.add_argument("--days", type=int, help="daily-stats: the N most recent days")
-    parser.add_argument("--interval", default="1m", help=f"ohlcv: one of {', '.join(INTERVALS)}")
+    parser.add_argument("--start", type=rules.arg(rules.instant), help="UTC start, inclusive (YYYY-MM-DD or ISO time)")
+    parser.add_argument("--end", type=rules.arg(rules.instant), help="UTC end, exclusive")
+    parser.add_argument("--days", type=rules.arg(rules.bounded_int(1, 36_500)),
+                        help="daily-stats: the N most recent days")
+    parser.add_argument("--interval", default="1m", choices=INTERVALS, help=f"ohlcv: one of {', '.join(INTERVALS)}")
     parser.add_argument("--exchange")
     parser.add_argument("--top", action="store_true", help="book: top of book only, no level arrays")
     parser.add_argument("--csv", action="store_true", help="write CSV to stdout")
-    parser.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
+    parser.add_argument("--limit", type=rules.arg(rules.bounded_int(1, MAX_SHOWN)), default=20,
+                        help=f"rows shown without --csv (1 to {MAX_SHOWN})")
     parser.add_argument("--numeric", choices=numbers.MODES, default=numbers.DEFAULT,
                         help="exact: prices, amounts, volumes as exact decimals (default); float: float64")
     add_store_arguments(parser)
     args = parser.parse_args(argv)
+    if args.dataset != "daily-stats" and (args.start is None or args.end is None):
+        parser.error("--start and --end are required")
 
-    try:
+    cold: ColdStoreConfig | None = None
+    with store_errors(cold):
         warehouse, cold = stores_from_args(args)
+    with store_errors(cold):
         api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
-        if args.dataset == "daily-stats":
-            table = api.get_daily_stats(args.symbol, args.days, start=args.start, end=args.end,
-                                        exchange=args.exchange)
-        else:
-            if not args.start or not args.end:
-                parser.error("--start and --end are required")
-            if args.dataset == "trades":
-                table = api.get_trades(args.symbol, args.start, args.end, args.exchange)
-            elif args.dataset == "book":
-                table = api.get_book_snapshots(args.symbol, args.start, args.end, args.exchange, levels=not args.top)
-            else:
-                table = api.get_ohlcv(args.symbol, args.interval, args.start, args.end, args.exchange)
-    except (HistoryError, InvalidNameError, ColdObjectError, LakeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    assert isinstance(table, pa.Table)
-    plan = api.last_plan
-    if table.num_rows == 0:
-        looked = [f"warm {warehouse}"] if warehouse is not None else []
-        looked += [f"cold {cold.describe()}"] if cold is not None else []
-        print(f"no rows found; looked in: {'; '.join(looked) or 'nothing (--no-warm and --no-cold)'}", file=sys.stderr)
-        if cold is not None and cold.is_local and not args.cold_local_root:
-            print("(`tickwh demo` archives to SeaweedFS: prefix this command with `tickwh cold run --`)",
+        if isinstance(args.as_of, dt.datetime) and api.as_of is not None:
+            print(f"as of {args.as_of:%Y-%m-%dT%H:%M:%S}Z: snapshot {api.as_of} (pin it: --as-of {api.as_of})",
                   file=sys.stderr)
-        return 0
+        dataset = {"daily-stats": "daily_stats", "book": "book_snapshots", "ohlcv": f"ohlcv_{args.interval}"}.get(
+            args.dataset, args.dataset)
+        if args.dataset == "daily-stats":
+            start = None if args.start is None else to_day(args.start)
+            end = None if args.end is None else to_day(args.end)
+            table = api.get_daily_stats(args.symbol, args.days, start=start, end=end, exchange=args.exchange)
+        elif args.dataset == "trades":
+            table = api.get_trades(args.symbol, args.start, args.end, args.exchange)
+        elif args.dataset == "book":
+            table = api.get_book_snapshots(args.symbol, args.start, args.end, args.exchange, levels=not args.top)
+        else:
+            table = api.get_ohlcv(args.symbol, args.interval, args.start, args.end, args.exchange)
+        assert isinstance(table, pa.Table)
+        if table.num_rows == 0:
+            held = {args.symbol: api.held_days(dataset, args.symbol, args.exchange)}
+            skipped = [s for s, off in (("warm lake", args.no_warm), ("cold tier", args.no_cold)) if off]
+            start_text = args.start if args.start is not None else f"the last {args.days} days"
+            print(no_rows_message([args.symbol], start_text, args.end or "", held, skipped), file=sys.stderr)
+            return 0
+    plan = api.last_plan
     if args.csv:
         numbers.write_csv(table.to_batches(), table.schema, sys.stdout)
     else:

@@ -51,10 +51,10 @@ ENV_S3_SECRET = "TICKWH_LAKE_S3_SECRET_ACCESS_KEY"
 
 # libpq keywords a catalog string may carry. `password` is refused: it comes from PGPASSWORD.
 _PG_KEYS = {"dbname", "host", "port", "user", "sslmode", "application_name", "connect_timeout", "options"}
-_PG_PAIR = re.compile(r"^([a-z_]+)=([^\s'\\]+)$")
-_S3_DATA = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$")
-_ENDPOINT = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d{1,5})?/?$")
-_REGION = re.compile(r"^[a-z0-9-]{1,32}$")
+_PG_PAIR = re.compile(r"^([a-z_]+)=([^\s'\\]+)\Z")
+_S3_DATA = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?\Z")
+_ENDPOINT = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d{1,5})?/?\Z")
+_REGION = re.compile(r"^[a-z0-9-]{1,32}\Z")
 
 T = TypeVar("T")
 

@@ -5,7 +5,6 @@ CLI: `python -m ingest.lake_admin snapshots | maintain --keep-days 7 | migrate -
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import sys
@@ -16,8 +15,10 @@ from pathlib import Path
 
 import duckdb
 
+from ingest import args as rules
 from ingest import lake
-from ingest.errors import UserError
+from ingest.args import Parser
+from ingest.errors import UserError, run
 from ingest.sql import is_plain_ident, qualified, quote_ident
 from ingest.warehouse import ensure_raw_schema
 
@@ -88,6 +89,9 @@ def stored_file_count(con: duckdb.DuckDBPyConnection, alias: str = lake.ALIAS) -
     return int(data) + int(deletes)
 
 
+MIN_KEEP, MAX_KEEP = dt.timedelta(days=1), dt.timedelta(days=3650)  # TICKWH_LAKE_KEEP_DAYS's bounds
+
+
 def maintain(
     con: duckdb.DuckDBPyConnection, *, keep: dt.timedelta, now: dt.datetime | None = None, alias: str = lake.ALIAS
 ) -> MaintenanceReport:
@@ -96,6 +100,9 @@ def maintain(
     Answers at the current snapshot do not change (compaction rewrites files, not rows); readers
     pinned to an expired snapshot can no longer read it, which is what `keep` bounds.
     """
+    if not MIN_KEEP <= keep <= MAX_KEEP:
+        raise lake.LakeError(f"keep must be from {MIN_KEEP.days} to {MAX_KEEP.days} days, got {keep}: a shorter "
+                             "window would expire the snapshots pinned backtests read")
     t0 = time.perf_counter()
     now = now or dt.datetime.now(dt.UTC)
     cutoff = now - keep
@@ -215,18 +222,26 @@ def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = Fals
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m ingest.lake_admin") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    return run(lambda: _main(argv, prog))
+
+
+def _main(argv: Sequence[str] | None, prog: str) -> int:
+    from ingest.settings import KEEP_DAYS  # the bound TICKWH_LAKE_KEEP_DAYS has too
+
+    parser = Parser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("snapshots", help="list the lake's snapshots (pin one with history --as-of)")
     m = sub.add_parser("maintain", help="merge small files, expire old snapshots, delete unreadable files")
-    m.add_argument("--keep-days", type=float, default=7.0, help="keep snapshots younger than this (default 7)")
+    m.add_argument("--keep-days", type=rules.arg(KEEP_DAYS), default=7.0,
+                   help="keep snapshots younger than this many days (1 to 3650, default 7): a pin stays readable")
     g = sub.add_parser("migrate", help="copy a single-file warehouse.duckdb into the lake, checked")
-    g.add_argument("--from", dest="source", type=Path, required=True, help="the DuckDB file")
+    g.add_argument("--from", dest="source", type=rules.arg(rules.existing_file), required=True,
+                   help="the DuckDB file")
     g.add_argument("--replace", action="store_true", help="overwrite lake tables that already hold rows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = lake.LakeConfig.from_env()
     try:
+        config = lake.LakeConfig.from_env()
         if args.command == "snapshots":
             with lake.connect(config, read_only=True) as con:
                 for sid, when, changes in lake.snapshots(con):
@@ -242,8 +257,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m ingest.lake_a
             print(f"migrated {len(r.tables)} tables into {config.describe()} as snapshot {r.snapshot} "
                   f"in {r.seconds:.1f}s; row counts and checksums match")
     except (lake.LakeError, duckdb.Error) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from exc
     return 0
 
 

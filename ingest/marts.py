@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ingest.args import path_text, setting
+
 log = logging.getLogger(__name__)
 
 ENV_MANIFEST = "TICKWH_DBT_MANIFEST"
@@ -28,8 +30,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DEFAULT_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 MARTS_SCHEMA = "marts"
 # Names reach SQL unquoted (`marts.ohlcv_1m`) and become cold-tier keys: only this alphabet passes.
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_MANIFEST_SCHEMA = re.compile(r"^https://schemas\.getdbt\.com/dbt/manifest/v\d+\.json$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
+_MANIFEST_SCHEMA = re.compile(r"^https://schemas\.getdbt\.com/dbt/manifest/v\d+\.json\Z")
 
 
 class MartCatalogError(RuntimeError):
@@ -51,7 +53,7 @@ class Mart:
 
 
 def manifest_path() -> Path:
-    return Path(os.environ.get(ENV_MANIFEST) or DEFAULT_MANIFEST)
+    return setting(os.environ, ENV_MANIFEST, path_text, DEFAULT_MANIFEST)
 
 
 def marts(path: Path | None = None) -> tuple[Mart, ...]:

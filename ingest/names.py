@@ -16,18 +16,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from ingest.errors import UserError
+
 MAX_SYMBOL = 48
 MAX_EXCHANGE = 40
 MAX_KEY = 1024  # S3's limit on an object key, in bytes
 
-_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_EXCHANGE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_DATA_TYPE = re.compile(r"^(trades|book_snapshot_\d{1,3}|quotes|incremental_book_L2)$")
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_EXCHANGE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
+_DATA_TYPE = re.compile(r"^(trades|book_snapshot_\d{1,3}|quotes|incremental_book_L2)\Z")
 # Characters vendors put in symbols that are path separators somewhere; mapped, never kept.
 _VENDOR_SEPARATORS = str.maketrans({"/": "-", ":": "-"})
 
 
-class InvalidNameError(ValueError):
+class InvalidNameError(UserError):
     """A symbol, exchange, data type, object key or partition key that is not allowed."""
 
 

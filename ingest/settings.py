@@ -2,8 +2,10 @@
 
 `Settings.from_env()` reads the TICKWH_* variables (docs/layout.md lists them) and fills in each
 default from one rule; the Dagster resources, the `tickwh` commands, the lake and the cold tier all
-take their values from here. Plain Python with no project imports: `ingest.lake` and
-`ingest.cold.config` build their configs from a `Settings`, so this module sits below them.
+take their values from here. Each value passes its rule in `ingest/args.py` (shared with the
+command-line arguments of the same meaning); a refused one raises `SettingError` naming the variable.
+Plain Python importing only those rules: `ingest.lake` and `ingest.cold.config` build their configs
+from a `Settings`, so this module sits below them.
 
 Credentials are not settings: they stay in the environment (and Dagster `EnvVar`s) and are read
 where the connection is made.
@@ -12,10 +14,14 @@ where the connection is made.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from ingest import args
+from ingest.args import setting
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -29,7 +35,7 @@ DEFAULT_WARM_DAYS = 30
 def tickwh_home(environ: Mapping[str, str] | None = None) -> Path:
     """Generated state (landing files, lake, cold archive, Dagster home); never committed."""
     env = os.environ if environ is None else environ
-    return Path(env.get("TICKWH_HOME") or PROJECT_ROOT / "var")
+    return setting(env, "TICKWH_HOME", args.path_text, PROJECT_ROOT / "var")
 
 
 def dbt_executable() -> str:
@@ -99,61 +105,71 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, home: str | Path | None = None) -> Settings:
+        """Every setting, each checked by its rule (ingest/args.py); a refused value raises `SettingError`
+        naming the variable and what is allowed, so every command fails with one line, never a traceback."""
         env = os.environ if environ is None else environ
         root = Path(home) if home is not None else tickwh_home(env)
-        cold_endpoint = env.get("TICKWH_COLD_ENDPOINT") or None
-        cold_local = env.get("TICKWH_COLD_LOCAL_ROOT") or None
+        cold_endpoint = setting(env, "TICKWH_COLD_ENDPOINT", _cold_endpoint, None)
+        cold_local = setting(env, "TICKWH_COLD_LOCAL_ROOT", _path, None)
         if not cold_endpoint and not cold_local:
             # A fresh checkout works without a server; `tickwh cold run` sets the endpoint.
             cold_local = str(root / "cold")
+        book_exchanges = setting(env, "TICKWH_BOOK_EXCHANGES", _book_exchanges, "auto")
+        live_setting = env.get("TICKWH_LIVE", "")
+        setting(env, "TICKWH_LIVE", args.flag, None)  # checked now; `live` parses it on use
         return cls(
             home=root,
-            landing_root=Path(env.get("TICKWH_LANDING_ROOT") or root / "landing"),
-            book_exchanges=env.get("TICKWH_BOOK_EXCHANGES") or "auto",
-            lake_catalog=env.get("TICKWH_LAKE_CATALOG") or None,
-            lake_data=env.get("TICKWH_LAKE_DATA") or None,
-            lake_s3_endpoint=env.get("TICKWH_LAKE_S3_ENDPOINT") or None,
-            lake_s3_region=env.get("TICKWH_LAKE_S3_REGION") or env.get("AWS_REGION") or DEFAULT_REGION,
-            lake_keep_days=float(env.get("TICKWH_LAKE_KEEP_DAYS") or 30),
+            landing_root=setting(env, "TICKWH_LANDING_ROOT", args.path_text, root / "landing"),
+            book_exchanges=book_exchanges,
+            lake_catalog=env.get("TICKWH_LAKE_CATALOG") or None,  # checked by ingest.lake (it may hold a password)
+            lake_data=setting(env, "TICKWH_LAKE_DATA", _lake_data, None),
+            lake_s3_endpoint=setting(env, "TICKWH_LAKE_S3_ENDPOINT", args.url("http", "https"), None),
+            lake_s3_region=setting(env, "TICKWH_LAKE_S3_REGION", _region, None)
+            or setting(env, "AWS_REGION", _region, DEFAULT_REGION),
+            lake_keep_days=setting(env, "TICKWH_LAKE_KEEP_DAYS", KEEP_DAYS, DEFAULT_KEEP_DAYS),
             cold_endpoint=cold_endpoint,
-            cold_bucket=env.get("TICKWH_COLD_BUCKET") or DEFAULT_COLD_BUCKET,
-            cold_prefix=env.get("TICKWH_COLD_PREFIX", DEFAULT_COLD_PREFIX),
-            cold_region=env.get("TICKWH_COLD_REGION") or env.get("AWS_REGION") or DEFAULT_REGION,
+            cold_bucket=setting(env, "TICKWH_COLD_BUCKET", args.bucket, DEFAULT_COLD_BUCKET),
+            cold_prefix=_cold_prefix(env),
+            cold_region=setting(env, "TICKWH_COLD_REGION", _region, None)
+            or setting(env, "AWS_REGION", _region, DEFAULT_REGION),
             cold_local_root=cold_local,
-            warm_days=int(env.get("TICKWH_WARM_DAYS") or DEFAULT_WARM_DAYS),
-            nats_url=env.get("TICKWH_NATS_URL") or "nats://127.0.0.1:4222",
-            clickhouse_url=env.get("TICKWH_CLICKHOUSE_URL") or None,
-            chdb_path=env.get("TICKWH_CHDB_PATH") or str(root / "chdb"),
-            live_setting=env.get("TICKWH_LIVE", ""),
-            vendor=env.get("TICKWH_VENDOR", "tardis"),
-            vendor_market=env.get("TICKWH_VENDOR_MARKET", "usdm"),
-            vendor_path=env.get("TICKWH_VENDOR_PATH", ""),
-            vendor_symbols=env.get("TICKWH_VENDOR_SYMBOLS", ""),
-            vendor_trades_kind=env.get("TICKWH_VENDOR_TRADES_KIND", "trades"),
-            vendor_exchange=env.get("TICKWH_VENDOR_EXCHANGE") or None,
-            vendor_book_data_types=env.get("TICKWH_VENDOR_BOOK_DATA_TYPES") or None,
-            vendor_snapshot_depth=int(env.get("TICKWH_VENDOR_SNAPSHOT_DEPTH") or 25),
-            vendor_snapshot_interval_ms=int(env.get("TICKWH_VENDOR_SNAPSHOT_INTERVAL_MS") or 1000),
-            vendor_checksums=env.get("TICKWH_VENDOR_CHECKSUMS") or "require",
-            vendor_s3_endpoint=env.get("TICKWH_VENDOR_S3_ENDPOINT") or None,
-            vendor_cache_dir=env.get("TICKWH_VENDOR_CACHE_DIR") or None,
-            binance_reference_market=env.get("TICKWH_BINANCE_REFERENCE_MARKET", "usdm"),
-            binance_reference_path=env.get("TICKWH_BINANCE_REFERENCE_PATH", ""),
-            binance_reference_symbols=env.get("TICKWH_BINANCE_REFERENCE_SYMBOLS", ""),
-            binance_reference_checksums=env.get("TICKWH_BINANCE_REFERENCE_CHECKSUMS") or "require",
-            binance_reference_s3_endpoint=env.get("TICKWH_BINANCE_REFERENCE_S3_ENDPOINT") or None,
-            dagster_home=Path(env.get("DAGSTER_HOME") or root / "dagster_home"),
-            partitions_start=env.get("TICKWH_PARTITIONS_START") or "2020-01-01",
-            catchup_interval_s=int(env.get("TICKWH_CATCHUP_INTERVAL_S") or 3600),
-            dbt_docs_url=env.get("TICKWH_DBT_DOCS_URL") or "http://127.0.0.1:8580/dbt/index.html",
-            ui_url=(env.get("TICKWH_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
-            alert_webhook_url=env.get("TICKWH_ALERT_WEBHOOK_URL", ""),
-            alert_smtp_url=env.get("TICKWH_ALERT_SMTP_URL", ""),
-            alert_email_to=env.get("TICKWH_ALERT_EMAIL_TO", ""),
-            alert_email_from=env.get("TICKWH_ALERT_EMAIL_FROM") or "tickwh@localhost",
-            feed_stall_s=float(env.get("TICKWH_FEED_STALL_S") or 120),
-            feed_metrics_port=_port(env, "TICKWH_FEED_METRICS_PORT"),
-            hot_metrics_port=_port(env, "TICKWH_HOT_METRICS_PORT"),
+            warm_days=setting(env, "TICKWH_WARM_DAYS", WARM_DAYS, DEFAULT_WARM_DAYS),
+            nats_url=setting(env, "TICKWH_NATS_URL", args.url("nats", "tls"), "nats://127.0.0.1:4222"),
+            clickhouse_url=setting(env, "TICKWH_CLICKHOUSE_URL", args.url("http", "https"), None),
+            chdb_path=str(setting(env, "TICKWH_CHDB_PATH", args.path_text, root / "chdb")),
+            live_setting=live_setting,
+            vendor=setting(env, "TICKWH_VENDOR", args.one_of("tardis", "binance"), "tardis"),
+            vendor_market=setting(env, "TICKWH_VENDOR_MARKET", args.one_of("spot", "usdm"), "usdm"),
+            vendor_path=setting(env, "TICKWH_VENDOR_PATH", _vendor_path, ""),
+            vendor_symbols=setting(env, "TICKWH_VENDOR_SYMBOLS", _text, ""),
+            vendor_trades_kind=setting(env, "TICKWH_VENDOR_TRADES_KIND", args.one_of("trades", "aggTrades"), "trades"),
+            vendor_exchange=setting(env, "TICKWH_VENDOR_EXCHANGE", _text, None),
+            vendor_book_data_types=setting(env, "TICKWH_VENDOR_BOOK_DATA_TYPES", _text, None),
+            vendor_snapshot_depth=setting(env, "TICKWH_VENDOR_SNAPSHOT_DEPTH", SNAPSHOT_DEPTH, 25),
+            vendor_snapshot_interval_ms=setting(env, "TICKWH_VENDOR_SNAPSHOT_INTERVAL_MS", SNAPSHOT_INTERVAL_MS, 1000),
+            vendor_checksums=setting(env, "TICKWH_VENDOR_CHECKSUMS", _text, "require"),
+            vendor_s3_endpoint=setting(env, "TICKWH_VENDOR_S3_ENDPOINT", args.url("http", "https"), None),
+            vendor_cache_dir=setting(env, "TICKWH_VENDOR_CACHE_DIR", _path, None),
+            binance_reference_market=setting(env, "TICKWH_BINANCE_REFERENCE_MARKET", args.one_of("spot", "usdm"),
+                                             "usdm"),
+            binance_reference_path=setting(env, "TICKWH_BINANCE_REFERENCE_PATH", _vendor_path, ""),
+            binance_reference_symbols=setting(env, "TICKWH_BINANCE_REFERENCE_SYMBOLS", _text, ""),
+            binance_reference_checksums=setting(env, "TICKWH_BINANCE_REFERENCE_CHECKSUMS", _text, "require"),
+            binance_reference_s3_endpoint=setting(env, "TICKWH_BINANCE_REFERENCE_S3_ENDPOINT",
+                                                  args.url("http", "https"), None),
+            dagster_home=setting(env, "DAGSTER_HOME", args.path_text, root / "dagster_home"),
+            partitions_start=setting(env, "TICKWH_PARTITIONS_START", args.day, PARTITIONS_START).isoformat(),
+            catchup_interval_s=setting(env, "TICKWH_CATCHUP_INTERVAL_S", CATCHUP_INTERVAL_S, 3600),
+            dbt_docs_url=setting(env, "TICKWH_DBT_DOCS_URL", args.url("http", "https"),
+                                 "http://127.0.0.1:8580/dbt/index.html"),
+            ui_url=setting(env, "TICKWH_UI_URL", args.url("http", "https"), "http://127.0.0.1:3000").rstrip("/"),
+            alert_webhook_url=setting(env, "TICKWH_ALERT_WEBHOOK_URL", args.url("http", "https"), ""),
+            alert_smtp_url=setting(env, "TICKWH_ALERT_SMTP_URL", args.url("smtp", "smtps"), ""),
+            alert_email_to=setting(env, "TICKWH_ALERT_EMAIL_TO", _text, ""),
+            alert_email_from=setting(env, "TICKWH_ALERT_EMAIL_FROM", _text, "tickwh@localhost"),
+            feed_stall_s=setting(env, "TICKWH_FEED_STALL_S", FEED_STALL_S, 120.0),
+            feed_metrics_port=setting(env, "TICKWH_FEED_METRICS_PORT", PORT, 0),
+            hot_metrics_port=setting(env, "TICKWH_HOT_METRICS_PORT", PORT, 0),
         )
 
     @property
@@ -174,22 +190,64 @@ class Settings:
         return self.home / "docs"
 
 
-def _port(env: Mapping[str, str], name: str) -> int:
-    """A TCP port from the environment; unset or empty means 0 (the endpoint is off)."""
-    value = (env.get(name) or "").strip()
-    if not value:
-        return 0
-    if not value.isdigit() or int(value) > 65535:
-        raise ValueError(f"{name}={value[:20]!r}: expected a TCP port number (unset: off)")
-    return int(value)
-
-
 def _live(value: str) -> bool | None:
-    value = value.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    if value:
-        raise ValueError(f"TICKWH_LIVE={value[:20]!r}: expected 1/true/on or 0/false/off (unset: auto)")
-    return None
+    return args.flag(value) if value else None
+
+
+# The bounds of the numeric settings (their arguments, e.g. `lake maintain --keep-days`, use the same).
+KEEP_DAYS = args.bounded_float(1, 3650)  # < 1 day would expire the snapshots a pinned backtest reads
+WARM_DAYS = args.bounded_int(1, 36500)
+CATCHUP_INTERVAL_S = args.bounded_int(1, 7 * 86_400)  # seconds between the catch-up sensor's ticks
+DEFAULT_KEEP_DAYS = 30.0
+PARTITIONS_START = args.day("2020-01-01")
+PORT = args.bounded_int(0, 65535)  # 0: the endpoint is off
+FEED_STALL_S = args.bounded_float(1, 86_400)  # seconds without a published trade before the feed is stalled
+SNAPSHOT_DEPTH = args.bounded_int(1, 1000)
+SNAPSHOT_INTERVAL_MS = args.bounded_int(1, 86_400_000)
+
+
+def _cold_prefix(env: Mapping[str, str]) -> str:
+    if "TICKWH_COLD_PREFIX" not in env:
+        return DEFAULT_COLD_PREFIX
+    return setting(env, "TICKWH_COLD_PREFIX", args.prefix, "")  # set and empty: no prefix
+
+
+def _path(text: str) -> str:
+    return str(args.path_text(text))
+
+
+def _text(text: str) -> str:
+    """Free text (lists checked by their users): no control characters."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise args.Invalid(f"{args.shown(text)} holds control characters")
+    return text
+
+
+def _vendor_path(text: str) -> str:
+    return _text(text) if text.startswith("s3://") else _path(text)
+
+
+def _lake_data(text: str) -> str:
+    return _text(text) if text.startswith("s3://") else _path(text)
+
+
+def _region(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", text):
+        raise args.Invalid(f"{args.shown(text)} is not a region name: lower-case letters, digits and '-'")
+    return text
+
+
+def _cold_endpoint(text: str) -> str:
+    if text.startswith("file://"):
+        return "file://" + _path(text.removeprefix("file://"))
+    return args.url("http", "https")(text)
+
+
+def _book_exchanges(text: str) -> str:
+    from ingest.books import BookExpectation  # the rule lives with its users
+
+    try:
+        BookExpectation.parse(text)
+    except ValueError as exc:
+        raise args.Invalid(str(exc).removeprefix("TICKWH_BOOK_EXCHANGES: ")) from None
+    return text

@@ -34,7 +34,6 @@ prices and 1e11-unit trades, BTC quoted in IDR near 1e9, a contract-count future
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -57,6 +56,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ingest import args as rules
+from ingest.args import Parser
 from ingest.landing import snapshots_file_name, snapshots_header, trades_file_name, trades_header
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,8 @@ _CSV_WRITER_ROWS = 8_192
 _PENDING_CHUNKS = 6  # per file: bounds memory (~25 MB a chunk) while keeping the workers busy
 _GZIP_LEVEL = 1  # on this text level 1 is ~3.5x faster than the default 6 for ~25% more bytes
 
-_EXCHANGE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.-]*$")
+_EXCHANGE_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # fullmatch: `$` would let a trailing newline through
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.-]*\Z")
 
 
 def _decimal_step(value: float, what: str) -> tuple[int, int]:
@@ -754,7 +755,7 @@ def simulate_day(
         day = day.date()
     if day < EPOCH:
         raise ValueError("days before 1970-01-01 are not supported (timestamps are since the epoch)")
-    if not _EXCHANGE_RE.match(exchange):
+    if not _EXCHANGE_RE.fullmatch(exchange):
         raise ValueError(f"exchange must be lower case letters, digits and '-': {exchange!r}")
     if trades_per_day < 0:
         raise ValueError("trades_per_day must be >= 0")
@@ -815,21 +816,48 @@ def simulate_days(start: date, days: int, out_dir: Path, **kw: Any) -> list[Simu
     return [simulate_day(start + timedelta(days=i), out_dir, **kw) for i in range(days)]
 
 
+# The bounds of `tickwh simulate` and `tickwh demo` (the demo simulates through the same rules).
+START = rules.days_between(EPOCH, rules.MAX_DAY)  # timestamps count from the epoch
+DAYS = rules.bounded_int(1, 366)
+TRADES_PER_DAY = rules.bounded_int(1, 100_000_000)
+SYMBOLS = rules.bounded_int(1, 10_000)
+SNAPSHOT_INTERVAL_MS = rules.bounded_int(1, SECONDS_PER_DAY * 1000)
+DEPTH = rules.bounded_int(5, 64)
+SEED = rules.bounded_int(0, 2**32 - 1)
+
+
+def exchange_name(text: str) -> str:
+    if not _EXCHANGE_RE.fullmatch(text):
+        raise rules.Invalid(f"{rules.shown(text)} is not an exchange name: lower-case letters, digits and '-'")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tickwh simulate",
         description="Write simulated Tardis-layout trades and book snapshots, one file pair per UTC day.",
     )
-    parser.add_argument("--start", type=date.fromisoformat, required=True, help="first UTC day, YYYY-MM-DD")
-    parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("var/landing"))
-    parser.add_argument("--trades-per-day", type=int, default=200_000)
-    parser.add_argument("--symbols", type=int, default=DEFAULT_UNIVERSE_SIZE, help="universe size")
-    parser.add_argument("--exchange", default="simex")
-    parser.add_argument("--snapshot-interval-ms", type=int, default=1000)
-    parser.add_argument("--depth", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", type=rules.arg(START), required=True, help="first UTC day, YYYY-MM-DD")
+    parser.add_argument("--days", type=rules.arg(DAYS), default=1, help="how many days (1 to 366)")
+    parser.add_argument("--out", type=rules.arg(rules.path_text), default=None,
+                        help="landing folder (default: $TICKWH_LANDING_ROOT, i.e. $TICKWH_HOME/landing)")
+    parser.add_argument("--trades-per-day", type=rules.arg(TRADES_PER_DAY), default=200_000)
+    parser.add_argument("--symbols", type=rules.arg(SYMBOLS), default=DEFAULT_UNIVERSE_SIZE, help="universe size")
+    parser.add_argument("--exchange", type=rules.arg(exchange_name), default="simex")
+    parser.add_argument("--snapshot-interval-ms", type=rules.arg(SNAPSHOT_INTERVAL_MS), default=1000)
+    parser.add_argument("--depth", type=rules.arg(DEPTH), default=5)
+    parser.add_argument("--seed", type=rules.arg(SEED), default=7)
     args = parser.parse_args(argv)
+    if args.start + timedelta(days=args.days - 1) > rules.MAX_DAY:
+        parser.error(f"--start {args.start} with --days {args.days} ends after {rules.MAX_DAY}")
+    from ingest.settings import Settings
+
+    settings = Settings.from_env()
+    if args.out is None:  # under the home, wherever the command runs from (never ./var in the cwd)
+        args.out = settings.landing_root
+    elif not any(args.out.resolve().is_relative_to(root.resolve()) for root in (settings.home, settings.landing_root)):
+        parser.error(f"--out {args.out} is outside $TICKWH_HOME ({settings.home}) and the landing folder "
+                     f"({settings.landing_root}): nothing is written outside them")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     specs = default_symbols(args.symbols)
     for i in range(args.days):
@@ -855,4 +883,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ingest.errors import run
+
+    raise SystemExit(run(main))

@@ -215,3 +215,36 @@ def test_tickwh_catchup_on_a_fresh_home_loads_the_landing_days_quietly(tmp_path:
     assert "dbt build of dbt_daily_marts for 2024-01-01..2024-01-02: " in done.stderr
     with DagsterInstance.from_config(str(home / "dagster_home")) as instance:
         assert instance.get_materialized_partitions(AssetKey("raw_trades")) == {"2024-01-01", "2024-01-02"}
+
+
+def test_a_refused_landing_file_name_is_reported_once_and_every_other_day_found(
+    tickwh_env: Path, instance: DagsterInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 22 (9): one file with a refused name must not hide the other days, in the sensor or the CLI."""
+    from dagster import AssetMaterialization
+
+    from ingest.availability import scan_landing
+    from tickwh.cli import main as tickwh
+
+    landing = tickwh_env / "landing"
+    simulate_days(D(2024, 3, 5), 3, landing, **SMALL_DAY)
+    bad = landing / "simex_trades_2024-03-09_A..B.csv.gz"
+    bad.write_bytes((landing / "simex_trades_2024-03-07_ALL.csv.gz").read_bytes())
+    why = ("refused 1 landing file name: 'simex_trades_2024-03-09_A..B.csv.gz': refused landing file name: "
+           "invalid symbol 'A..B': contains '..' (a parent-directory reference); expected letters, digits, '_', "
+           "'-' and single '.' (at most 48); map vendor symbols with '/' or ':' through canonical_symbol")
+    scan = scan_landing(landing, BookExpectation.parse("auto"))
+    assert scan.days == {D(2024, 3, 5), D(2024, 3, 6), D(2024, 3, 7)}
+    assert scan.describe_refused() == why
+
+    instance.report_runless_asset_event(AssetMaterialization(asset_key="raw_trades", partition="2024-03-05"))
+    result = evaluate(instance, tickwh_env)
+    assert [r.tags[CATCHUP_TAG] for r in result.run_requests] == ["2024-03-06..2024-03-07"]
+    assert json.loads(result.cursor)["refused"] == why  # logged once: the next tick compares the cursor
+
+    capsys.readouterr()
+    assert tickwh(["catchup", "--dry-run", "--from", "2024-03-05", "--to", "2024-03-09"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"warning: {why}"
+    assert out.count(f"warning: {why}") == 1
+    assert "would run daily_pipeline for 2024-03-06..2024-03-07 as one run" in out  # 03-05 is loaded

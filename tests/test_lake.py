@@ -22,7 +22,7 @@ from dagster import materialize
 
 from ingest import lake
 from ingest.history import HistoricalData
-from ingest.lake_admin import fingerprints, migrate, stored_file_count
+from ingest.lake_admin import fingerprints, maintain, migrate, stored_file_count
 from ingest.loader import load_day
 from ingest.simulator import simulate_day, simulate_days
 from orchestration.defs.maintenance.assets import lake_maintenance
@@ -274,17 +274,31 @@ def test_maintenance_merges_files_expires_snapshots_and_changes_no_answer(home: 
         snapshots_before = len(lake.snapshots(con))
     on_disk_before = len(_parquet_files(Path(cfg.data_path)))
 
+    # A window under a day is refused: it would expire the snapshot a backtest pinned minutes ago.
+    refused = materialize([lake_maintenance], resources={"warehouse": WarehouseResource.at(home)},
+                          run_config={"ops": {"lake_maintenance": {"config": {"keep_days": 0}}}}, raise_on_error=False)
+    assert not refused.success
+    failure = refused.failure_data_for_node("lake_maintenance")
+    assert failure is not None and "keep_days" in str(failure.error) and "greater than or equal to 1" in str(
+        failure.error)
     result = materialize([lake_maintenance], resources={"warehouse": WarehouseResource.at(home)},
-                         run_config={"ops": {"lake_maintenance": {"config": {"keep_days": 0}}}})
+                         run_config={"ops": {"lake_maintenance": {"config": {"keep_days": 1}}}})
     assert result.success
     meta = result.asset_materializations_for_node("lake_maintenance")[0].metadata
+    with lake.connect(cfg, read_only=True) as con:
+        assert fingerprints(con) == prints_before
+        assert len(lake.snapshots(con)) >= snapshots_before  # every pin of the last day still reads
+    assert meta["files_before"].value == files_before
 
+    # Two days later the same one-day window expires the old snapshots and deletes what nobody reads.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    with lake.connect(cfg) as con:
+        maintain(con, keep=dt.timedelta(days=1), now=later)
     with lake.connect(cfg, read_only=True) as con:
         assert fingerprints(con) == prints_before
         assert len(lake.snapshots(con)) < snapshots_before
         files_after = stored_file_count(con)
     assert files_after < files_before
-    assert meta["files_before"].value == files_before and meta["files_after"].value == files_after
     assert len(_parquet_files(Path(cfg.data_path))) < on_disk_before  # the unreadable files are gone from disk
 
 
@@ -318,18 +332,21 @@ def test_migration_copies_a_single_file_warehouse_exactly(home: Path, tmp_path: 
 def test_lake_settings_refuse_credentials_and_injection(tmp_path: Path) -> None:
     with pytest.raises(lake.LakeError, match="PGPASSWORD"):
         lake.LakeConfig(catalog="postgres:dbname=x password=secret", data_path=str(tmp_path))
-    with pytest.raises(lake.LakeError):
+    with pytest.raises(lake.LakeError, match=r"^postgres catalog: 'dbname' is not an accepted setting$"):
         lake.LakeConfig(catalog="postgres:dbname=x' host=y", data_path=str(tmp_path))
-    with pytest.raises(lake.LakeError):
+    with pytest.raises(lake.LakeError, match=r"^catalog must start with sqlite: or postgres:, got 'mysql'$"):
         lake.LakeConfig(catalog="mysql:x", data_path=str(tmp_path))
-    with pytest.raises(lake.LakeError):
+    with pytest.raises(lake.LakeError, match=r"^invalid S3 data path 's3://Bad_Bucket/x' \(expected s3://"):
         lake.LakeConfig(catalog="sqlite:/tmp/x.sqlite", data_path="s3://Bad_Bucket/x")
-    with pytest.raises(lake.LakeError):
+    with pytest.raises(lake.LakeError, match=r"^invalid S3 endpoint .* \(expected http\(s\)://host:port\)$"):
         lake.LakeConfig(catalog="sqlite:/tmp/x.sqlite", data_path="s3://b-ok/x", s3_endpoint="http://h:1/x'; --")
+    # A trailing newline is not a valid end of a name (patterns match the whole text, not up to `$`).
+    with pytest.raises(lake.LakeError, match=r"^invalid S3 region"):
+        lake.LakeConfig(catalog="sqlite:/tmp/x.sqlite", data_path=str(tmp_path), s3_region="us-east-1\n")
     # A quote in a path is data, not SQL: the lake opens where it says.
     odd = lake.LakeConfig.embedded(tmp_path / "it's here")
     with lake.connect(odd) as con:
         con.execute("CREATE TABLE t AS SELECT 1 AS x")
         assert con.execute("SELECT x FROM t").fetchall() == [(1,)]
-    with pytest.raises(duckdb.Error), lake.connect(odd, read_only=True) as con:
+    with pytest.raises(duckdb.Error, match="read-only|read only"), lake.connect(odd, read_only=True) as con:
         con.execute("CREATE TABLE u AS SELECT 1 AS x")

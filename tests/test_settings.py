@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest.cold.config import ColdStoreConfig
+from ingest.errors import SettingError
 from ingest.lake import LakeConfig
 from ingest.settings import PROJECT_ROOT, Settings
 
@@ -41,11 +42,12 @@ def test_variables_override_and_an_endpoint_turns_the_local_fallback_off(tmp_pat
     assert (lake.catalog, lake.data_path) == ("postgres:dbname=lake host=db", "s3://bucket/lake/")
 
 
-def test_a_bad_live_value_fails_where_it_is_read_not_everywhere() -> None:
-    s = Settings.from_env({"TICKWH_LIVE": "maybe"})
-    assert s.home  # the rest of the settings still read
-    with pytest.raises(ValueError, match="TICKWH_LIVE='maybe'"):
-        _ = s.live
+def test_a_bad_live_value_is_refused_naming_the_variable_and_what_is_allowed() -> None:
+    with pytest.raises(SettingError, match=r"^TICKWH_LIVE: 'maybe' is not on or off: expected 1/true/yes/on or "
+                       r"0/false/no/off \(unset: automatic\)$"):
+        Settings.from_env({"TICKWH_LIVE": "maybe"})
+    assert Settings.from_env({"TICKWH_LIVE": "Off"}).live is False
+    assert Settings.from_env({}).live is None
 
 
 def test_the_code_location_resources_come_from_the_settings(tmp_path: Path) -> None:

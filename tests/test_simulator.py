@@ -382,9 +382,9 @@ def test_bad_symbol_specs_are_rejected() -> None:
         SymbolSpec("btc,usdt", 100.0, 0.01, 1.0, 0.05, 1.0)
 
 
-def test_cli_writes_one_file_pair_per_day(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_cli_writes_one_file_pair_per_day(tickwh_env: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="ingest.simulator")
-    out = tmp_path / "landing"
+    out = tickwh_env / "landing"
     argv = ["--start", "2024-01-01", "--days", "2", "--out", str(out), "--trades-per-day", "500"]
     assert main([*argv, "--symbols", "3", "--snapshot-interval-ms", "60000"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [

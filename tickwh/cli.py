@@ -14,8 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ingest.errors import UserError
-from ingest.redact import redact
+from ingest.errors import run
 
 
 @dataclass(frozen=True)
@@ -86,39 +85,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif one in COMMANDS:
         command, rest = COMMANDS[one], args[1:]
     elif any(n.startswith(one + " ") for n in COMMANDS):  # a group without (or with an unknown) member
-        known = len(args) < 2 or args[1] in ("-h", "--help")
-        print(_usage(one + " "), file=sys.stdout if known else sys.stderr)
-        return 0 if known else 2
+        if len(args) < 2 or args[1] in ("-h", "--help"):
+            print(_usage(one + " "))
+            return 0
+        members = ", ".join(sorted(n.split(" ", 1)[1] for n in COMMANDS if n.startswith(one + " ")))
+        return _refuse(f"tickwh {one}: unknown command {args[1]!r}: expected one of {members}")
     else:
-        print(f"tickwh: unknown command {one!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
+        return _refuse(f"tickwh: unknown command {one!r} (tickwh --help lists the commands)")
     # argparse takes its program name from argv[0]: help then reads `usage: tickwh demo ...`.
     sys.argv = [f"tickwh {command.name}", *rest]
-    try:
-        result = _resolve(command.target)(rest)
-    except UserError as exc:
-        return _user_error(exc)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a defect of ours: the traceback, redacted, and exit 1
-        import traceback
-
-        print(redact(traceback.format_exc()), file=sys.stderr, end="")
-        return 1
-    return int(result or 0)
+    return run(lambda: _resolve(command.target)(rest))  # the error contract (ingest/errors.py)
 
 
-def _user_error(exc: BaseException) -> int:
-    """The error contract (ingest/errors.py): one redacted line, exit 2; `-v` adds the traceback."""
-    from ingest.logs import verbose
+def _refuse(message: str) -> int:
+    """A command line that names no command: the contract's one line and exit 2, no usage block."""
+    from ingest.redact import redact
 
-    if verbose():
-        import traceback
-
-        print(redact(traceback.format_exc()), file=sys.stderr, end="")
-    message = " ".join(redact(str(exc)).split())  # one line, whatever the message held
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {' '.join(redact(message).split())}", file=sys.stderr)
     return 2
 
 

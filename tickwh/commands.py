@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from ingest import args as rules
+from ingest.args import Parser
 from ingest.logs import setup_logging
 
 
 def catchup(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tickwh catchup",
         description="Load the days between the first loaded day and yesterday (UTC) that are missing, one run "
         "per gap. Days without landing files are listed and skipped, never run.",
     )
-    parser.add_argument("--from", dest="first",
+    parser.add_argument("--from", dest="first", type=rules.arg(rules.day),
                         help="first day, YYYY-MM-DD UTC (default: first loaded day, or on a fresh home the first "
                         "day with landing files)")
-    parser.add_argument("--to", dest="last", help="last day, YYYY-MM-DD UTC (default: yesterday)")
+    parser.add_argument("--to", dest="last", type=rules.arg(rules.day),
+                        help="last day, YYYY-MM-DD UTC (default: yesterday)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, start none")
     args = parser.parse_args(argv)
+    if args.first and args.last and args.first > args.last:
+        parser.error(f"--from {args.first} is after --to {args.last}")
     setup_logging()
     from tickwh.catchup import run_catchup
 
@@ -27,7 +31,7 @@ def catchup(argv: Sequence[str]) -> int:
 
 
 def _cold(action: str, argv: Sequence[str], description: str) -> int:
-    argparse.ArgumentParser(prog=f"tickwh cold {action}", description=description).parse_args(argv)
+    Parser(prog=f"tickwh cold {action}", description=description).parse_args(argv)
     from ingest.cold.seaweed import main
 
     return main([{"up": "start", "down": "stop"}.get(action, action)])

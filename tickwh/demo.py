@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import time
@@ -10,9 +9,10 @@ from decimal import Decimal
 
 import duckdb
 
+from ingest import args as rules
 from ingest import lake
+from ingest.args import Parser
 from ingest.logs import heartbeat, setup_logging
-from ingest.names import parse_day
 from ingest.settings import Settings
 from ingest.sql import qualified
 
@@ -109,20 +109,32 @@ def cold_lines(settings: Settings, first: dt.date, last: dt.date, symbol: str) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tickwh demo", description=__doc__)
-    parser.add_argument("--start", default="2024-01-01", help="first day (YYYY-MM-DD)")
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--trades-per-day", type=int, default=200_000)
-    parser.add_argument("--snapshot-interval-ms", type=int, default=1000, help="book snapshot cadence")
+    from ingest import simulator
+
+    parser = Parser(prog="tickwh demo", description=__doc__)
+    parser.add_argument("--start", type=rules.arg(simulator.START), default=dt.date(2024, 1, 1),
+                        help="first day (YYYY-MM-DD)")
+    parser.add_argument("--days", type=rules.arg(simulator.DAYS), default=3, help="how many days (1 to 366)")
+    parser.add_argument("--trades-per-day", type=rules.arg(simulator.TRADES_PER_DAY), default=200_000)
+    parser.add_argument("--snapshot-interval-ms", type=rules.arg(simulator.SNAPSHOT_INTERVAL_MS), default=1000,
+                        help="book snapshot cadence")
     parser.add_argument("-v", "--verbose", action="store_true", help="also show third-party INFO logs")
     args = parser.parse_args(argv)
-    setup_logging(args.verbose or None)
     settings = Settings.from_env()
+    start = args.start
+    last = start + dt.timedelta(days=args.days - 1)
+    # Refused before anything runs: a day the pipeline has no partition for would fail its run midway.
+    first_partition = dt.date.fromisoformat(settings.partitions_start)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    if start < first_partition:
+        parser.error(f"--start {start} is before the first partition {first_partition} (TICKWH_PARTITIONS_START)")
+    if last > yesterday:
+        parser.error(f"--start {start} with --days {args.days} ends on {last}, after yesterday ({yesterday}, "
+                     "the newest daily partition)")
+    setup_logging(args.verbose or None)
 
     from ingest.simulator import simulate_days, wide_range_symbols
 
-    start = parse_day(args.start)
-    last = start + dt.timedelta(days=args.days - 1)
     landing = settings.landing_root
     t0 = time.perf_counter()
     with heartbeat(log, "simulating"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import os
@@ -11,6 +10,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from ingest import args as rules
+from ingest.args import Parser
 from ingest.lake import LakeConfig
 from ingest.logs import heartbeat, setup_logging
 from ingest.settings import DBT_PROJECT_DIR, Settings, dbt_executable
@@ -56,12 +57,13 @@ def build_ge_docs(days: Sequence[dt.date] | None = None, max_days: int = 3) -> P
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tickwh docs",
         description="Build the dbt docs (models, columns, lineage) and the Great Expectations Data Docs "
         "under $TICKWH_HOME/docs; serve them with `make docs-serve`.",
     )
-    parser.add_argument("--ge-days", type=int, default=3, help="GE results over the latest N loaded days")
+    parser.add_argument("--ge-days", type=rules.arg(rules.bounded_int(1, 366)), default=3,
+                        help="GE results over the latest N loaded days (1 to 366)")
     args = parser.parse_args(argv)
     setup_logging()
     index = build_dbt_docs()

@@ -20,6 +20,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ingest import args as rules
+from ingest.args import Parser
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCATION = "tickwarehouse"
@@ -61,10 +64,11 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tickwh ui", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1", help="webserver address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
+    parser = Parser(prog="tickwh ui", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", type=rules.arg(rules.host), default="127.0.0.1",
+                        help="webserver address (default: loopback only)")
+    parser.add_argument("--port", type=rules.arg(rules.bounded_int(1, 65535)), default=3000,
+                        help="webserver port (default 3000)")
     parser.add_argument("--no-daemon", action="store_true", help="UI only: no schedules, sensors or queued runs")
     args = parser.parse_args(argv)
 

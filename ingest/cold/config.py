@@ -8,13 +8,14 @@ never defaults: they come from the caller (the resource's `EnvVar`s) or boto3's 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ingest import args as rules
 from ingest.cold.layout import ColdTier
 from ingest.cold.store import LocalColdStore, S3ColdStore
+from ingest.errors import SettingError
 from ingest.settings import DEFAULT_COLD_BUCKET as DEFAULT_BUCKET
 from ingest.settings import DEFAULT_COLD_PREFIX as DEFAULT_PREFIX
 from ingest.settings import DEFAULT_REGION, Settings, tickwh_home
@@ -26,7 +27,6 @@ ENV_REGION = "TICKWH_COLD_REGION"
 ENV_LOCAL_ROOT = "TICKWH_COLD_LOCAL_ROOT"
 ENV_WARM_DAYS = "TICKWH_WARM_DAYS"
 
-_BUCKET = re.compile(r"^(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def default_var_dir() -> Path:
@@ -50,13 +50,17 @@ class ColdStoreConfig:
             u = urlparse(self.endpoint_url)
             if u.password or u.username:
                 # Never echo the URL: it holds the secret.
-                raise ValueError(
-                    f"{ENV_ENDPOINT}: credentials embedded in the S3 endpoint URL are refused; set "
+                raise SettingError(
+                    ENV_ENDPOINT,
+                    "credentials embedded in the S3 endpoint URL are refused; set "
                     "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment and give the endpoint as "
-                    f"{u.scheme}://{u.hostname}:{u.port or ''}"
+                    f"{u.scheme}://{u.hostname}:{u.port or ''}",
                 )
-        if not self.is_local and not _BUCKET.match(self.bucket or ""):
-            raise ValueError(f"invalid S3 bucket {self.bucket[:80]!r}: 3-63 lower-case letters, digits, '.' and '-'")
+        if not self.is_local:
+            try:
+                rules.bucket(self.bucket or "")  # the rule TICKWH_COLD_BUCKET and --bucket follow
+            except rules.Invalid as exc:
+                raise SettingError(ENV_BUCKET, str(exc)) from None
 
     @property
     def is_local(self) -> bool:

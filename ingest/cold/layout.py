@@ -28,23 +28,23 @@ from ingest.marts import Mart, MartCatalogError, archived_marts
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_FORMAT = "tickwh-cold-manifest"
 MANIFEST_VERSION = 1
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_PREFIX = re.compile(r"^[A-Za-z0-9._/=-]*$")
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})\Z")
+_PREFIX = re.compile(r"^[A-Za-z0-9._/=-]*\Z")
 _MAX_PREFIX = 512
 
 # What a manifest read back from the bucket may say. Whoever can write to the bucket must not be
 # able to run SQL in a reader's DuckDB (types are pasted into CAST) or write outside its cache
 # (sha256 names the cached file), so every field that reaches SQL or a path is checked here.
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_OBJECT_NAME = re.compile(r"^run=(?P<run>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/part-\d{1,6}\.parquet$")
-_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+_OBJECT_NAME = re.compile(r"^run=(?P<run>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/part-\d{1,6}\.parquet\Z")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 _SCALAR_TYPES = frozenset({
     "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
     "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE",
     "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "INTERVAL", "VARCHAR",
 })
-_DECIMAL = re.compile(r"^DECIMAL\((\d{1,2}),\s?(\d{1,2})\)$")
+_DECIMAL = re.compile(r"^DECIMAL\((\d{1,2}),\s?(\d{1,2})\)\Z")
 MAX_OBJECT_BYTES = 5 * 1024**4  # S3's largest object
 
 
@@ -81,7 +81,7 @@ RAW_BOOK_SNAPSHOTS = ArchiveTable(
     "raw_book_snapshots", "raw.book_snapshots", "snapshot_date", "ts", ("symbol", "ts", "exchange", "local_ts")
 )
 # Which marts are archived, and by which columns, is dbt's to say (meta.cold in the models).
-_OHLCV = re.compile(r"^ohlcv_(\d+)([mhd])$")
+_OHLCV = re.compile(r"^ohlcv_(\d+)([mhd])\Z")
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.args import flag, setting
 from ingest.cold.archive import relation_columns
 from ingest.cold.content import parquet_content, warm_content
 from ingest.cold.layout import RAW_TABLES, ArchiveTable, ColdTier
@@ -40,7 +41,7 @@ ALLOW_LOCAL_ENV = "TICKWH_RETENTION_ALLOW_LOCAL_COLD"
 
 def allow_local_from_env() -> bool:
     """The documented switch: retention may drop warm rows into a local-directory cold store."""
-    return os.environ.get(ALLOW_LOCAL_ENV, "").strip().lower() in {"1", "true", "yes"}
+    return setting(os.environ, ALLOW_LOCAL_ENV, flag, None) is True  # `maybe` is an error, not "no"
 
 
 @dataclass

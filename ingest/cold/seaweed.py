@@ -40,6 +40,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ingest import args as rules
+from ingest.args import Parser
 from ingest.cold.config import ENV_ENDPOINT, ENV_LOCAL_ROOT, default_var_dir
 
 HOST = "127.0.0.1"
@@ -116,16 +118,26 @@ class SeaweedServer:
     def log_path(self) -> Path:
         return self.data_dir / "weed.log"
 
+    @property
+    def scratch_dir(self) -> Path:
+        """The server's logs and temporary files (TMPDIR, -logdir): inside its directory, never /tmp."""
+        return self.data_dir / "tmp"
+
     def _command(self) -> list[str]:
         store = self.data_dir / "data"
         store.mkdir(parents=True, exist_ok=True)
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
-            weed_binary(), "server", f"-dir={store}", f"-ip={HOST}", f"-ip.bind={HOST}",
+            weed_binary(), f"-logdir={self.scratch_dir}", "server", f"-dir={store}", f"-ip={HOST}", f"-ip.bind={HOST}",
             "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
             # Small volumes, as many as the disk allows: each bucket takes several volumes.
             "-volume.max=0", "-master.volumeSizeLimitMB=256",
         ]
         cmd += [f"-{name}={port}" for name, port in self.ports.items()]
+        for service in ("filer", "s3"):  # the sockets weed lets us place; its gRPC ones it puts in /tmp
+            sock = self.scratch_dir / f"{service}.sock"
+            if len(str(sock)) < 100:  # a Unix socket path holds at most 107 bytes
+                cmd.append(f"-{service}.localSocket={sock}")
         if self.access_key and self.secret_key:
             identity = {
                 "identities": [
@@ -154,7 +166,7 @@ class SeaweedServer:
             try:
                 self.process = subprocess.Popen(
                     self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=self.data_dir, start_new_session=True,
+                    cwd=self.data_dir, start_new_session=True, env={**os.environ, "TMPDIR": str(self.scratch_dir)},
                 )
             finally:
                 log.close()
@@ -210,6 +222,7 @@ class SeaweedServer:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+        remove_sockets(self.ports)
 
     def __enter__(self) -> SeaweedServer:
         return self.start() if self.process is None else self
@@ -293,7 +306,18 @@ def stop_background(directory: Path, timeout: float = 5.0) -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
     (directory / STATE_FILE).unlink(missing_ok=True)
+    remove_sockets(state.get("ports") or {})  # type: ignore[arg-type]
     return True
+
+
+def remove_sockets(ports: dict[str, int]) -> None:
+    """The Unix sockets weed names after its ports in /tmp (gRPC ones have no flag to move them): gone
+    with the server, so nothing of it stays outside its directory once it stopped."""
+    tmp = Path("/tmp")
+    for port in ports.values():
+        for sock in tmp.glob(f"seaweedfs-*-{int(port)}.sock"):
+            with contextlib.suppress(OSError):
+                sock.unlink()
 
 
 def child_env(state: dict[str, object], directory: Path) -> dict[str, str]:
@@ -305,8 +329,9 @@ def child_env(state: dict[str, object], directory: Path) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tickwh cold", description=__doc__.split("\n")[0])
-    parser.add_argument("--dir", type=Path, default=None, help="state and data directory (default var/seaweed)")
+    parser = Parser(prog="tickwh cold", description=__doc__.split("\n")[0])
+    parser.add_argument("--dir", type=rules.arg(rules.path_text), default=None,
+                        help="state and data directory (default var/seaweed)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("start", help="start a server in the background (or reuse the running one)")
     sub.add_parser("stop", help="stop the background server")
@@ -351,4 +376,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ingest.errors import run
+
+    sys.exit(run(main))

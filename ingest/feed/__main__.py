@@ -11,15 +11,18 @@ a second signal stops at once. Whatever was not acknowledged is published again 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ingest import args as rules
+from ingest.args import Parser
+from ingest.errors import run
 from ingest.feed.codec import ENCODINGS
 from ingest.feed.handler import FeedConfig, FeedHandler
 from ingest.feed.stream import DEFAULT_STREAM, DEFAULT_URL, StreamSettings
@@ -31,30 +34,47 @@ STOP_GRACE_S = 1.5  # after a signal, the longest the flush may take before the 
 
 
 def _speed(text: str) -> float | None:
-    if text.lower() in ("max", "inf", "0"):
+    if text.lower() in ("max", "inf", "0"):  # as fast as it goes
         return None
-    value = float(text.lower().rstrip("x"))
-    if value <= 0:
-        raise argparse.ArgumentTypeError("speed must be > 0 or 'max'")
-    return value
+    return rules.bounded_float(0.001, 1_000_000)(text.lower().removesuffix("x"))
+
+
+def _stream_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", text):
+        raise rules.Invalid(f"{rules.shown(text)} is not a stream name: 1 to 32 letters, digits, '_' and '-'")
+    return text
+
+
+def _trades_file(text: str) -> Path:
+    path = rules.existing_file(text)
+    if not path.name.endswith((".csv", ".csv.gz")):
+        raise rules.Invalid(f"{rules.shown(text)} is not a .csv or .csv.gz file")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tickwh feed", description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, required=True, help="Tardis trades CSV (.csv or .csv.gz)")
-    parser.add_argument("--speed", type=_speed, default=1.0, help="replay speed: 1, 10, ... or 'max'")
-    parser.add_argument("--nats", default=DEFAULT_URL, help="NATS server URL")
-    parser.add_argument("--stream", default=DEFAULT_STREAM)
-    parser.add_argument("--batch-trades", type=int, default=1000, help="most trades in one message")
-    parser.add_argument("--batch-ms", type=float, default=100.0, help="longest a trade waits for its batch")
+    parser = Parser(prog="tickwh feed", description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=rules.arg(_trades_file), required=True,
+                        help="Tardis trades CSV (.csv or .csv.gz)")
+    parser.add_argument("--speed", type=rules.arg(_speed), default=1.0, help="replay speed: 1, 10, ... or 'max'")
+    parser.add_argument("--nats", type=rules.arg(rules.url("nats", "tls")), default=DEFAULT_URL,
+                        help="NATS server URL")
+    parser.add_argument("--stream", type=rules.arg(_stream_name), default=DEFAULT_STREAM)
+    parser.add_argument("--batch-trades", type=rules.arg(rules.bounded_int(1, 1_000_000)), default=1000,
+                        help="most trades in one message")
+    parser.add_argument("--batch-ms", type=rules.arg(rules.bounded_float(0, 60_000)), default=100.0,
+                        help="longest a trade waits for its batch")
     parser.add_argument("--encoding", choices=ENCODINGS, default="arrow")
-    parser.add_argument("--max-age-hours", type=float, default=25.0, help="stream retention")
-    parser.add_argument("--duplicate-window-s", type=float, default=600.0)
+    parser.add_argument("--max-age-hours", type=rules.arg(rules.bounded_float(0.01, 24 * 3660)), default=25.0,
+                        help="stream retention")
+    parser.add_argument("--duplicate-window-s", type=rules.arg(rules.bounded_float(0, 86_400)), default=600.0)
     parser.add_argument("--no-resume", action="store_true", help="do not skip what the stream already holds")
-    parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--metrics-port", type=int, default=None,
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--metrics-port", type=rules.arg(rules.bounded_int(0, 65535)), default=None,
                         help="serve Prometheus /metrics here (default TICKWH_FEED_METRICS_PORT; 0: off)")
-    parser.add_argument("--metrics-addr", default="127.0.0.1", help="address of /metrics (0.0.0.0: every interface)")
+    parser.add_argument("--metrics-addr", type=rules.arg(rules.host), default="127.0.0.1",
+                        help="address of /metrics (0.0.0.0: every interface)")
     args = parser.parse_args(argv)
     redact_url(args.nats)  # the URL's password is a secret from here on (the log filter masks it)
     setup_logging()  # the one format, through the one redaction point
@@ -85,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signals: list[signal.Signals] = []
 
-    async def run() -> None:
+    async def replay() -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
@@ -104,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"event": "done", **stats.as_dict()}), flush=True)
 
     try:
-        asyncio.run(run())
+        asyncio.run(replay())
     except (asyncio.CancelledError, Interrupted):
         if not signals:
             raise
@@ -117,4 +137,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

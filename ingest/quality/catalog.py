@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from ingest.args import path_text, setting
 from ingest.quality import sql_eval
 from ingest.quality.spec import SEVERITIES, ExpectationSpec, SuiteDefinitionError, SuiteSpec, engine_of
 
@@ -40,12 +41,12 @@ DBT_MODELS_DIR = ROOT / "dbt_project" / "models"
 MARTS_SPEC = "marts.yml"
 DBT_TESTS = "dbt_tests"  # in a shape's rule list: where the model's dbt-owned rules go
 _RULE_KEYS = {"rule", "expect", "frame", "severity", "why"}
-_PLACEHOLDER = re.compile(r"^\{(\w+)\}$")
+_PLACEHOLDER = re.compile(r"^\{(\w+)\}\Z")
 
 
 def expectations_dir() -> Path:
     """Where the suite files live; `TICKWH_EXPECTATIONS_DIR` moves it (tests, experiments)."""
-    return Path(os.environ.get("TICKWH_EXPECTATIONS_DIR", EXPECTATIONS_DIR))
+    return setting(os.environ, "TICKWH_EXPECTATIONS_DIR", path_text, EXPECTATIONS_DIR)
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from ingest.quality.spec import SuiteSpec
 from ingest.quality.sql_eval import SqlFrame
 
 Frames = dict[str, pd.DataFrame | SqlFrame]
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*\Z")
 US = 1_000_000
 
 

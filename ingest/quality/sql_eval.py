@@ -55,7 +55,7 @@ from ingest.quality.spec import (
 
 ENGINES = ("pandas", "duckdb")
 DISTINCT_SAMPLE = 10  # as the GE path's `suites._observed`
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 _BOUNDS = {"min_value", "max_value", "strict_min", "strict_max"}
 KWARGS: dict[str, frozenset[str]] = {
     "expect_table_row_count_to_be_between": frozenset(_BOUNDS),

@@ -1,5 +1,6 @@
 import sys
 
+from ingest.errors import run
 from ingest.research.cli import main
 
-sys.exit(main())
+sys.exit(run(main))

@@ -51,6 +51,7 @@ from ingest.research.common import (
 from ingest.sql import sql_literal
 
 DAY_S = 86_400
+MAX_INTERVAL_DAYS = 3660  # ten years: a longer bar holds no more than the whole range does
 ORIGIN = dt.datetime(2000, 1, 1)  # a local midnight: buckets of whole days count from here
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY_S}
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -70,6 +71,8 @@ class Interval:
             raise ResearchError(f"unknown interval {text!r}: expected a positive number and a unit s, m, h or d "
                                 "(e.g. 30s, 5m, 4h, 1d)")
         seconds = int(m.group(1)) * _UNITS[m.group(2)]
+        if seconds > MAX_INTERVAL_DAYS * DAY_S:
+            raise ResearchError(f"interval {text!r} is longer than {MAX_INTERVAL_DAYS}d, the longest bar allowed")
         if seconds < DAY_S and DAY_S % seconds:
             raise ResearchError(f"interval {text!r} does not divide a day: bars below a day must tile it")
         if seconds > DAY_S and seconds % DAY_S:
@@ -230,7 +233,8 @@ def get_bars(
         raise ResearchError(f"interval {interval!r} is not a whole number of minutes: it needs source='trades'")
     from_minutes = iv.from_minutes and source != "trades"
     syms, exchange, lo, hi = span(symbols, start, end, exchange, zone)
-    grid = bucket_grid(lo, hi, iv, zone)
+    grid = bucket_grid(*_data_bounded(hist, "ohlcv_1m" if from_minutes else "trades", syms, lo, hi, iv, exchange),
+                       iv, zone)
     sql = bars_sql(iv, zone.key, fill, from_minutes)
 
     def chunks() -> Iterator[pa.RecordBatch]:
@@ -252,14 +256,29 @@ def get_bars(
     return result_of(chunks(), numeric or hist.numeric)
 
 
+def _data_bounded(hist: HistoricalData, dataset: str, symbols: list[str], lo: dt.datetime, hi: dt.datetime,
+                  iv: Interval, exchange: str | None) -> tuple[dt.datetime, dt.datetime]:
+    """[lo, hi) narrowed to the days the tiers hold, so the grid (and the work) is sized by the data, not
+    the range: 1s bars over 200 years with three days of trades build three days of buckets. The margin
+    (one bucket and a day, for time zones) keeps every bucket that can hold a row of those days."""
+    held = hist.data_span(dataset, symbols, lo, hi, exchange)
+    if held is None:
+        return lo, lo  # no data: no bucket
+    margin = dt.timedelta(seconds=iv.seconds) + dt.timedelta(days=1)
+    first = dt.datetime.combine(held[0], dt.time()) - margin
+    last = dt.datetime.combine(held[1], dt.time()) + dt.timedelta(days=2)
+    return max(lo, first), min(hi, last)
+
+
 def _empty_source(from_minutes: bool) -> str:
+    """No rows, the source's columns and types (`close` is a keyword: every alias is quoted)."""
     if from_minutes:
         p, v, q = numeric.PRICE_SQL, numeric.VOLUME_SQL, numeric.NOTIONAL_SQL
-        return f"""SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP bucket_start,
-            0::{p} open, 0::{p} high, 0::{p} low, 0::{p} close,
-            0::{v} volume, 0::{q} quote_volume, 0::BIGINT trade_count,
-            0::{v} buy_volume, 0::{v} sell_volume, NULL::TIMESTAMP first_trade_ts,
-            NULL::TIMESTAMP last_trade_ts"""
-    return f"""SELECT ''::VARCHAR exchange, ''::VARCHAR symbol, NULL::TIMESTAMP ts, NULL::TIMESTAMP local_ts,
-        ''::VARCHAR trade_id, 0::BIGINT trade_seq, ''::VARCHAR side, 0::{numeric.PRICE_SQL} price,
-        0::{numeric.AMOUNT_SQL} amount"""
+        return f"""SELECT ''::VARCHAR AS "exchange", ''::VARCHAR AS "symbol", NULL::TIMESTAMP AS "bucket_start",
+            0::{p} AS "open", 0::{p} AS "high", 0::{p} AS "low", 0::{p} AS "close",
+            0::{v} AS "volume", 0::{q} AS "quote_volume", 0::BIGINT AS "trade_count",
+            0::{v} AS "buy_volume", 0::{v} AS "sell_volume", NULL::TIMESTAMP AS "first_trade_ts",
+            NULL::TIMESTAMP AS "last_trade_ts" """
+    return f"""SELECT ''::VARCHAR AS "exchange", ''::VARCHAR AS "symbol", NULL::TIMESTAMP AS "ts",
+        NULL::TIMESTAMP AS "local_ts", ''::VARCHAR AS "trade_id", 0::BIGINT AS "trade_seq", ''::VARCHAR AS "side",
+        0::{numeric.PRICE_SQL} AS "price", 0::{numeric.AMOUNT_SQL} AS "amount" """

@@ -1,57 +1,82 @@
 """`tickwh research asof|bars|infobars|replay SYMBOL [SYMBOL...] --start ... --end ...`
-(also `python -m ingest.research ...`). Numbers print as ingest/numbers.py writes them."""
+(also `python -m ingest.research ...`). Numbers print as ingest/numbers.py writes them; a bad
+argument is one line and exit 2 (ingest/errors.py)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Sequence
 
 import pyarrow as pa
 
+from ingest import args as rules
 from ingest import numbers
-from ingest.cold.store import ColdObjectError
-from ingest.history import HistoricalData, HistoryError, add_store_arguments, stores_from_args
-from ingest.lake import LakeError
-from ingest.names import InvalidNameError
+from ingest.args import Parser
+from ingest.errors import run
+from ingest.history import (
+    MAX_SHOWN,
+    HistoricalData,
+    add_store_arguments,
+    no_rows_message,
+    store_errors,
+    stores_from_args,
+)
 from ingest.research import asof_join, get_bars, info_bars, replay
-from ingest.research.common import Result
+from ingest.research.asof import MAX_LEVELS
+from ingest.research.bars import Interval
+from ingest.research.common import Result, check_tz, duration, positive_decimal
 
 
 def _parser(prog: str = "python -m ingest.research") -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("symbols", nargs="+", help="one or more symbols")
-    common.add_argument("--start", required=True, help="start, inclusive (YYYY-MM-DD or ISO time; UTC unless --tz)")
-    common.add_argument("--end", required=True, help="end, exclusive")
+    # Checked here, kept as typed: a naive time means the wall clock of --tz (bars), an offset an instant.
+    time = rules.arg(_time_text)
+    common.add_argument("--start", required=True, type=time,
+                        help="start, inclusive (YYYY-MM-DD or ISO time; UTC unless --tz)")
+    common.add_argument("--end", required=True, type=time, help="end, exclusive")
     common.add_argument("--exchange")
     common.add_argument("--csv", action="store_true", help="write every row as CSV to stdout")
-    common.add_argument("--limit", type=int, default=20, help="rows shown without --csv")
+    common.add_argument("--limit", type=rules.arg(rules.bounded_int(1, MAX_SHOWN)), default=20,
+                        help=f"rows shown without --csv (1 to {MAX_SHOWN})")
     common.add_argument("--numeric", choices=numbers.MODES, default=numbers.DEFAULT,
                         help="exact: prices, amounts, volumes as exact decimals (default); float: float64")
     add_store_arguments(common)
 
-    parser = argparse.ArgumentParser(prog=prog,
-                                     description="As-of joins, bars of any interval, information bars, replay.")
+    parser = Parser(prog=prog, description="As-of joins, bars of any interval, information bars, replay.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("asof", parents=[common], help="trades with the book in force at their time")
-    p.add_argument("--tolerance", help="oldest book accepted, e.g. 500ms, 2s, 1m (default: any age)")
-    p.add_argument("--levels", type=int, default=0, help="also the first N levels of each side")
+    p.add_argument("--tolerance", type=rules.arg(lambda t: duration(t, "tolerance")),
+                   help="oldest book accepted, e.g. 500ms, 2s, 1m (default: any age)")
+    p.add_argument("--levels", type=rules.arg(rules.bounded_int(0, MAX_LEVELS)), default=0,
+                   help=f"also the first N levels of each side (0 to {MAX_LEVELS})")
     p = sub.add_parser("bars", parents=[common], help="OHLCV bars of any interval")
-    p.add_argument("--interval", required=True, help="e.g. 30s, 5m, 2h, 4h, 1d")
-    p.add_argument("--tz", default="UTC", help="IANA time zone the buckets follow (default UTC)")
+    p.add_argument("--interval", required=True, type=rules.arg(_interval), help="e.g. 30s, 5m, 2h, 4h, 1d")
+    p.add_argument("--tz", default="UTC", type=rules.arg(_tz), help="IANA time zone the buckets follow (default UTC)")
     p.add_argument("--fill", choices=["prev"], help="prev: empty buckets carry the previous close")
     p = sub.add_parser("infobars", parents=[common], help="tick, volume or dollar bars")
     p.add_argument("--kind", required=True, choices=["tick", "volume", "dollar"])
-    p.add_argument("--threshold", required=True, help="trades, base units or quote units per bar")
+    p.add_argument("--threshold", required=True, type=rules.arg(lambda t: positive_decimal(t, "threshold")),
+                   help="trades, base units or quote units per bar")
     p = sub.add_parser("replay", parents=[common], help="trades and book snapshots in exchange-time order")
     p.add_argument("--no-trades", action="store_true")
     p.add_argument("--no-book", action="store_true")
     return parser
 
 
-def _history(args: argparse.Namespace) -> HistoricalData:
-    warehouse, cold = stores_from_args(args)
-    return HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
+def _time_text(text: str) -> str:
+    rules.instant(text)  # refused here with the rule's message; the research API reads the text itself
+    return text
+
+
+def _interval(text: str) -> str:
+    return Interval.parse(text).text
+
+
+def _tz(text: str) -> str:
+    return check_tz(text).key
 
 
 def asof(argv: Sequence[str]) -> int:
@@ -72,9 +97,19 @@ def replay_events(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m ingest.research") -> int:
+    """The research commands: one-line errors, exit 2 (ingest/errors.py)."""
+    return run(lambda: _main(argv, prog))
+
+
+def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = _parser(prog).parse_args(argv)
-    try:
-        hist = _history(args)
+    with store_errors(None):
+        warehouse, cold = stores_from_args(args)
+    with store_errors(cold):
+        hist = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
+        if isinstance(args.as_of, dt.datetime) and hist.as_of is not None:
+            print(f"as of {args.as_of:%Y-%m-%dT%H:%M:%S}Z: snapshot {hist.as_of} (pin it: --as-of {hist.as_of})",
+                  file=sys.stderr)
         result: Result
         if args.command == "asof":
             result = asof_join(hist, args.symbols, args.start, args.end, exchange=args.exchange,
@@ -89,9 +124,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m ingest.resear
             result = replay(hist, args.symbols, args.start, args.end, exchange=args.exchange,
                             trades=not args.no_trades, book=not args.no_book)
         rows = _write(result, args.csv, args.limit)
-    except (HistoryError, InvalidNameError, ColdObjectError, LakeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        if rows == 0:
+            dataset = "book_snapshots" if args.command == "replay" and args.no_trades else "trades"
+            held = {s: hist.held_days(dataset, s, args.exchange) for s in dict.fromkeys(args.symbols)}
+            skipped = [s for s, off in (("warm lake", args.no_warm), ("cold tier", args.no_cold)) if off]
+            print(no_rows_message(list(held), args.start, args.end, held, skipped), file=sys.stderr)
+            return 0
     print(f"{rows} rows", file=sys.stderr)
     return 0
 
@@ -107,5 +145,7 @@ def _write(result: Result, csv: bool, limit: int) -> int:
         if sum(b.num_rows for b in shown) < limit:
             shown.append(batch)
         rows += batch.num_rows
+    if not rows:  # no empty frame: the caller says where it looked
+        return 0
     print(numbers.table_text(pa.Table.from_batches(shown, schema=result.schema).slice(0, limit)))
     return rows

@@ -9,19 +9,20 @@ DuckDB, one chunk (a UTC day) at a time, so memory is bounded by a day.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
+from ingest import args as rules
 from ingest import numbers
 from ingest.history import HistoricalData, HistoryError, Time, to_timestamp
 from ingest.names import validate_exchange, validate_symbol
+from ingest.numeric import MAX_NOTIONAL_SUM, NOTIONAL_SCALE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +70,10 @@ def utc_range(start: Time, end: Time, tz: zoneinfo.ZoneInfo | None = None) -> tu
             return local.replace(tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)
         return to_timestamp(value)
 
-    lo, hi = one(start), one(end)
+    try:
+        lo, hi = one(start), one(end)
+    except HistoryError as exc:  # a bad or out-of-range time: the research API's own error type
+        raise ResearchError(str(exc)) from None
     if hi < lo:
         raise ResearchError(f"end {hi} is before start {lo} (UTC)")
     if hi == lo:
@@ -87,28 +91,34 @@ def span(
     return syms, exchange, lo, hi
 
 
+MAX_TOLERANCE = dt.timedelta(days=3660)  # ten years: older than any book worth joining
+# The largest threshold of an information bar: the numeric contract's largest sum (MAX_NOTIONAL_SUM);
+# its unit scale (12 or 20 decimals) keeps the scaled threshold inside a HUGEINT.
+MAX_THRESHOLD = MAX_NOTIONAL_SUM
+_TOLERANCE = rules.duration(dt.timedelta(0), MAX_TOLERANCE)
+_THRESHOLD = rules.positive_decimal(MAX_THRESHOLD, NOTIONAL_SCALE)
+
+
 def duration(value: str | dt.timedelta | None, what: str) -> dt.timedelta | None:
-    """A tolerance such as '500ms', '2s', '1m', '1h' or a timedelta; None stays None."""
+    """A tolerance such as '500ms', '2s', '1m', '1h' or a timedelta, up to MAX_TOLERANCE; None stays None."""
     if value is None or isinstance(value, dt.timedelta):
-        if isinstance(value, dt.timedelta) and value < dt.timedelta(0):
-            raise ResearchError(f"{what} must not be negative")
+        if isinstance(value, dt.timedelta) and not dt.timedelta(0) <= value <= MAX_TOLERANCE:
+            raise ResearchError(f"{what} must be from 0 to {MAX_TOLERANCE.days} days")
         return value
-    m = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)", str(value).strip())
-    if not m:
-        raise ResearchError(f"invalid {what} {value!r}: expected a number and a unit (us, ms, s, m, h, d), e.g. 2s")
-    unit = {"us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours",
-            "d": "days"}[m.group(2)]
-    return dt.timedelta(**{unit: int(m.group(1))})
+    try:
+        return _TOLERANCE(str(value))
+    except rules.Invalid as exc:
+        raise ResearchError(f"invalid {what}: {exc}") from None
 
 
 def positive_decimal(value: Any, what: str) -> Decimal:
+    """A threshold: an exact number > 0, at most MAX_THRESHOLD (finite: no nan, inf or 1e400)."""
+    if isinstance(value, bool):
+        raise ResearchError(f"invalid {what} {value!r}: expected a number")
     try:
-        d = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise ResearchError(f"invalid {what} {value!r}: expected a number") from exc
-    if not d.is_finite() or d <= 0:
-        raise ResearchError(f"{what} must be a positive number, got {value!r}")
-    return d
+        return _THRESHOLD(str(value))
+    except rules.Invalid as exc:
+        raise ResearchError(f"invalid {what}: {exc}") from None
 
 
 def day_chunks(lo: dt.datetime, hi: dt.datetime) -> Iterator[tuple[dt.datetime, dt.datetime]]:

@@ -117,7 +117,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     ),
 }
 _FILE_NAME = re.compile(
-    r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>trades|aggTrades|\d+[smhdw])-(?P<day>\d{4}-\d{2}-\d{2})\.(?P<ext>zip|csv)$"
+    r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>trades|aggTrades|\d+[smhdw])-(?P<day>\d{4}-\d{2}-\d{2})\.(?P<ext>zip|csv)\Z"
 )
 # Decimal type of reader output: Binance publishes at most 8 decimals, volumes reach 1e11.
 DECIMAL = pa.decimal128(38, 18)

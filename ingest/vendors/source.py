@@ -129,7 +129,7 @@ def _confined(root: Path, key: str, what: str) -> Path:
     return path
 
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 
 
 def _parse_s3_url(url: str) -> tuple[str, str]:
@@ -290,7 +290,7 @@ def _discover_symbols(store: Store, source: VendorSource, data_type: str, day: d
             if lf and lf.day == day and lf.data_type == data_type and lf.exchange == source.exchange_id:
                 found.add(lf.symbols)
     else:
-        pattern = re.compile(rf"^([A-Z0-9]+)-{re.escape(data_type)}-{day.isoformat()}\.(zip|csv)$")
+        pattern = re.compile(rf"^([A-Z0-9]+)-{re.escape(data_type)}-{day.isoformat()}\.(zip|csv)\Z")
         for key in store.list(""):
             m = pattern.match(Path(key).name)
             if m:

@@ -33,7 +33,7 @@ from dagster import (
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, DagsterRunStatus
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
-from ingest.availability import describe_days, landed_days, ranges
+from ingest.availability import describe_days, ranges, scan_landing
 from ingest.settings import Settings
 from orchestration.defs.marts.jobs import daily_pipeline
 from orchestration.defs.vendors.jobs import vendor_landing_job
@@ -134,8 +134,12 @@ def catchup_missed_days(
     if not gaps:
         return SkipReason("no missed days")
     listed, vendor_note = _vendor_days(vendor_source, landing)
-    plan = plan_catchup(gaps, landed_days(landing.path, landing.books), listed)
+    scan = scan_landing(landing.path, landing.books)
+    plan = plan_catchup(gaps, scan.days, listed)
 
+    refused = scan.describe_refused() if scan.refused else ""
+    if refused and json.loads(context.cursor or "{}").get("refused") != refused:
+        context.log.warning(f"catch-up: {refused}")  # once per change, like the days without data
     no_data = ""
     if plan.no_data:
         no_data = (f"no data for {describe_days(plan.no_data)}: no landing files (trades, and books where expected) "
@@ -152,8 +156,8 @@ def catchup_missed_days(
                 continue
             requests.append(RunRequest(run_key=f"catchup-{job.name}-{a}-{b}-{attempt}", job_name=job.name,
                                        tags=catchup_tags(a, b)))
-    cursor = json.dumps({"no_data": no_data})
+    cursor = json.dumps({"no_data": no_data, "refused": refused})
     if requests:
         return SensorResult(run_requests=requests, cursor=cursor)
-    reason = "; ".join(filter(None, [no_data, in_flight and f"still running: {', '.join(in_flight)}"]))
+    reason = "; ".join(filter(None, [no_data, in_flight and f"still running: {', '.join(in_flight)}", refused]))
     return SensorResult(skip_reason=SkipReason(reason or "no missed days"), cursor=cursor)

@@ -20,7 +20,7 @@ def default_keep_days() -> float:
 
 class LakeMaintenanceConfig(Config):
     keep_days: float = Field(
-        default_factory=default_keep_days,
+        default_factory=default_keep_days, ge=1, le=3650,
         description="snapshots older than this are expired; a backtest pinned to one can no longer read it",
     )
 
