@@ -56,7 +56,7 @@ LEGACY_FRAGMENT_SQL: dict[str, int] = {
     "ingest/cold/archive.py": 3,
     "ingest/cold/content.py": 2,
     "ingest/cold/retention.py": 3,
-    "ingest/history.py": 10,
+    "ingest/history.py": 12,  # +2: the tiers' held days (the no-rows answer), merged beside this check
     "ingest/hot/tier.py": 5,
     "ingest/loader.py": 21,
     "ingest/quality/__init__.py": 1,
@@ -64,7 +64,7 @@ LEGACY_FRAGMENT_SQL: dict[str, int] = {
     "ingest/quality/series.py": 1,
     "ingest/quality/sql_eval.py": 15,
     "ingest/research/asof.py": 2,
-    "ingest/research/bars.py": 6,
+    "ingest/research/bars.py": 11,  # +5: the contract's type names (ingest/numeric.py), merged beside this check
     "ingest/research/common.py": 2,
     "ingest/research/info_bars.py": 2,
     "ingest/research/replay.py": 2,
