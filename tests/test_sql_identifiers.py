@@ -64,7 +64,7 @@ LEGACY_FRAGMENT_SQL: dict[str, int] = {
     "ingest/quality/series.py": 1,
     "ingest/quality/sql_eval.py": 15,
     "ingest/research/asof.py": 2,
-    "ingest/research/bars.py": 11,  # +5: the contract's type names (ingest/numeric.py), merged beside this check
+    "ingest/research/bars.py": 9,  # +3: the contract's type names (ingest/numeric.py), merged beside this check
     "ingest/research/common.py": 2,
     "ingest/research/info_bars.py": 2,
     "ingest/research/replay.py": 2,
