@@ -312,6 +312,13 @@ def flag(text: str) -> bool | None:
     raise Invalid(f"{shown(text)} is not on or off: expected 1/true/yes/on or 0/false/no/off (unset: automatic)")
 
 
+def stream_name(text: str) -> str:
+    """A NATS JetStream stream name (the feed handler and the hot loader)."""
+    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", text):
+        raise Invalid(f"{shown(text)} is not a stream name: 1 to 32 letters, digits, '_' and '-'")
+    return text
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     def rule(text: str) -> str:
         if text not in choices:

@@ -33,6 +33,19 @@ class _UtcFormatter(logging.Formatter):
         return super().formatTime(record, datefmt) + "Z"
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time: a caller (a test's capture) may replace, and
+    close, the one that was there when logging was set up."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 class _Activity(logging.Filter):
     """Remembers when the last line was written, so a heartbeat speaks only into silence."""
 
@@ -57,7 +70,7 @@ def setup_logging(verbose_output: bool | None = None) -> None:
     for h in list(root.handlers):
         if getattr(h, "_tickwh", False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(_UtcFormatter(FORMAT, DATE_FORMAT))
     handler.addFilter(RedactingFilter())  # the one redaction point (ingest/redact.py)
     handler.addFilter(_Activity())

@@ -333,6 +333,10 @@ ENTRIES = [
     Entry("lake maintain", ["lake", "maintain"], {"--keep-days": numbers}),
     Entry("lake migrate", ["lake", "migrate"], {"--from": paths}, allowed=(2,)),
     *[Entry(f"cold {c}", ["cold", c], {"@2": text}) for c in ("up", "down", "status", "env")],
+    # status answers 1 when something is late or failing (its documented health answer), never a traceback
+    Entry("status", ["status", "--no-live"], {"@2": text}, allowed=(0, 1, 2)),
+    Entry("hot-loader", ["hot-loader"], {"--nats": urls, "--stream": text, "--poll-s": numbers,
+                                         "--metrics-port": numbers, "--metrics-addr": text}, allowed=(2,)),
     Entry("tickwh <command>", ["x"], {"@0": text}, allowed=(0, 2)),  # an unknown command (or --help)
     Entry("tickwh cold <member>", ["cold", "x"], {"@1": text}, allowed=(0, 2)),
 ]
@@ -349,6 +353,8 @@ def _argv(entry: Entry, slot: str, value: str) -> list[str]:
         argv.remove("--no-cold")  # the cold options only matter when the cold tier is read
     if entry.name == "feed":  # the slot first: argparse converts left to right, the file is refused after it
         return [*argv, f"{slot}={value}", "--file=/nonexistent/trades.csv"]
+    if entry.name == "hot-loader":  # likewise: a valid value would start a loader that runs until stopped
+        return [*argv, f"{slot}={value}", "--nats=refused"]
     return [*argv, f"{slot}={value}"]
 
 
@@ -380,6 +386,14 @@ SETTINGS = sorted({
     "TICKWH_BINANCE_REFERENCE_SYMBOLS", "TICKWH_PARTITIONS_START", "TICKWH_CATCHUP_INTERVAL_S",
     "TICKWH_DBT_DOCS_URL", "TICKWH_DBT_MANIFEST", "TICKWH_EXPECTATIONS_DIR", "TICKWH_RETENTION_ALLOW_LOCAL_COLD",
     "TICKWH_DBT_MIN_DATE", "TICKWH_DBT_MAX_DATE", "DAGSTER_HOME", "AWS_REGION",
+    # vendor fields (docs/vendors.md)
+    "TICKWH_VENDOR_EXCHANGE", "TICKWH_VENDOR_BOOK_DATA_TYPES", "TICKWH_VENDOR_SNAPSHOT_DEPTH",
+    "TICKWH_VENDOR_SNAPSHOT_INTERVAL_MS", "TICKWH_VENDOR_CHECKSUMS", "TICKWH_VENDOR_S3_ENDPOINT",
+    "TICKWH_VENDOR_CACHE_DIR", "TICKWH_BINANCE_REFERENCE_CHECKSUMS", "TICKWH_BINANCE_REFERENCE_S3_ENDPOINT",
+    # monitoring (docs/operations.md)
+    "TICKWH_UI_URL", "TICKWH_ALERT_WEBHOOK_URL", "TICKWH_ALERT_SMTP_URL", "TICKWH_ALERT_SMTP_PASSWORD",
+    "TICKWH_ALERT_EMAIL_TO", "TICKWH_ALERT_EMAIL_FROM", "TICKWH_FEED_STALL_S", "TICKWH_FEED_METRICS_PORT",
+    "TICKWH_HOT_METRICS_PORT",
 })
 READERS: list[tuple[list[str], bool]] = [  # read-only commands that read every setting (Settings.from_env)
     (["history", "trades", "BTCUSDT", "--start", "2024-01-01", "--end", "2024-01-02"], False),

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,14 +44,21 @@ def worker_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def start_worker(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    # The worker's log goes to a file: a pipe nobody reads while the test polls (the readers' loop)
+    # fills at 64 KiB and blocks the worker in its next log line.
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed with the test process; read in finish()
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tests.lake_worker", args[0], str(home), *args[1:]],
-        cwd=REPO, env=env or worker_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, env=env or worker_env(home), stdout=subprocess.PIPE, stderr=log, text=True,
     )
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 600) -> dict:
-    out, err = proc.communicate(timeout=timeout)
+    out, _ = proc.communicate(timeout=timeout)
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    err = proc.log.read()  # type: ignore[attr-defined]
     assert proc.returncode == 0, f"worker failed ({proc.returncode}):\n{err[-4000:]}"
     return json.loads(out.strip().splitlines()[-1])
 

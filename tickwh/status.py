@@ -10,17 +10,18 @@ status probe cannot wait on a writer's lock.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
 
+from ingest.args import Parser
+
 UTC = dt.UTC
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tickwh status", description=__doc__.splitlines()[0])
+    parser = Parser(prog="tickwh status", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     parser.add_argument("--no-live", action="store_true", help="do not probe NATS for the live path")
     args = parser.parse_args(argv)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -39,12 +38,6 @@ def _speed(text: str) -> float | None:
     return rules.bounded_float(0.001, 1_000_000)(text.lower().removesuffix("x"))
 
 
-def _stream_name(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", text):
-        raise rules.Invalid(f"{rules.shown(text)} is not a stream name: 1 to 32 letters, digits, '_' and '-'")
-    return text
-
-
 def _trades_file(text: str) -> Path:
     path = rules.existing_file(text)
     if not path.name.endswith((".csv", ".csv.gz")):
@@ -59,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--speed", type=rules.arg(_speed), default=1.0, help="replay speed: 1, 10, ... or 'max'")
     parser.add_argument("--nats", type=rules.arg(rules.url("nats", "tls")), default=DEFAULT_URL,
                         help="NATS server URL")
-    parser.add_argument("--stream", type=rules.arg(_stream_name), default=DEFAULT_STREAM)
+    parser.add_argument("--stream", type=rules.arg(rules.stream_name), default=DEFAULT_STREAM)
     parser.add_argument("--batch-trades", type=rules.arg(rules.bounded_int(1, 1_000_000)), default=1000,
                         help="most trades in one message")
     parser.add_argument("--batch-ms", type=rules.arg(rules.bounded_float(0, 60_000)), default=100.0,

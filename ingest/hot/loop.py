@@ -8,7 +8,6 @@ holds, and `load_range` is exactly-once whatever it overlaps, so a restart after
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -16,10 +15,14 @@ import signal
 import time
 from collections.abc import Sequence
 
+from ingest import args as rules
+from ingest.args import Parser
 from ingest.feed.stream import DEFAULT_STREAM, connect, stream_state
 from ingest.hot import HotSettings, HotTarget, load_range, open_hot_tier
 from ingest.hot import position as hot_position
+from ingest.logs import setup_logging
 from ingest.monitoring.metrics import HotMetrics, serve
+from ingest.redact import redact_url
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,15 +42,18 @@ def _last_seq(url: str, stream: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="tickwh hot-loader", description=__doc__.splitlines()[0])
-    parser.add_argument("--nats", default=settings.nats_url)
-    parser.add_argument("--stream", default=DEFAULT_STREAM)
-    parser.add_argument("--poll-s", type=float, default=1.0, help="seconds between looks at the stream")
-    parser.add_argument("--metrics-port", type=int, default=settings.hot_metrics_port,
+    parser = Parser(prog="tickwh hot-loader", description=__doc__.splitlines()[0])
+    parser.add_argument("--nats", type=rules.arg(rules.url("nats", "tls")), default=settings.nats_url)
+    parser.add_argument("--stream", type=rules.arg(rules.stream_name), default=DEFAULT_STREAM)
+    parser.add_argument("--poll-s", type=rules.arg(rules.bounded_float(0.01, 60)), default=1.0,
+                        help="seconds between looks at the stream")
+    parser.add_argument("--metrics-port", type=rules.arg(rules.bounded_int(0, 65535)),
+                        default=settings.hot_metrics_port,
                         help="serve Prometheus /metrics here (default TICKWH_HOT_METRICS_PORT; 0: off)")
-    parser.add_argument("--metrics-addr", default="127.0.0.1")
+    parser.add_argument("--metrics-addr", type=rules.arg(rules.host), default="127.0.0.1")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact_url(args.nats)  # the URL's password is a secret from here on (the log filter masks it)
+    setup_logging()  # the one format, through the one redaction point
     metrics = HotMetrics()
     serve(metrics.registry, args.metrics_port, args.metrics_addr)
     stop = []
