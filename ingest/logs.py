@@ -22,7 +22,8 @@ from ingest.redact import RedactingFilter
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # INFO from these is about their own machinery, not the user's data.
-CHATTY = ("alembic", "matplotlib", "urllib3", "botocore", "boto3", "s3transfer", "great_expectations", "filelock")
+CHATTY = ("alembic", "matplotlib", "urllib3", "botocore", "boto3", "s3transfer", "great_expectations", "filelock",
+          "mail.log")  # mail.log: aiosmtpd, the tests' SMTP receiver
 VERBOSE_ENV = "TICKWH_VERBOSE"
 
 

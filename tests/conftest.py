@@ -77,6 +77,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# The longest files first: under `--dist loadfile` (make test) a long file started last keeps one
+# worker busy while the other has nothing left (the CI log's slowest-30 list says which are long).
+LONG_FIRST = ("test_after_demo.py", "test_lake.py", "test_ui_browser.py", "test_ranged_run_failure.py",
+              "test_catchup.py", "test_live.py", "test_pipeline.py", "test_schedules.py", "test_quality.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: files stay whole, in order
+
+
 @pytest.fixture(scope="module")
 def s3_credentials() -> Iterator[tuple[str, str]]:
     """A throwaway identity, handed to the server's -s3.config and to clients through the AWS_* variables."""
