@@ -750,6 +750,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(lambda: _main(argv))
 
 
+def reader_from_args(args: argparse.Namespace, warehouse: LakeConfig | None,
+                     cold: ColdStoreConfig | None) -> HistoricalData:
+    """The reader a command line asked for; a time pin is resolved to its snapshot, printed so a
+    rerun can pin the id itself (the history and research commands)."""
+    api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
+    if isinstance(args.as_of, dt.datetime) and api.as_of is not None:
+        print(f"as of {args.as_of:%Y-%m-%dT%H:%M:%S}Z: snapshot {api.as_of} (pin it: --as-of {api.as_of})",
+              file=sys.stderr)
+    return api
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = Parser(
         prog="tickwh history",
@@ -778,10 +789,7 @@ def _main(argv: Sequence[str] | None) -> int:
     with store_errors(cold):
         warehouse, cold = stores_from_args(args)
     with store_errors(cold):
-        api = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
-        if isinstance(args.as_of, dt.datetime) and api.as_of is not None:
-            print(f"as of {args.as_of:%Y-%m-%dT%H:%M:%S}Z: snapshot {api.as_of} (pin it: --as-of {api.as_of})",
-                  file=sys.stderr)
+        api = reader_from_args(args, warehouse, cold)
         dataset = {"daily-stats": "daily_stats", "book": "book_snapshots", "ohlcv": f"ohlcv_{args.interval}"}.get(
             args.dataset, args.dataset)
         if args.dataset == "daily-stats":

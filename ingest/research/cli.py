@@ -5,7 +5,6 @@ argument is one line and exit 2 (ingest/errors.py)."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from collections.abc import Sequence
 
@@ -17,9 +16,9 @@ from ingest.args import Parser
 from ingest.errors import run
 from ingest.history import (
     MAX_SHOWN,
-    HistoricalData,
     add_store_arguments,
     no_rows_message,
+    reader_from_args,
     store_errors,
     stores_from_args,
 )
@@ -106,10 +105,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     with store_errors(None):
         warehouse, cold = stores_from_args(args)
     with store_errors(cold):
-        hist = HistoricalData(warehouse, cold, cache_dir=args.cache_dir, as_of=args.as_of, numeric=args.numeric)
-        if isinstance(args.as_of, dt.datetime) and hist.as_of is not None:
-            print(f"as of {args.as_of:%Y-%m-%dT%H:%M:%S}Z: snapshot {hist.as_of} (pin it: --as-of {hist.as_of})",
-                  file=sys.stderr)
+        hist = reader_from_args(args, warehouse, cold)
         result: Result
         if args.command == "asof":
             result = asof_join(hist, args.symbols, args.start, args.end, exchange=args.exchange,
