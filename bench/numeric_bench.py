@@ -51,14 +51,15 @@ NEW_BARS = _BARS_SQL.format(vscale=12, quote="cast(sum(price * amount) AS decima
 
 
 def _old_trades_dataset():  # noqa: ANN202 - a loader-private dataclass
-    from ingest import loader
+    from ingest.datasets import dataset
+    from ingest.datasets.spec import fields_line
 
     def types(header: list[str]) -> dict[str, str]:
         known = {"timestamp": "BIGINT", "local_timestamp": "BIGINT", "price": "DECIMAL(18,8)",
                  "amount": "DECIMAL(18,8)"}
         return {name: known.get(name, "VARCHAR") for name in header}
 
-    rule_case = loader.TRADES.rule_case
+    rule_case = dataset("trades").rule_case
     start, end = rule_case.index("    WHEN price IS NULL THEN"), rule_case.index("    WHEN exchange || '|'")
     rule_case = rule_case[:start] + rule_case[end:]
     start, end = rule_case.index("    WHEN amount > 10000"), rule_case.index("    WHEN ts_us < $1")
@@ -66,13 +67,13 @@ def _old_trades_dataset():  # noqa: ANN202 - a loader-private dataclass
         "(price IS NULL AND price_text IS NULL) OR (amount IS NULL AND amount_text IS NULL)",
         "price IS NULL OR amount IS NULL")
     return dataclasses.replace(
-        loader.TRADES,
+        dataset("trades"),
         csv_types=types,
         staged_select=lambda header: ("exchange, symbol, timestamp AS ts_us, local_timestamp AS local_us, "
                                       "id AS trade_id, lower(side) AS side, price, amount"),
         wrap=lambda inner, numbered: inner,
         rule_case=rule_case,
-        raw_line_expr=loader._fields_line("exchange", "symbol", "ts_us", "local_us", "trade_id", "side", "price",
+        raw_line_expr=fields_line("exchange", "symbol", "ts_us", "local_us", "trade_id", "side", "price",
                                           "amount"),
     )
 
@@ -83,21 +84,21 @@ def _cpu() -> float:
 
 
 def _load(landing: Path, day: dt.date, work: Path, old: bool) -> tuple[float, float, Path]:
-    from ingest import loader
+    from ingest import datasets, loader
 
     db = work / ("old.duckdb" if old else "new.duckdb")
     con = duckdb.connect(str(db))
-    saved = loader.TRADES
+    saved = datasets.dataset("trades")
     try:
-        if old:
+        if old:  # the old declaration stands in for the registry's for this one load
             con.execute(_OLD_RAW_DDL)
-            loader.TRADES = _old_trades_dataset()
+            datasets._BY_NAME["trades"] = _old_trades_dataset()
         t0, c0 = time.perf_counter(), _cpu()
         report = loader.load_trades(con, landing, day)
         con.execute("CHECKPOINT")
         seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     finally:
-        loader.TRADES = saved
+        datasets._BY_NAME["trades"] = saved
         con.close()
     if report.rows_quarantined:
         raise RuntimeError(f"numeric bench: {report.quarantine_by_rule} quarantined on a clean day")

@@ -50,14 +50,14 @@ from ingest.cold.config import ColdStoreConfig
 from ingest.cold.layout import (
     DAILY_STATS,
     OHLCV_TABLES,
-    RAW_BOOK_SNAPSHOTS,
-    RAW_TRADES,
+    RAW_BY_DATASET,
     ArchiveTable,
     ColdTier,
     Manifest,
     sql_type,
 )
 from ingest.cold.store import ColdObjectError, ColdStoreError
+from ingest.datasets import DATASETS
 from ingest.errors import UserError, run
 from ingest.lake import ALIAS as LAKE_ALIAS
 from ingest.lake import LakeConfig, LakeError, attach, current_snapshot
@@ -88,12 +88,13 @@ class _Dataset:
     time_is_date: bool = False
 
 
-_TRADES = _Dataset(RAW_TRADES, "ts, exchange, trade_seq NULLS LAST, trade_id")
-_BOOK = _Dataset(RAW_BOOK_SNAPSHOTS, "ts, exchange, local_ts")
+_RAW = {d.name: _Dataset(RAW_BY_DATASET[d.name], d.history_order) for d in DATASETS}  # ingest/datasets
+_TRADES = _RAW["trades"]
+_BOOK = _RAW["book_snapshots"]
 _OHLCV = {i: _Dataset(t, "bucket_start, exchange") for i, t in OHLCV_TABLES.items()}
 _DAILY = _Dataset(DAILY_STATS, "bar_date, exchange", time_is_date=True)
 _BOOK_LEVEL_COLUMNS = ("bid_prices", "bid_amounts", "ask_prices", "ask_amounts")
-_DATASETS = {"trades": _TRADES, "book_snapshots": _BOOK, **{f"ohlcv_{i}": d for i, d in _OHLCV.items()}}
+_DATASETS = {**_RAW, **{f"ohlcv_{i}": d for i, d in _OHLCV.items()}}
 Time = str | dt.date | dt.datetime  # a day, an ISO text, or a time (UTC when naive)
 MAX_SHOWN = 100_000  # rows a table view prints; --csv writes any number
 BATCH_ROWS = 1 << 17  # rows per Arrow batch of iter_batches: ~10 MB of trades
@@ -201,6 +202,27 @@ class HistoricalData:
                        "bid_price", "bid_amount", "ask_price", "ask_amount", "source_file"]
         return self._answer(_BOOK, symbol, start, end, exchange, columns, as_pandas, numeric)
 
+    def get_quotes(
+        self, symbol: str, start: Time, end: Time, exchange: str | None = None, *,
+        columns: Sequence[str] | None = None, as_pandas: bool = False, numeric: str | None = None,
+    ) -> pa.Table | pd.DataFrame:
+        """Best bid/ask quotes with `start <= ts < end`, ordered by (ts, exchange, local_ts)."""
+        return self._answer(_RAW["quotes"], symbol, start, end, exchange, columns, as_pandas, numeric)
+
+    def get_derivative_ticker(
+        self, symbol: str, start: Time, end: Time, exchange: str | None = None, *,
+        columns: Sequence[str] | None = None, as_pandas: bool = False, numeric: str | None = None,
+    ) -> pa.Table | pd.DataFrame:
+        """Funding, open interest, mark/index/last price rows with `start <= ts < end` (empty fields null)."""
+        return self._answer(_RAW["derivative_ticker"], symbol, start, end, exchange, columns, as_pandas, numeric)
+
+    def get_liquidations(
+        self, symbol: str, start: Time, end: Time, exchange: str | None = None, *,
+        columns: Sequence[str] | None = None, as_pandas: bool = False, numeric: str | None = None,
+    ) -> pa.Table | pd.DataFrame:
+        """Liquidations with `start <= ts < end` (side buy: a short liquidated; sell: a long)."""
+        return self._answer(_RAW["liquidations"], symbol, start, end, exchange, columns, as_pandas, numeric)
+
     def get_ohlcv(
         self, symbol: str, interval: str, start: Time, end: Time, exchange: str | None = None, *,
         columns: Sequence[str] | None = None, as_pandas: bool = False, numeric: str | None = None,
@@ -244,7 +266,7 @@ class HistoricalData:
         columns: Sequence[str] | None = None, ordered: bool = True, batch_rows: int = BATCH_ROWS,
         numeric: str | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Rows of `dataset` (`trades`, `book_snapshots` or `ohlcv_<interval>`) of several symbols with
+        """Rows of `dataset` (a raw dataset of ingest/datasets or `ohlcv_<interval>`) of several symbols with
         `start <= time < end`, as Arrow record batches of at most `batch_rows` rows.
 
         Read one UTC day at a time (each day from the one tier that holds it, as `get_trades` decides),
@@ -764,9 +786,11 @@ def reader_from_args(args: argparse.Namespace, warehouse: LakeConfig | None,
 def _main(argv: Sequence[str] | None) -> int:
     parser = Parser(
         prog="tickwh history",
-        description="Read trades, book snapshots, bars or daily stats across the warm and cold tiers.",
+        description="Read trades, book snapshots, quotes, the derivative ticker (funding, open interest, mark and "
+        "index prices), liquidations, bars or daily stats across the warm and cold tiers.",
     )
-    parser.add_argument("dataset", choices=["trades", "book", "ohlcv", "daily-stats"])
+    parser.add_argument("dataset", choices=["trades", "book", "quotes", "ticker", "liquidations", "ohlcv",
+                                            "daily-stats"])
     parser.add_argument("symbol")
     parser.add_argument("--start", type=rules.arg(rules.instant), help="UTC start, inclusive (YYYY-MM-DD or ISO time)")
     parser.add_argument("--end", type=rules.arg(rules.instant), help="UTC end, exclusive")
@@ -790,8 +814,8 @@ def _main(argv: Sequence[str] | None) -> int:
         warehouse, cold = stores_from_args(args)
     with store_errors(cold):
         api = reader_from_args(args, warehouse, cold)
-        dataset = {"daily-stats": "daily_stats", "book": "book_snapshots", "ohlcv": f"ohlcv_{args.interval}"}.get(
-            args.dataset, args.dataset)
+        dataset = {"daily-stats": "daily_stats", "book": "book_snapshots", "ticker": "derivative_ticker",
+                   "ohlcv": f"ohlcv_{args.interval}"}.get(args.dataset, args.dataset)
         if args.dataset == "daily-stats":
             start = None if args.start is None else to_day(args.start)
             end = None if args.end is None else to_day(args.end)
@@ -800,6 +824,8 @@ def _main(argv: Sequence[str] | None) -> int:
             table = api.get_trades(args.symbol, args.start, args.end, args.exchange)
         elif args.dataset == "book":
             table = api.get_book_snapshots(args.symbol, args.start, args.end, args.exchange, levels=not args.top)
+        elif dataset in _RAW:
+            table = api._answer(_RAW[dataset], args.symbol, args.start, args.end, args.exchange, None, False, None)
         else:
             table = api.get_ohlcv(args.symbol, args.interval, args.start, args.end, args.exchange)
         assert isinstance(table, pa.Table)

@@ -4,8 +4,9 @@ Landing files follow Tardis.dev's CSV layouts, one file per exchange, data type 
 
     <landing_root>/<exchange>_<data_type>_<YYYY-MM-DD>_<symbols>.csv[.gz]
 
-with `data_type` one of `trades`, `book_snapshot_<depth>` (or the Tardis types the vendor
-normalisers turn into those) and `symbols` a symbol or `ALL`. The simulator writes these
+with `data_type` one of `trades`, `book_snapshot_<depth>`, `quotes`, `derivative_ticker`,
+`liquidations` (ingest/datasets declares each; `incremental_book_L2` is turned into snapshots by
+the vendor normalisers) and `symbols` a symbol or `ALL`. The simulator writes these
 names, vendor staging writes them, the loader and the catch-up read them, and the tests build
 them; all of them through this module, so one reader serves every source.
 """
@@ -43,7 +44,7 @@ ALL_SYMBOLS = "ALL"
 # Header names reach SQL as quoted identifiers, so only this alphabet is accepted.
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9_.\[\]]{1,64}\Z")
 _FILE_NAME = re.compile(
-    r"^(?P<exchange>[a-z0-9-]+)_(?P<data_type>trades|book_snapshot_\d+|quotes|incremental_book_L2)_"
+    r"^(?P<exchange>[a-z0-9-]+)_(?P<data_type>trades|book_snapshot_\d+|quotes|derivative_ticker|liquidations|incremental_book_L2)_"
     r"(?P<date>\d{4}-\d{2}-\d{2})_(?P<symbols>[A-Za-z0-9._-]+)\.csv(\.gz)?\Z"
 )
 
@@ -126,13 +127,13 @@ def parse_landing_name(path: Path) -> LandingFile | None:
 
 
 def find_landing_files(root: Path, family: str, day: dt.date) -> list[LandingFile]:
-    """The day's files of one family (`trades` or `book_snapshot`), sorted by name."""
+    """The day's files of one family (`trades`, `book_snapshot` for any depth, `quotes`...), sorted by name."""
     found = []
     for path in sorted(Path(root).glob(day_glob(family, day))):
         lf = parse_landing_name(path)
         if lf is None or lf.day != day:
             continue
-        if (family == TRADES) != (lf.data_type == TRADES):
+        if lf.data_type != family and not (family == BOOK_SNAPSHOT and lf.depth is not None):
             continue
         found.append(lf)
     return found

@@ -23,21 +23,14 @@ from pathlib import Path
 
 import duckdb
 
-from ingest import numeric
+from ingest import datasets
 from ingest.books import BookExpectation, missing_book_exchanges
+from ingest.datasets import MISSING_IS_EMPTY, MISSING_PER_BOOK_RULE, Dataset
+from ingest.datasets.spec import COMMON_REASONS
 from ingest.lake import rollback, with_conflict_retry
-from ingest.landing import (
-    TRADES_COLUMNS,
-    LandingFile,
-    LandingFileError,
-    check_gzip_complete,
-    find_landing_files,
-    read_header,
-    snapshot_columns,
-    snapshot_depth,
-)
+from ingest.landing import LandingFile, LandingFileError, check_gzip_complete, find_landing_files, read_header
 from ingest.names import InvalidNameError, validate_exchange, validate_symbol
-from ingest.sql import quote_ident, sql_literal
+from ingest.sql import sql_literal
 from ingest.warehouse import ensure_raw_schema, fence
 
 log = logging.getLogger(__name__)
@@ -69,168 +62,8 @@ class LoadReport:
     missing_book_files: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Dataset:
-    name: str
-    family: str
-    table: str
-    date_column: str
-    required: Callable[[list[str]], list[str]]
-    csv_types: Callable[[list[str]], dict[str, str]]
-    staged_select: Callable[[list[str]], str]
-    wrap: Callable[[str, bool], str]
-    rule_case: str
-    raw_line_expr: str
-    insert_select: str
-    dup_key: str | None
-
-
-# Vendor spellings with '/' or ':' (`BTC/USD`) take the warehouse's form (names.canonical_symbol);
-# what is still not a valid symbol after that is quarantined as `invalid_name`.
-_SYMBOL_SQL = "translate(symbol, '/:', '--')"
-
-
-def _trades_types(header: list[str]) -> dict[str, str]:
-    types = {
-        "timestamp": "BIGINT",
-        "local_timestamp": "BIGINT",
-    }  # price and amount stay text: parsed exactly by `ingest.numeric.parse_sql`, never rounded
-    return {name: types.get(name, "VARCHAR") for name in header}
-
-
-def _trades_select(header: list[str]) -> str:
-    # The text is kept only where the parse failed: the quarantine shows the original value.
-    return (
-        f"exchange, {_SYMBOL_SQL} AS symbol, timestamp AS ts_us, local_timestamp AS local_us, id AS trade_id, "
-        f"lower(side) AS side, {numeric.parse_sql('price', numeric.PRICE_SQL)} AS price, "
-        f"{numeric.parse_sql('amount', numeric.AMOUNT_SQL)} AS amount, "
-        "price AS _price_text, amount AS _amount_text, "
-        # Only a trade whose price and amount both carry more than 8 decimals can have a notional
-        # beyond 20; most prices do not, so the amount is rarely looked at.
-        f"CASE WHEN {numeric.fine_sql('price')} THEN {numeric.fine_sql('amount')} ELSE false END AS fine_notional"
-    )
-
-
-def _trades_wrap(inner: str, numbered: bool) -> str:
-    # Any value that fails to parse flags its row, which makes the load re-read the day with line
-    # numbers: only that pass needs the original text (the first pass calls the row missing).
-    if not numbered:
-        return (
-            "SELECT * EXCLUDE (_price_text, _amount_text), NULL::VARCHAR AS price_text, "
-            f"NULL::VARCHAR AS amount_text FROM ({inner})"
-        )
-    return (
-        "SELECT * EXCLUDE (_price_text, _amount_text), "
-        "CASE WHEN price IS NULL THEN _price_text END AS price_text, "
-        f"CASE WHEN amount IS NULL THEN _amount_text END AS amount_text FROM ({inner})"
-    )
-
-
-def _snap_required(header: list[str]) -> list[str]:
-    return snapshot_columns(1)
-
-
-def _snap_types(header: list[str]) -> dict[str, str]:
-    fixed = {"exchange": "VARCHAR", "symbol": "VARCHAR", "timestamp": "BIGINT", "local_timestamp": "BIGINT"}
-    depth = snapshot_depth(header)
-    levels = set(snapshot_columns(depth)[4:])
-    return {n: fixed.get(n, "DOUBLE" if n in levels else "VARCHAR") for n in header}
-
-
-def _snap_select(header: list[str]) -> str:
-    depth = snapshot_depth(header)
-
-    def lst(side: str, what: str) -> str:
-        return "[" + ", ".join(quote_ident(f"{side}[{i}].{what}") for i in range(depth)) + "]"
-
-    return (
-        f"exchange, {_SYMBOL_SQL} AS symbol, timestamp AS ts_us, local_timestamp AS local_us, {depth} AS depth, "
-        f"{lst('bids', 'price')} AS bid_prices, {lst('bids', 'amount')} AS bid_amounts, "
-        f"{lst('asks', 'price')} AS ask_prices, {lst('asks', 'amount')} AS ask_amounts"
-    )
-
-
-def _fields_line(*exprs: str) -> str:
-    """The parsed fields back as a CSV line; empty fields stay in place so positions match the layout."""
-    return "concat_ws(',', " + ", ".join(f"coalesce(CAST({e} AS VARCHAR), '')" for e in exprs) + ")"
-
-
-# $1 day start (us), $2 day end (us), $3 now (us). Names that fail validation sit in _bad_names.
-_COMMON_RULES = """
-    WHEN ts_us < $1 OR ts_us >= $2 THEN 'wrong_day'
-    WHEN ts_us > $3 THEN 'future_timestamp'
-"""
-
-TRADES = _Dataset(
-    name="trades",
-    family="trades",
-    table="raw.trades",
-    date_column="trade_date",
-    required=lambda header: list(TRADES_COLUMNS),
-    csv_types=_trades_types,
-    staged_select=_trades_select,
-    wrap=_trades_wrap,
-    rule_case=f"""CASE
-    WHEN exchange IS NULL OR symbol IS NULL OR ts_us IS NULL OR trade_id IS NULL OR side IS NULL
-         OR (price IS NULL AND price_text IS NULL) OR (amount IS NULL AND amount_text IS NULL) THEN 'missing_field'
-    WHEN price IS NULL THEN {numeric.classify_sql('price_text')}
-    WHEN amount IS NULL THEN {numeric.classify_sql('amount_text')}
-    WHEN exchange || '|' || symbol IN (SELECT k FROM _bad_names) THEN 'invalid_name'
-    WHEN side NOT IN ('buy', 'sell', 'unknown') THEN 'invalid_side'
-    WHEN price <= 0 THEN 'non_positive_price'
-    WHEN amount <= 0 THEN 'non_positive_amount'
-    {numeric.notional_rule_sql('price', 'amount', 'fine_notional')}
-    {_COMMON_RULES}
-    END""",
-    raw_line_expr=_fields_line(
-        "exchange", "symbol", "ts_us", "local_us", "trade_id", "side", "coalesce(price_text, CAST(price AS VARCHAR))",
-        "coalesce(amount_text, CAST(amount AS VARCHAR))",
-    ),
-    insert_select="""$1::DATE, exchange, symbol, make_timestamp(ts_us), make_timestamp(local_us), trade_id,
-        TRY_CAST(trade_id AS BIGINT), side, price, amount, source_file""",
-    dup_key="exchange, symbol, trade_id",
-)
-
-BOOK_SNAPSHOTS = _Dataset(
-    name="book_snapshots",
-    family="book_snapshot",
-    table="raw.book_snapshots",
-    date_column="snapshot_date",
-    required=_snap_required,
-    csv_types=_snap_types,
-    staged_select=_snap_select,
-    wrap=lambda inner, numbered: inner,
-    rule_case=f"""CASE
-    WHEN exchange IS NULL OR symbol IS NULL OR ts_us IS NULL OR bid_prices[1] IS NULL OR ask_prices[1] IS NULL
-         OR bid_amounts[1] IS NULL OR ask_amounts[1] IS NULL THEN 'missing_field'
-    WHEN exchange || '|' || symbol IN (SELECT k FROM _bad_names) THEN 'invalid_name'
-    WHEN NOT (isfinite(bid_prices[1]) AND isfinite(ask_prices[1]) AND isfinite(bid_amounts[1])
-              AND isfinite(ask_amounts[1])) THEN 'non_finite_value'
-    WHEN bid_prices[1] <= 0 OR ask_prices[1] <= 0 THEN 'non_positive_price'
-    WHEN bid_amounts[1] <= 0 OR ask_amounts[1] <= 0 THEN 'non_positive_amount'
-    {_COMMON_RULES}
-    END""",
-    raw_line_expr=_fields_line(
-        "exchange", "symbol", "ts_us", "local_us", "ask_prices[1]", "ask_amounts[1]", "bid_prices[1]", "bid_amounts[1]"
-    ),
-    insert_select="""$1::DATE, exchange, symbol, make_timestamp(ts_us), make_timestamp(local_us), depth,
-        bid_prices[1], bid_amounts[1], ask_prices[1], ask_amounts[1],
-        bid_prices, bid_amounts, ask_prices, ask_amounts, source_file""",
-    dup_key=None,
-)
-
-_REASONS = {
-    "missing_field": "a required field is empty",
-    "invalid_name": "exchange or symbol is not a valid name",
-    "invalid_side": "side is not buy, sell or unknown",
-    "non_positive_price": "price is not > 0",
-    "non_positive_amount": "amount is not > 0",
-    "non_finite_value": "a price or amount is NaN or infinite",
-    "unparseable_value": "a price or amount is not a plain decimal number",
-    **numeric.REASONS,
-    "wrong_day": "timestamp is outside the partition's UTC day",
-    "future_timestamp": "timestamp is in the future",
-}
+def _reasons(ds: Dataset) -> dict[str, str]:
+    return {**COMMON_REASONS, **ds.reasons}
 
 
 _QUARANTINE_COLUMNS = "dataset, partition_date, source_file, source_line, rule, reason, raw_line"
@@ -266,7 +99,7 @@ class _GzipCheck(threading.Thread):
 
 
 def _read_file(
-    con: duckdb.DuckDBPyConnection, ds: _Dataset, lf: LandingFile, index: int, header: list[str], numbered: bool
+    con: duckdb.DuckDBPyConnection, ds: Dataset, lf: LandingFile, index: int, header: list[str], numbered: bool
 ) -> None:
     types = ds.csv_types(header)
     columns = "{" + ", ".join(f"'{n}': '{t}'" for n, t in types.items()) + "}"
@@ -300,7 +133,7 @@ def _read_file(
 
 
 def _stage(
-    con: duckdb.DuckDBPyConnection, ds: _Dataset, files: list[LandingFile], numbered: bool, report: LoadReport
+    con: duckdb.DuckDBPyConnection, ds: Dataset, files: list[LandingFile], numbered: bool, report: LoadReport
 ) -> None:
     checks = []
     for i, lf in enumerate(files):
@@ -308,8 +141,8 @@ def _stage(
         missing = [c for c in ds.required(header) if c not in header]
         if missing:
             raise LandingFileError(f"{lf.path}: missing required columns {missing}")
-        expected = set(ds.required(header)) if ds is TRADES else set(snapshot_columns(snapshot_depth(header)))
-        extra = [c for c in header if c not in expected]
+        known = ds.known(header)
+        extra = [c for c in header if c not in known]
         if extra:
             report.extra_columns[lf.path.name] = extra
         check = _GzipCheck(lf.path)
@@ -328,7 +161,7 @@ def _stage(
 
 
 def _flag_rules(
-    con: duckdb.DuckDBPyConnection, ds: _Dataset, day: dt.date, now_us: int, materialize: bool
+    con: duckdb.DuckDBPyConnection, ds: Dataset, day: dt.date, now_us: int, materialize: bool
 ) -> tuple[int, int]:
     names = con.execute("SELECT DISTINCT exchange, symbol FROM _staged WHERE exchange IS NOT NULL").fetchall()
     bad = []
@@ -355,11 +188,11 @@ def _flag_rules(
     return int(flagged), int(dups)
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, ds: _Dataset) -> None:
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, ds: Dataset) -> None:
     # The first occurrence in (file, line) order is kept; later ones are quarantined.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ruled AS
-        SELECT * REPLACE (CASE WHEN rule IS NULL AND _dup_rank > 1 THEN 'duplicate_trade_id' ELSE rule END AS rule)
+        SELECT * REPLACE (CASE WHEN rule IS NULL AND _dup_rank > 1 THEN '{ds.dup_rule}' ELSE rule END AS rule)
         FROM (
             SELECT *, row_number() OVER w AS _dup_rank,
                    first_value(source_file || ':' || _rn) OVER w AS _first_seen
@@ -378,19 +211,25 @@ def load_day(
     now: dt.datetime | None = None,
     books: BookExpectation | None = None,
 ) -> LoadReport:
-    """Replace one day of `dataset` (`trades` or `book_snapshots`) from the landing files.
+    """Replace one day of `dataset` (ingest/datasets: `trades`, `book_snapshots`, `quotes`...) from the
+    landing files.
 
-    Book snapshots: an exchange that traded without a book file fails the load if it is expected
+    A day without a file of the dataset fails the load, unless its declaration says otherwise:
+    book snapshots: an exchange that traded without a book file fails the load if it is expected
     to have books (`books`, default TICKWH_BOOK_EXCHANGES, see ingest.books), else it is listed in
-    `missing_book_files` and the day loads what book files there are (possibly none).
+    `missing_book_files` and the day loads what book files there are (possibly none); the optional
+    datasets (quotes, derivative_ticker, liquidations): the day holds none of their rows.
     """
-    ds = {"trades": TRADES, "book_snapshots": BOOK_SNAPSHOTS}[dataset]
+    ds = datasets.dataset(dataset)
     t_start = time.perf_counter()
     con.execute("SET enable_progress_bar = false")
     ensure_raw_schema(con)
     files = find_landing_files(Path(landing_root), ds.family, day)
     missing_books: list[str] = []
-    if ds is BOOK_SNAPSHOTS:
+    if ds.missing == MISSING_IS_EMPTY and not files:
+        log.info("%s %s: no %s file (none delivered for the day): the day holds no rows", ds.name, day, ds.family)
+        return _replace_with_nothing(con, ds, day, [], t_start)
+    if ds.missing == MISSING_PER_BOOK_RULE:
         missing_books = missing_book_exchanges(Path(landing_root), day, books or BookExpectation.from_env())
         if missing_books:
             log.warning("book_snapshots %s: no book file for %s (trades-only)", day, ", ".join(missing_books))
@@ -419,8 +258,8 @@ def load_day(
         f"SELECT '{i}' AS f, line, error_type, error_message, csv_line FROM _rejlines_{i}"
         for i in range(len(files))
     )
-    reason_cases = " ".join(f"WHEN '{k}' THEN {sql_literal(v)}" for k, v in _REASONS.items())
-    dup_reason = "'trade id ' || trade_id || ' already seen at ' || _first_seen" if has_first_seen else "NULL"
+    reason_cases = " ".join(f"WHEN '{k}' THEN {sql_literal(v)}" for k, v in _reasons(ds).items())
+    dup_reason = ds.dup_reason_sql if has_first_seen else "NULL"
     file_names = [f.path.name for f in files]
 
     def fill() -> None:
@@ -443,7 +282,7 @@ def load_day(
         con.execute(
             f"""INSERT INTO raw.quarantine ({_QUARANTINE_COLUMNS})
             SELECT $1, $2, source_file, _rn, rule,
-                   CASE rule {reason_cases} WHEN 'duplicate_trade_id' THEN {dup_reason} END,
+                   CASE rule {reason_cases} WHEN '{ds.dup_rule}' THEN {dup_reason} END,
                    {ds.raw_line_expr}
             FROM _ruled WHERE rule IS NOT NULL""",
             [ds.name, day],
@@ -483,7 +322,7 @@ def load_day(
 
 
 def _replace_with_nothing(
-    con: duckdb.DuckDBPyConnection, ds: _Dataset, day: dt.date, missing_books: list[str], t_start: float
+    con: duckdb.DuckDBPyConnection, ds: Dataset, day: dt.date, missing_books: list[str], t_start: float
 ) -> LoadReport:
     """A day with no file of the dataset that is allowed to have none: the day holds no rows afterwards."""
     report = LoadReport(dataset=ds.name, day=day, files=[], missing_book_files=missing_books)
@@ -494,7 +333,7 @@ def _replace_with_nothing(
 
 
 def _replace_day(
-    con: duckdb.DuckDBPyConnection, ds: _Dataset, day: dt.date, fill: Callable[[], None], *, what: str
+    con: duckdb.DuckDBPyConnection, ds: Dataset, day: dt.date, fill: Callable[[], None], *, what: str
 ) -> int:
     """Delete the day and its quarantine, `fill` them again, in one transaction: one lake snapshot, so a
     reader sees the day before or after, never between. Returns the rows replaced. The fence makes a

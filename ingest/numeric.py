@@ -28,6 +28,12 @@ NOTIONAL_SCALE = 20
 VWAP_SCALE = 24
 VWAP_SQL = "DECIMAL(38, 24)"
 
+# Funding rates (raw.derivative_ticker): a rate like 0.00004405208333333333 carries 20 decimals, so
+# they get a scale of their own; |rate| < 10^4 is far beyond any exchange's cap.
+RATE_SCALE = 24
+RATE_SQL = "DECIMAL(28, 24)"
+MAX_RATE = Decimal(10) ** 4  # exclusive
+
 MAX_PRICE = Decimal(10) ** 10  # exclusive
 MAX_AMOUNT = Decimal(10) ** 16  # exclusive
 MAX_NOTIONAL = Decimal(10) ** 14  # exclusive, per trade and per 1-minute bar
@@ -69,6 +75,29 @@ def parse_sql(column: str, target: str) -> str:
     )
 
 
+# At most 24 decimals once trailing zeros are dropped.
+EXACT_24_RE = r"\s*[+-]?([0-9]+(\.[0-9]{0,24}0*)?|\.[0-9]{0,24}0*)\s*"
+
+
+def parse_rate_sql(column: str) -> str:
+    """SQL turning text `column` into RATE_SQL exactly, or NULL (`classify_rate_sql` tells why)."""
+    c = column
+    return (
+        f"CASE WHEN regexp_full_match({c}, '{EXACT_24_RE}') "
+        f"THEN TRY_CAST(TRY_CAST(trim({c}) AS DECIMAL(38, 24)) AS {RATE_SQL}) END"
+    )
+
+
+def classify_rate_sql(text: str) -> str:
+    """SQL naming the rule for a non-NULL text that `parse_rate_sql` turned into NULL."""
+    return (
+        f"CASE WHEN regexp_full_match({text}, '\\s*[+-]?(nan|inf|infinity)\\s*', 'i') THEN 'non_finite_value' "
+        f"WHEN NOT regexp_full_match({text}, '{PLAIN_NUMBER_RE}') THEN 'unparseable_value' "
+        f"WHEN NOT regexp_full_match({text}, '{EXACT_24_RE}') THEN 'precision_loss' "
+        "ELSE 'out_of_range' END"
+    )
+
+
 def fine_sql(column: str) -> str:
     """SQL: does text `column` (already parsed by `parse_sql`) carry more than 8 significant decimals?
 
@@ -98,7 +127,8 @@ def notional_rule_sql(price: str, amount: str, fine: str) -> str:
     # price < 1e10, so only an amount above 1e4 can reach 1e14: most rows skip the product.
     return (
         f"WHEN {amount} > 10000 AND {product} IS NULL THEN 'out_of_range' "
-        f"WHEN {fine} AND {product} % {_NOTIONAL_QUANTUM} <> 0 THEN 'precision_loss' "
+        # round(), not `% 1E-20`: that literal is a DOUBLE and the remainder is never exactly 0.
+        f"WHEN {fine} AND {product} <> round({product}, {NOTIONAL_SCALE}) THEN 'precision_loss' "
     )
 
 

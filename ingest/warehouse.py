@@ -5,41 +5,12 @@ from __future__ import annotations
 
 import duckdb
 
+from ingest.datasets import DATASETS, NAMES
 from ingest.lake import rollback, with_conflict_retry
 from ingest.sql import qualified, quote_ident
 
-RAW_DDL = """
-CREATE SCHEMA IF NOT EXISTS raw;
-CREATE TABLE IF NOT EXISTS raw.trades (
-    trade_date DATE NOT NULL,
-    exchange VARCHAR NOT NULL,
-    symbol VARCHAR NOT NULL,
-    ts TIMESTAMP NOT NULL,
-    local_ts TIMESTAMP,
-    trade_id VARCHAR NOT NULL,
-    trade_seq BIGINT,
-    side VARCHAR NOT NULL,
-    price DECIMAL(22, 12) NOT NULL,
-    amount DECIMAL(28, 12) NOT NULL,
-    source_file VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS raw.book_snapshots (
-    snapshot_date DATE NOT NULL,
-    exchange VARCHAR NOT NULL,
-    symbol VARCHAR NOT NULL,
-    ts TIMESTAMP NOT NULL,
-    local_ts TIMESTAMP,
-    depth INTEGER NOT NULL,
-    bid_price DOUBLE NOT NULL,
-    bid_amount DOUBLE NOT NULL,
-    ask_price DOUBLE NOT NULL,
-    ask_amount DOUBLE NOT NULL,
-    bid_prices DOUBLE[],
-    bid_amounts DOUBLE[],
-    ask_prices DOUBLE[],
-    ask_amounts DOUBLE[],
-    source_file VARCHAR NOT NULL
-);
+# The dataset tables come from their declarations (ingest/datasets); these two serve them all.
+_SHARED_DDL = """
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     dataset VARCHAR NOT NULL,
     partition_date DATE NOT NULL,
@@ -60,10 +31,11 @@ CREATE TABLE IF NOT EXISTS raw.load_fence (
 );
 """
 
+RAW_DDL = "\n".join(["CREATE SCHEMA IF NOT EXISTS raw;", *(d.ddl for d in DATASETS), _SHARED_DDL])
 # A day's rows sit in files of their own, so reloading, archiving or dropping one day never
 # rewrites another's files, and compaction merges only within a day.
-PARTITIONING = {"raw.trades": "trade_date", "raw.book_snapshots": "snapshot_date", "raw.quarantine": "partition_date"}
-DATASETS = ("trades", "book_snapshots")
+PARTITIONING = {**{d.table: d.date_column for d in DATASETS}, "raw.quarantine": "partition_date"}
+_RAW_TABLES = (*(d.table.removeprefix("raw.") for d in DATASETS), "quarantine", "load_fence")
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -76,11 +48,12 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _raw_ready(con: duckdb.DuckDBPyConnection) -> bool:
     n = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
-        "AND table_schema = 'raw' AND table_name IN ('trades', 'book_snapshots', 'quarantine', 'load_fence')"
+        "AND table_schema = 'raw' AND list_contains(?, table_name)",
+        [list(_RAW_TABLES)],
     ).fetchone()[0]
-    if n < 4:
+    if n < len(_RAW_TABLES):
         return False
-    return con.execute("SELECT count(*) FROM raw.load_fence").fetchone()[0] == len(DATASETS)
+    return con.execute("SELECT count(*) FROM raw.load_fence").fetchone()[0] == len(NAMES)
 
 
 def _create_raw(con: duckdb.DuckDBPyConnection) -> None:
@@ -90,7 +63,7 @@ def _create_raw(con: duckdb.DuckDBPyConnection) -> None:
         if is_ducklake(con):  # a plain DuckDB file (a benchmark floor, a migration source) has no partitioning
             for table, column in PARTITIONING.items():
                 con.execute(f"ALTER TABLE {qualified(*table.split('.'))} SET PARTITIONED BY ({quote_ident(column)})")
-        for name in DATASETS:
+        for name in NAMES:
             con.execute(
                 "INSERT INTO raw.load_fence SELECT ?, 0 "
                 "WHERE NOT EXISTS (SELECT 1 FROM raw.load_fence WHERE dataset = ?)",

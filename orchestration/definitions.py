@@ -32,7 +32,7 @@ from orchestration.defs.monitoring.freshness import freshness_checks, freshness_
 from orchestration.defs.monitoring.resources import AlertsResource
 from orchestration.defs.monitoring.sensors import health_alerts
 from orchestration.defs.quality.checks import quality_checks
-from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.defs.raw.assets import RAW_ASSETS
 from orchestration.defs.vendors.assets import binance_klines_reference, vendor_landing
 from orchestration.defs.vendors.checks import ohlcv_1m_matches_exchange_klines
 from orchestration.defs.vendors.jobs import vendor_landing_job
@@ -63,7 +63,7 @@ def default_resources(settings: Settings | None = None) -> dict[str, Any]:
 def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
     """The whole code location; tests pass resources that point at temporary files."""
     defs = Definitions(
-        assets=[raw_trades, raw_book_snapshots, dbt_daily_marts, dbt_rollups, cold_archive, warm_retention,
+        assets=[*RAW_ASSETS, dbt_daily_marts, dbt_rollups, cold_archive, warm_retention,
                 vendor_landing, binance_klines_reference, lake_maintenance, hot_trades],
         jobs=[daily_pipeline, rollups_job, archive_job, hot_load, vendor_landing_job, lake_maintenance_job],
         schedules=[daily_schedule, vendor_landing_schedule, lake_maintenance_schedule],

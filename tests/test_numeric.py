@@ -202,6 +202,8 @@ BOUNDS = [
     ("9999999999", "10000", None),  # notional just below 1e14
     ("9999999999", "10000.0001", "out_of_range"),  # notional above 1e14
     ("0.000000000005", "0.000000002", None),  # notional 1e-20: exactly 20 decimals
+    ("0.123456789", "1.000000001", None),  # both beyond 8 decimals, notional exact at 18
+    ("0.123456789123", "1.000000001001", "precision_loss"),  # notional with 24 decimals
     ("0.000000000001", "0.000000000001", "precision_loss"),  # notional 1e-24
     ("1e5", "1", "unparseable_value"),
     ("abc", "1", "unparseable_value"),

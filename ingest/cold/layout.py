@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.cold.store import ColdObjectError, ColdStore, sha256_of
+from ingest.datasets import DATASETS
 from ingest.marts import Mart, MartCatalogError, archived_marts
 
 MANIFEST_NAME = "_manifest.json"
@@ -74,12 +75,12 @@ class ArchiveTable:
     order_by: tuple[str, ...]
 
 
-RAW_TRADES = ArchiveTable(
-    "raw_trades", "raw.trades", "trade_date", "ts", ("symbol", "ts", "exchange", "trade_seq NULLS LAST", "trade_id")
-)
-RAW_BOOK_SNAPSHOTS = ArchiveTable(
-    "raw_book_snapshots", "raw.book_snapshots", "snapshot_date", "ts", ("symbol", "ts", "exchange", "local_ts")
-)
+# Every raw dataset is archived per day, sorted by its declaration's order (ingest/datasets).
+RAW_BY_DATASET: dict[str, ArchiveTable] = {
+    d.name: ArchiveTable(d.asset, d.table, d.date_column, "ts", d.cold_order) for d in DATASETS
+}
+RAW_TRADES = RAW_BY_DATASET["trades"]
+RAW_BOOK_SNAPSHOTS = RAW_BY_DATASET["book_snapshots"]
 # Which marts are archived, and by which columns, is dbt's to say (meta.cold in the models).
 _OHLCV = re.compile(r"^ohlcv_(\d+)([mhd])\Z")
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
@@ -106,7 +107,7 @@ _DAILY = [t for t in MART_TABLES if t.name == "daily_stats"]
 if not _DAILY:
     raise MartCatalogError("the dbt manifest archives no daily_stats mart (meta.cold in models/marts/daily_stats.sql)")
 DAILY_STATS = _DAILY[0]
-RAW_TABLES: tuple[ArchiveTable, ...] = (RAW_TRADES, RAW_BOOK_SNAPSHOTS)
+RAW_TABLES: tuple[ArchiveTable, ...] = tuple(RAW_BY_DATASET.values())
 ALL_TABLES: tuple[ArchiveTable, ...] = (*RAW_TABLES, *MART_TABLES)
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 

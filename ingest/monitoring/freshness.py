@@ -19,6 +19,8 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ingest.datasets import DATASETS
+
 UTC = dt.UTC
 
 DAILY = "daily"  # day D due at D+1 00:00 UTC + `due`
@@ -73,8 +75,7 @@ def day_marts() -> tuple[str, ...]:
 def promises() -> tuple[Promise, ...]:
     """The table: every promise of the platform, in the order `tickwh status` prints them."""
     return (
-        Promise("raw_trades", "trades", "warm", DAILY, RAW_DUE),
-        Promise("raw_book_snapshots", "book_snapshots", "warm", DAILY, RAW_DUE),
+        *(Promise(d.asset, d.name, "warm", DAILY, RAW_DUE) for d in DATASETS),
         *(Promise(m, m, "warm", AFTER_UPSTREAM, MART_DUE, upstream="raw_trades") for m in day_marts()),
         # The hot tier, loaded by hot_load runs or the long-lived `tickwh hot-loader`: judged (by the
         # freshness sensor and `tickwh status`) from the stream position its writers publish.

@@ -397,11 +397,86 @@ def prep_rollup(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.
     return frames
 
 
+# -- quotes, the derivative ticker, liquidations --------------------------------------------------
+
+def _offsets(date_column: str) -> str:
+    return (f"(epoch_us(ts) - epoch_us(CAST({date_column} AS TIMESTAMP))) / 1e6 AS day_offset_s, "
+            "(epoch_us(ts) - $now) / 1e6 AS seconds_ahead_of_now")
+
+
+def prep_raw_quotes(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
+                    now: dt.datetime) -> Frames:
+    """`rows`: every quote with its spread in bps and `crossed` (1 when bid > ask: the loader quarantines
+    those, so any here is a defect)."""
+    window = _window(days, "raw_quotes")
+    frames = schema_frames(con, "raw.quotes")
+    frames["rows"] = SqlFrame(
+        con,
+        f"""SELECT quote_date AS {DAY}, exchange, symbol, ts, CAST(bid_price AS DOUBLE) AS bid_price,
+               CAST(bid_amount AS DOUBLE) AS bid_amount, CAST(ask_price AS DOUBLE) AS ask_price,
+               CAST(ask_amount AS DOUBLE) AS ask_amount, source_file, {_offsets('quote_date')},
+               CAST((ask_price - bid_price) / ((ask_price + bid_price) / 2) * 10000 AS DOUBLE) AS spread_bps,
+               CASE WHEN bid_price > ask_price THEN 1 ELSE 0 END AS crossed
+        FROM raw.quotes WHERE quote_date BETWEEN $first AND $last""",
+        {**window, "now": int(now.timestamp() * US)},
+        order_by=("exchange", "symbol", "ts"),
+        by=DAY,
+    )
+    frames["quarantine"] = quarantine_frame(con, "quotes", "raw.quotes", "quote_date", window)
+    return frames
+
+
+def prep_raw_derivative_ticker(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
+                               now: dt.datetime) -> Frames:
+    """`rows`: every ticker row with `abs_funding_rate`, `funding_off_hour` (1 when the funding time is not a
+    whole hour: every exchange settles on the hour) and `abs_basis` (|mark / index - 1|)."""
+    window = _window(days, "raw_derivative_ticker")
+    frames = schema_frames(con, "raw.derivative_ticker")
+    frames["rows"] = SqlFrame(
+        con,
+        f"""SELECT ticker_date AS {DAY}, exchange, symbol, ts, funding_ts,
+               CAST(funding_rate AS DOUBLE) AS funding_rate, CAST(abs(funding_rate) AS DOUBLE) AS abs_funding_rate,
+               CAST(open_interest AS DOUBLE) AS open_interest, CAST(mark_price AS DOUBLE) AS mark_price,
+               CAST(index_price AS DOUBLE) AS index_price, CAST(last_price AS DOUBLE) AS last_price, source_file,
+               {_offsets('ticker_date')},
+               CASE WHEN funding_ts IS NULL THEN 0
+                    WHEN funding_ts = date_trunc('hour', funding_ts) THEN 0 ELSE 1 END AS funding_off_hour,
+               CAST(abs(mark_price / index_price - 1) AS DOUBLE) AS abs_basis
+        FROM raw.derivative_ticker WHERE ticker_date BETWEEN $first AND $last""",
+        {**window, "now": int(now.timestamp() * US)},
+        order_by=("exchange", "symbol", "ts"),
+        by=DAY,
+    )
+    frames["quarantine"] = quarantine_frame(con, "derivative_ticker", "raw.derivative_ticker", "ticker_date", window)
+    return frames
+
+
+def prep_raw_liquidations(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
+                          now: dt.datetime) -> Frames:
+    window = _window(days, "raw_liquidations")
+    frames = schema_frames(con, "raw.liquidations")
+    frames["rows"] = SqlFrame(
+        con,
+        f"""SELECT liquidation_date AS {DAY}, exchange, symbol, ts, liquidation_id, side,
+               CAST(price AS DOUBLE) AS price, CAST(amount AS DOUBLE) AS amount, source_file,
+               {_offsets('liquidation_date')}
+        FROM raw.liquidations WHERE liquidation_date BETWEEN $first AND $last""",
+        {**window, "now": int(now.timestamp() * US)},
+        order_by=("exchange", "symbol", "ts"),
+        by=DAY,
+    )
+    frames["quarantine"] = quarantine_frame(con, "liquidations", "raw.liquidations", "liquidation_date", window)
+    return frames
+
+
 Preparer = Callable[[duckdb.DuckDBPyConnection, SuiteSpec, "list[dt.date] | None", dt.datetime], Frames]
 
 PREPARERS: dict[str, Preparer] = {
     "raw_trades": prep_raw_trades,
     "raw_book_snapshots": prep_raw_book_snapshots,
+    "raw_quotes": prep_raw_quotes,
+    "raw_derivative_ticker": prep_raw_derivative_ticker,
+    "raw_liquidations": prep_raw_liquidations,
     "ohlcv": prep_ohlcv,
     "daily_stats": prep_daily_stats,
     "market_daily_summary": prep_market_daily_summary,

@@ -29,6 +29,7 @@ from dagster import (
     asset_check,
 )
 
+from ingest.datasets import DATASETS
 from ingest.quality import SuiteResult, load_suite, suite_names, suite_source, validate, validate_window
 from orchestration.defs.marts.project import incremental_marts, marts
 from orchestration.lib.daily import LatestMaterializations, evaluations_by_day
@@ -38,7 +39,7 @@ from orchestration.lib.pools import WAREHOUSE_POOL
 from orchestration.lib.redaction import redacted
 from orchestration.lib.resources import WarehouseResource
 
-RAW_TABLES = ("raw_trades", "raw_book_snapshots")
+RAW_TABLES = tuple(d.asset for d in DATASETS)
 # (asset key, suite name): one blocking check per dataset that has a suite named after it. The raw
 # tables and the incremental marts (from the dbt manifest) check the run's days; the other marts
 # are whole-table rebuilds and are checked whole.

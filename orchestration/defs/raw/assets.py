@@ -1,10 +1,11 @@
-"""Raw layer: one UTC day of landing files into `raw.trades` / `raw.book_snapshots`."""
+"""Raw layer: one asset per raw dataset (ingest/datasets), each loading one UTC day of its landing files."""
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import datetime as dt
 
 from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue
 
+from ingest.datasets import DATASETS, MISSING_PER_BOOK_RULE, Dataset
 from ingest.lake import current_snapshot
 from ingest.loader import load_day
 from ingest.sql import qualified, quote_ident
@@ -16,23 +17,18 @@ from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
 
 def _load(
-    context: AssetExecutionContext,
-    warehouse: WarehouseResource,
-    landing: LandingZoneResource,
-    dataset: str,
-    table: str,
-    date_column: str,
+    context: AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZoneResource, ds: Dataset
 ) -> MaterializeResult:
     days = days_in_window(context.partition_time_window)
     reports = []
     with warehouse.connect() as con:
         for i, day in enumerate(days, 1):
-            context.log.info(f"loading {dataset} for {day} ({i}/{len(days)})")
-            kwargs = {"books": landing.books} if dataset == "book_snapshots" else {}
+            context.log.info(f"loading {ds.name} for {day} ({i}/{len(days)})")
+            kwargs = {"books": landing.books} if ds.missing == MISSING_PER_BOOK_RULE else {}
             try:
-                reports.append(load_day(con, landing.path, day, dataset, **kwargs))
+                reports.append(load_day(con, landing.path, day, ds.name, **kwargs))
             except Exception as exc:
-                raise partial_range_failure(dataset, days, [r.day for r in reports], day, exc) from exc
+                raise partial_range_failure(ds.name, days, [r.day for r in reports], day, exc) from exc
         metadata = load_metadata(reports)
         # The snapshot this run's loads produced: pin it with `--as-of` / HistoricalData(as_of=...).
         metadata["lake_snapshot"] = current_snapshot(con)
@@ -43,7 +39,8 @@ def _load(
             metadata["missing_book_files"] = MetadataValue.json(missing)
         metadata["preview"] = preview(
             con,
-            f"SELECT * EXCLUDE (source_file) FROM {qualified(*table.split('.'))} WHERE {quote_ident(date_column)} = ? "
+            f"SELECT * EXCLUDE (source_file) FROM {qualified(*ds.table.split('.'))} "
+            f"WHERE {quote_ident(ds.date_column)} = ? "
             "ORDER BY ts DESC LIMIT 5",
             [days[-1]],
         )
@@ -79,29 +76,25 @@ def partial_range_failure(
     )
 
 
-def _raw_asset(name: str, dataset: str, table: str, date_column: str, description: str) -> AssetsDefinition:
+def _raw_asset(ds: Dataset) -> AssetsDefinition:
     """One day-partitioned raw table, loaded from the landing files of its dataset."""
 
     @daily_asset(
-        name=name,
+        name=ds.asset,
         group_name="raw",
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
-        description=description,
+        description=ds.description,
     )
     def _asset(
         context: AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZoneResource
     ) -> MaterializeResult:
-        return _load(context, warehouse, landing, dataset, table, date_column)
+        return _load(context, warehouse, landing, ds)
 
     return _asset
 
 
-raw_trades = _raw_asset(
-    "raw_trades", "trades", "raw.trades", "trade_date",
-    "Exchange trade ticks of one UTC day, parsed and sanity-checked; rejects go to raw.quarantine.",
-)
-raw_book_snapshots = _raw_asset(
-    "raw_book_snapshots", "book_snapshots", "raw.book_snapshots", "snapshot_date",
-    "Order-book snapshots (top N levels) of one UTC day; rejects go to raw.quarantine.",
-)
+RAW_ASSETS: tuple[AssetsDefinition, ...] = tuple(_raw_asset(d) for d in DATASETS)
+_BY_NAME = {d.name: a for d, a in zip(DATASETS, RAW_ASSETS, strict=True)}
+raw_trades = _BY_NAME["trades"]
+raw_book_snapshots = _BY_NAME["book_snapshots"]
