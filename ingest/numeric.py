@@ -127,8 +127,9 @@ def notional_rule_sql(price: str, amount: str, fine: str) -> str:
     # price < 1e10, so only an amount above 1e4 can reach 1e14: most rows skip the product.
     return (
         f"WHEN {amount} > 10000 AND {product} IS NULL THEN 'out_of_range' "
-        # round(), not `% 1E-20`: that literal is a DOUBLE and the remainder is never exactly 0.
-        f"WHEN {fine} AND {product} <> round({product}, {NOTIONAL_SCALE}) THEN 'precision_loss' "
+        # The quantum as a DECIMAL: a bare `1E-20` is a DOUBLE, whose remainder is never exactly 0.
+        f"WHEN {fine} AND {product} % CAST('{_NOTIONAL_QUANTUM:f}' AS {TRADE_NOTIONAL_SQL}) <> 0 "
+        "THEN 'precision_loss' "
     )
 
 

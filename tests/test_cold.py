@@ -224,7 +224,10 @@ def test_retention_drops_archived_day_and_api_reads_identical_rows(env: Env) -> 
     # Re-archiving a day whose warm rows are gone must not replace its archive with an empty one.
     with env.con() as con:
         results = archive_day(con, env.tier, DAY1, RAW_TABLES)
-    assert [r.status for r in results] == ["kept_existing", "kept_existing"]
+    # trades and books keep their archive; the derivatives tables were empty that day and stay so
+    assert [(r.table, r.status, r.rows) for r in results][:2] == [
+        ("raw_trades", "kept_existing", results[0].rows), ("raw_book_snapshots", "kept_existing", results[1].rows)]
+    assert results[0].rows > 0 and [(r.status, r.rows) for r in results[2:]] == [("archived", 0)] * 3
     assert env.api().get_trades(SYMBOL, DAY1, DAY2).num_rows > 0
 
 

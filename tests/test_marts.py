@@ -19,7 +19,8 @@ def test_the_manifest_names_every_mart_and_the_archived_ones() -> None:
     }
     assert {m.name for m in archived_marts()} == set(ARCHIVED)
     assert [t.name for t in MART_TABLES] == ARCHIVED
-    assert [t.name for t in ALL_TABLES] == ["raw_trades", "raw_book_snapshots", *ARCHIVED]
+    assert [t.name for t in ALL_TABLES] == ["raw_trades", "raw_book_snapshots", "raw_quotes", "raw_derivative_ticker",
+                                           "raw_liquidations", *ARCHIVED]
     assert {m.name: m.window_column for m in marts()}["rollup_weekly"] is None
     assert mart("ohlcv_1h").relation == "marts.ohlcv_1h"
     assert mart("daily_stats").cold_time_column == "bar_date"

@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, build_sensor_context, materialize
 
+from ingest.datasets import NAMES
 from ingest.monitoring import freshness as fr
 from ingest.monitoring.alerts import Alert, Alerter, Channels, IncidentStore
 from ingest.settings import Settings
 from orchestration.defs.monitoring.freshness import freshness_sensor
 from orchestration.defs.monitoring.sensors import health_alerts
 from orchestration.defs.quality.checks import checks_by_suite
-from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.defs.raw.assets import RAW_ASSETS
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests.conftest import TRADES_HEADER, write_gz
 from tests.monitoring_receivers import receivers
@@ -75,7 +76,7 @@ def test_late_day_failed_run_and_failing_check_alert_once_then_recover(alerting,
     check = checks_by_suite["raw_trades"]
 
     def run() -> bool:
-        return materialize([raw_trades, raw_book_snapshots, check], resources=resources, partition_key=DAY.isoformat(),
+        return materialize([*RAW_ASSETS, check], resources=resources, partition_key=DAY.isoformat(),
                            instance=instance, raise_on_error=False).success
 
     from tickwh import status
@@ -87,16 +88,17 @@ def test_late_day_failed_run_and_failing_check_alert_once_then_recover(alerting,
     assert "not_evaluated" in capsys.readouterr().out
 
     # 1. The files land, nobody loads them: the raw tables are late (one alert each; the marts wait
-    #    on raw_trades, silently). Books are not expected here, so raw_book_snapshots' day is the trades file.
+    #    on raw_trades, silently). Books, quotes, ticker and liquidations are optional here, so their day is
+    #    the trades file's.
     write_gz(path, trades_lines([1, 2, 3]))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # ... and the file is truncated: the load will fail
     for _ in range(3):
         fcur = tick(freshness_sensor, instance, fcur)
     late = got.hooks("FIRING", "late")
-    assert sorted((h["asset"], h["day"]) for h in late) == [("raw_book_snapshots", str(DAY)), ("raw_trades", str(DAY))]
+    assert sorted((h["asset"], h["day"]) for h in late) == [(f"raw_{d}", str(DAY)) for d in sorted(NAMES)]
     assert "http://dagster.example:3000/assets/raw_trades" in [h["url"] for h in late]
-    assert f"[tickwh] FIRING late: raw_trades {DAY}" in got.subjects() and len(got.mails) == 2
+    assert f"[tickwh] FIRING late: raw_trades {DAY}" in got.subjects() and len(got.mails) == len(NAMES)
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [AssetCheckKey(AssetKey("raw_trades"), "freshness")])[AssetCheckKey(AssetKey("raw_trades"), "freshness")]
     meta = evaluation.event.asset_check_evaluation
@@ -124,17 +126,17 @@ def test_late_day_failed_run_and_failing_check_alert_once_then_recover(alerting,
     hcur = tick(health_alerts, instance, hcur)
     checks = got.hooks("FIRING", "check_failed")
     assert [(h["asset"], h["day"]) for h in checks] == [("raw_trades (ge_raw_trades)", str(DAY))]
-    assert len(got.hooks("FIRING")) == 4 and len(got.mails) == 4
+    assert len(got.hooks("FIRING")) == len(NAMES) + 2 and len(got.mails) == len(NAMES) + 2
 
-    # 4. A good file: the run succeeds, the check passes, the days are loaded: four recoveries, once.
+    # 4. A good file: the run succeeds, the check passes, the days are loaded: each alert recovers, once.
     write_gz(path, trades_lines([1, 2, 3]))
     assert run()
     for _ in range(2):
         hcur = tick(health_alerts, instance, hcur)
         fcur = tick(freshness_sensor, instance, fcur)
     resolved = sorted((h["kind"], h["day"]) for h in got.hooks("RESOLVED"))
-    assert resolved == [("check_failed", str(DAY)), ("late", str(DAY)), ("late", str(DAY)), ("run_failed", str(DAY))]
-    assert len(got.webhooks) == 8 and len(got.mails) == 8
+    assert resolved == [("check_failed", str(DAY)), *[("late", str(DAY))] * len(NAMES), ("run_failed", str(DAY))]
+    assert len(got.webhooks) == 2 * (len(NAMES) + 2) and len(got.mails) == 2 * (len(NAMES) + 2)
     assert all(m["To"] == "ops@example.com" for m in got.mails)
     # The webhook's token never shows in what was sent (its URL is a credential).
     assert all(TOKEN not in str(h) for h in got.webhooks) and got.paths[0].endswith(TOKEN)

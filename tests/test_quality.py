@@ -29,7 +29,7 @@ from ingest.simulator import simulate_day
 from orchestration.defs.marts.assets import dbt_daily_marts, dbt_rollups
 from orchestration.defs.marts.project import dbt_resource
 from orchestration.defs.quality.checks import DAILY_SUITES, TABLE_SUITES, checks_by_suite, quality_checks
-from orchestration.defs.raw.assets import raw_book_snapshots, raw_trades
+from orchestration.defs.raw.assets import RAW_ASSETS, raw_book_snapshots, raw_trades
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 from tests import lakes
 from tests.conftest import REAL_DATA, write_gz
@@ -41,7 +41,7 @@ TRADES_PER_DAY = 20_000
 SNAPSHOT_MS = 60_000  # 1440 snapshots per symbol and day: fast, and enough to measure shares
 DAILY_CHECKS = [checks_by_suite[s] for _, s in DAILY_SUITES]
 RAW_CHECKS = [checks_by_suite["raw_trades"], checks_by_suite["raw_book_snapshots"]]
-FULL = [raw_trades, raw_book_snapshots, dbt_daily_marts, *DAILY_CHECKS]
+FULL = [*RAW_ASSETS, dbt_daily_marts, *DAILY_CHECKS]
 RAW_ONLY = [raw_trades, raw_book_snapshots, *RAW_CHECKS]
 
 

@@ -30,7 +30,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("ingest/quality/prep.py", "float"): "quality-check inputs: GE expectations over float columns with float "
     "tolerances (bps, relative), never stored nor answered",
     ("ingest/quality/series.py", "float"): "price spike scores computed in numpy (a check), never stored nor answered",
-    ("ingest/warehouse.py", "float"): "raw.book_snapshots holds the book as DOUBLE by the contract "
+    ("ingest/datasets/book_snapshots.py", "float"): "raw.book_snapshots holds the book as DOUBLE by the contract "
     "(docs/contracts.md); exact answers turn each level into its decimal (ingest/numbers.py)",
     ("ingest/simulator.py", "float"): "the simulator's own float parameters (a lot size from the log of its "
     "start price), not data: prices and amounts are written as exact decimal text",

@@ -12,13 +12,14 @@ import duckdb
 from ingest import args as rules
 from ingest import lake
 from ingest.args import Parser
+from ingest.datasets import DATASETS
 from ingest.logs import heartbeat, setup_logging
 from ingest.settings import Settings
 from ingest.sql import qualified
 
 log = logging.getLogger("demo")
 
-RAW_TABLES = ["raw.trades", "raw.book_snapshots", "raw.quarantine"]
+RAW_TABLES = [*(d.table for d in DATASETS), "raw.quarantine"]
 
 
 STATS_SHOWN = 12

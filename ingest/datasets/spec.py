@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingest import numeric
-from ingest.sql import quote_ident
+from ingest.sql import qualified, quote_ident
 
 # A day without a file of the dataset:
 MISSING_IS_ERROR = "error"  # the load fails (trades: an empty day still needs a header-only file)
@@ -84,7 +84,8 @@ class Dataset:
 
     @property
     def ddl(self) -> str:
-        head = f"CREATE TABLE IF NOT EXISTS {self.table} (\n    {self.date_column} DATE NOT NULL,"
+        table, date = qualified(*self.table.split(".")), quote_ident(self.date_column)
+        head = f"CREATE TABLE IF NOT EXISTS {table} (\n    {date} DATE NOT NULL,"
         return f"{head}\n{self.columns_ddl}\n);"
 
 
