@@ -750,7 +750,8 @@ def _symbol_liquidations(
     for minute in rng.choice(fastest, n_bursts, replace=False).tolist():
         m = 6 + int(rng.poisson(12.0))
         start = minute * 60 * US_PER_SECOND + int(rng.integers(0, 60 * US_PER_SECOND))
-        gaps = np.rint(rng.exponential(_LIQ_BURST_GAP_S * US_PER_SECOND, m)).astype(np.int64)
+        # >= 1 us apart: an id-less feed has nothing else to tell two liquidations apart.
+        gaps = np.maximum(np.rint(rng.exponential(_LIQ_BURST_GAP_S * US_PER_SECOND, m)).astype(np.int64), 1)
         ts_parts.append(np.minimum(start + np.cumsum(gaps), US_PER_DAY - 1))
         up = minute_move[minute] > 0
         buy_parts.append(np.where(rng.random(m) < 0.9, up, not up))
