@@ -24,6 +24,15 @@ Model, in short (all vectorised; the only Python loops run over minutes, bursts 
   and some round-lot clustering.
 * Book: top ``depth`` levels per side at a fixed cadence, derived from the same mid and
   spread as the trades, so trades sit at the contemporaneous best bid/ask.
+* Quotes (Tardis ``quotes``): best bid/ask with sizes at event times drawn like the trades'
+  (intensity follows the variance), from the same touch, so never crossed.
+* Derivative ticker (Tardis ``derivative_ticker``, perpetual symbols only): a row per symbol every
+  ``ticker_interval_s`` with index and mark prices a few bps around the path, the last trade
+  price, a drifting open interest and funding: every 8 h (00/08/16 UTC), or every 4 h from
+  ``funding_4h_from`` on. The rate of a funding time is a pure function of (seed, exchange,
+  symbol, time), so the rate in force never changes between two funding times, across files too.
+* Liquidations (Tardis ``liquidations``, perpetuals only): a sparse background plus bursts of
+  liquidations seconds apart in the minutes where the price moves fastest, on the losing side.
 
 All prices and amounts are integer multiples of tick and lot, formatted from integers (never
 from floats), so the text is exact and fits the warehouse's numeric contract (ingest/numeric.py).
@@ -58,7 +67,7 @@ import pyarrow.csv as pacsv
 
 from ingest import args as rules
 from ingest.args import Parser
-from ingest.landing import snapshots_file_name, snapshots_header, trades_file_name, trades_header
+from ingest.landing import ALL_SYMBOLS, snapshots_file_name, snapshots_header, trades_file_name, trades_header
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +81,21 @@ MAX_AMOUNT = 1e15  # amounts are < 1e16; 1e15 leaves room below it
 MAX_NOTIONAL = 1e14  # price x amount of one trade is < 1e14
 
 TRADES_HEADER = trades_header()
+# The derivatives data set of issue 23, in Tardis.dev's layouts (docs/contracts.md).
+QUOTES = "quotes"
+DERIVATIVE_TICKER = "derivative_ticker"
+LIQUIDATIONS = "liquidations"
+QUOTES_HEADER = "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount"
+TICKER_HEADER = (
+    "exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,predicted_funding_rate,"
+    "open_interest,last_price,index_price,mark_price"
+)
+LIQUIDATIONS_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
+# Venue conventions, fixed so that a demo shows both kinds: `simulate_days` and `tickwh simulate`
+# switch this exchange's funding from every 8 h to every 4 h on the second day of the range, and
+# this exchange's liquidation feed carries no ids (like Binance's); the others send string ids.
+FUNDING_SWITCH_EXCHANGE = "simex"
+NO_LIQUIDATION_IDS = frozenset({"simdex"})
 
 # Stream ids mixed into the RNG seed. Separate streams keep the parts independent: changing
 # the snapshot cadence must not change the trades, adding a symbol must not change the others.
@@ -80,6 +104,10 @@ _STREAM_PATH = 2
 _STREAM_TRADES = 3
 _STREAM_BOOK = 4
 _STREAM_DAILY = 5
+_STREAM_QUOTES = 6
+_STREAM_TICKER = 7
+_STREAM_LIQUIDATIONS = 8
+_STREAM_FUNDING = 9  # keyed without the day: funding and open interest run on across days
 
 # Volatility model.
 _NU_MARKET = 0.35  # stationary sd of the market log-vol regime
@@ -113,6 +141,18 @@ _CSV_BATCH_ROWS = 262_144  # rows per chunk handed to a worker
 _CSV_WRITER_ROWS = 8_192
 _PENDING_CHUNKS = 6  # per file: bounds memory (~25 MB a chunk) while keeping the workers busy
 _GZIP_LEVEL = 1  # on this text level 1 is ~3.5x faster than the default 6 for ~25% more bytes
+
+# Derivatives.
+_FUNDING_HOURS = 8
+_FUNDING_UNITS = 10**8  # funding rates are drawn in 1e-8 (Binance's precision) ...
+_FUNDING_AVERAGED_P = 0.25  # ... and this share are means of k samples, printed to 20 decimals
+_FUNDING_AVERAGED_DECIMALS = 20
+_FUNDING_EMPTY_P = 0.03  # rows without the funding fields
+_OPEN_INTEREST_EMPTY_P = 0.04  # rows without open interest
+_PRICE_EXTRA_DECIMALS = 2  # index and mark prices carry two decimals more than the tick (max 12)
+_LIQ_BACKGROUND = 4.0  # background liquidations a day, plus 20 x weight
+_LIQ_BURST_GAP_S = 0.4  # mean gap between the liquidations of one burst
+_LIQ_BURST_TOP_MINUTES = 10  # bursts start in the day's fastest minutes
 
 _EXCHANGE_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # fullmatch: `$` would let a trailing newline through
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.-]*\Z")
@@ -152,6 +192,7 @@ class SymbolSpec:
     median_notional: float = 250.0  # typical taker order, in quote currency
     spread_extra_ticks: float = 0.3  # mean extra spread beyond one tick, in calm conditions
     market_corr: float = 0.7  # correlation of the 1 s shocks with the market factor
+    perpetual: bool = True  # a perpetual swap: has a derivative ticker (funding) and liquidations
 
     def __post_init__(self) -> None:
         if not _SYMBOL_RE.match(self.symbol):
@@ -195,11 +236,13 @@ _WIDE_RANGE_SYMBOLS: tuple[SymbolSpec, ...] = (
     # PEPE-like: prices around 1e-6 with 12 decimals, integer amounts, whales of 1e11 units and more.
     SymbolSpec("MEMEUSDT", 0.0000012345, 0.000000000001, 1.0, 0.080, 1.00, median_notional=2_000.0),
     # BTC quoted in rupiah: prices near 1.5e9 (the top of the range), satoshi lots.
-    SymbolSpec("BTCIDR", 1_550_000_000.0, 1.0, 0.00000001, 0.030, 0.50, median_notional=5_000_000.0),
+    SymbolSpec("BTCIDR", 1_550_000_000.0, 1.0, 0.00000001, 0.030, 0.50, median_notional=5_000_000.0,
+               perpetual=False),
     # A contract-count future: integer contracts, half-dollar ticks.
     SymbolSpec("BTCUSD-PERP", 95_000.0, 0.5, 1.0, 0.030, 0.50, median_notional=9_500_000.0),
     # A token with 12-decimal amounts and 8-decimal prices: 20 decimals of notional, the limit.
-    SymbolSpec("WETHUSDC", 3_000.0, 0.00000001, 0.000000000001, 0.035, 0.40, median_notional=1_000.0),
+    SymbolSpec("WETHUSDC", 3_000.0, 0.00000001, 0.000000000001, 0.035, 0.40, median_notional=1_000.0,
+               perpetual=False),
 )
 
 
@@ -250,6 +293,13 @@ class SimulatedDay:
     trades: int
     snapshots: int
     trades_per_symbol: dict[str, int] = field(hash=False)
+    # The derivatives data set; a path is None (and its count 0) when that type was turned off.
+    quotes_path: Path | None = None
+    ticker_path: Path | None = None
+    liquidations_path: Path | None = None
+    quotes: int = 0
+    ticker_rows: int = 0
+    liquidations: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,6 +530,250 @@ def _symbol_book(spec: SymbolSpec, path: _Path, rng: np.random.Generator, ts: np
     return _SymbolBook(levels(ask, 1), levels(bid, -1), sizes(), sizes(), _latency(rng, n))
 
 
+@dataclass
+class _SymbolQuotes:
+    ts: np.ndarray  # microseconds into the day, non-decreasing
+    latency: np.ndarray
+    bid_ticks: np.ndarray
+    ask_ticks: np.ndarray
+    bid_lots: np.ndarray
+    ask_lots: np.ndarray
+
+
+def _symbol_quotes(spec: SymbolSpec, path: _Path, rng: np.random.Generator, n: int) -> _SymbolQuotes:
+    """Best bid/ask updates: arrivals like the trades' (variance-driven), prices from the same touch."""
+    intensity = path.vol * path.vol
+    counts = rng.multinomial(n, intensity / intensity.sum())
+    sec = np.repeat(np.arange(SECONDS_PER_DAY, dtype=np.int64), counts)
+    ts = sec * US_PER_SECOND + rng.integers(0, US_PER_SECOND, n)
+    ts.sort()
+    bid, ask = _touch(path, ts, spec.tick_size)
+    scale = 3.0 * _median_lots(spec)
+
+    def sizes() -> np.ndarray:
+        return np.clip(np.rint(scale * np.exp(_BOOK_SIZE_SIGMA * rng.standard_normal(n))), 1, _max_lots(spec))
+
+    bid_lots, ask_lots = sizes().astype(np.int64), sizes().astype(np.int64)
+    return _SymbolQuotes(ts, _latency(rng, n), bid, ask, bid_lots, ask_lots)
+
+
+# -- funding -------------------------------------------------------------------------------------
+
+
+def _funding_hours(day: date, switch: date | None) -> int:
+    """Hours between the funding times of ``day``: 8, or 4 from the switch day on."""
+    return 4 if switch is not None and day >= switch else _FUNDING_HOURS
+
+
+def _funding_schedule(day: date, switch: date | None) -> np.ndarray:
+    """The funding times (microseconds since the epoch) in ``(day 00:00, day + 1 00:00]``.
+
+    The half-open interval is the one whose rows point at these times: a ticker row at ``ts``
+    carries the first funding time strictly after ``ts``, so the last rows of a day point at
+    the next midnight (a funding time on every schedule).
+    """
+    start = (day - EPOCH).days * US_PER_DAY
+    step = _funding_hours(day, switch) * 3600 * US_PER_SECOND
+    return start + np.arange(step, US_PER_DAY + 1, step, dtype=np.int64)
+
+
+def _funding_interval_hours(t_us: int, switch: date | None) -> int:
+    """Hours since the previous funding time: midnight closes the previous day's last interval."""
+    day = EPOCH + timedelta(days=t_us // US_PER_DAY)
+    return _funding_hours(day - timedelta(days=1) if t_us % US_PER_DAY == 0 else day, switch)
+
+
+@lru_cache(maxsize=4096)
+def _funding_phases(seed: int, exchange_key: int, symbol_key: int) -> tuple[float, ...]:
+    return tuple(_rng(seed, exchange_key, symbol_key, _STREAM_FUNDING).uniform(0.0, 2.0 * math.pi, 6).tolist())
+
+
+def _funding_level(phases: Sequence[float], t_s: np.ndarray | float) -> np.ndarray | float:
+    """The 8 h funding rate's slow part, in 1e-8 per 8 h, at absolute time ``t_s`` (seconds)."""
+    day_s = float(SECONDS_PER_DAY)
+    return (
+        9_000.0
+        + 7_000.0 * np.sin(2.0 * math.pi * t_s / (9.3 * day_s) + phases[0])
+        + 3_500.0 * np.sin(2.0 * math.pi * t_s / (2.1 * day_s) + phases[1])
+    )
+
+
+def _decimal_text(value: Decimal) -> str:
+    """The shortest exact decimal text (no exponent, no trailing zeros)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _funding_rate(
+    seed: int, exchange_key: int, symbol_key: int, t_us: int, switch: date | None
+) -> tuple[str, float]:
+    """The rate settled at funding time ``t_us`` (exact text) and its 8 h equivalent (float).
+
+    A pure function of (seed, exchange, symbol, time, schedule), drawn from its own stream, so
+    the days before and after a funding time agree on its rate. Most rates have Binance's 8
+    decimals (scaled to the interval: a 4 h rate is half an 8 h one); a share are the mean of k
+    premium samples, printed rounded to 20 decimals (``0.00004405208333333333``-like text).
+    """
+    hours = _funding_interval_hours(t_us, switch)
+    t_s = t_us // US_PER_SECOND
+    rng = _rng(seed, exchange_key, symbol_key, _STREAM_FUNDING, 1, t_s)
+    units = int(round(float(_funding_level(_funding_phases(seed, exchange_key, symbol_key), t_s))
+                      + 1_500.0 * float(rng.standard_normal())))
+    if rng.random() < _FUNDING_AVERAGED_P:
+        k = int(rng.choice([3, 12, 96]))
+        total = k * units + int(np.rint(800.0 * rng.standard_normal(k)).sum())
+        rate = (Decimal(total * hours) / Decimal(k * _FUNDING_HOURS * _FUNDING_UNITS)).quantize(
+            Decimal(1).scaleb(-_FUNDING_AVERAGED_DECIMALS)
+        )
+    else:
+        rate = Decimal(units * hours) / Decimal(_FUNDING_HOURS * _FUNDING_UNITS)
+    return _decimal_text(rate), float(rate) * _FUNDING_HOURS / hours
+
+
+def _format_rate_units(units: np.ndarray) -> pa.Array:
+    """Signed integers in 1e-8 -> the shortest exact decimal text ("-0.00012", "0.0001", "0")."""
+    decimals = 8
+    text = _format_units(np.abs(units), decimals)
+    text = pc.utf8_rtrim(pc.utf8_rtrim(text, "0"), ".")  # there is always a point: never trims "10" to "1"
+    return pc.if_else(pa.array(units < 0), pc.utf8_replace_slice(text, 0, 0, "-"), text)
+
+
+@dataclass
+class _SymbolTicker:
+    ts: np.ndarray
+    latency: np.ndarray
+    funding_ts: np.ndarray  # -1: empty
+    rate_index: np.ndarray  # into the day's funding rate texts; -1: empty
+    predicted_units: np.ndarray  # 1e-8
+    open_interest_lots: np.ndarray  # -1: empty
+    last_ticks: np.ndarray  # -1: no trade yet today
+    index_units: np.ndarray  # fine price grid
+    mark_units: np.ndarray
+
+
+def _ticker_times(ctx: _DayContext, spec: SymbolSpec, interval_us: int) -> np.ndarray:
+    """Row times of the symbol's ticker (microseconds into the day): the grid plus a jitter."""
+    rng = _rng(ctx.seed, ctx.exchange_key, ctx.day.toordinal(), _key(spec.symbol), _STREAM_TICKER, 0)
+    grid = np.arange(0, US_PER_DAY, interval_us, dtype=np.int64)
+    return grid + rng.integers(0, min(interval_us, US_PER_SECOND), grid.size)
+
+
+def _price_decimals(spec: SymbolSpec) -> int:
+    return min(MAX_DECIMALS, _decimal_step(spec.tick_size, "tick")[1] + _PRICE_EXTRA_DECIMALS)
+
+
+def _symbol_ticker(
+    ctx: _DayContext,
+    spec: SymbolSpec,
+    path: _Path,
+    ts: np.ndarray,
+    last_ticks: np.ndarray,
+    switch: date | None,
+    rates: list[str],
+) -> _SymbolTicker:
+    n = ts.size
+    rng = _rng(ctx.seed, ctx.exchange_key, ctx.day.toordinal(), _key(spec.symbol), _STREAM_TICKER, 1)
+    symbol_key = _key(spec.symbol)
+    phases = _funding_phases(ctx.seed, ctx.exchange_key, symbol_key)
+    # Funding: each row points at the next funding time; its rate is fixed per funding time.
+    schedule = _funding_schedule(ctx.day, switch)
+    stamp = ts + ctx.day_start_us
+    slot = np.searchsorted(schedule, stamp, side="right")
+    following = _funding_schedule(ctx.day + timedelta(days=1), switch)[0]  # the time after the last one
+    events = [*schedule.tolist(), int(following)]
+    settled = [_funding_rate(ctx.seed, ctx.exchange_key, symbol_key, t, switch) for t in events]
+    rate_index = len(rates) + slot
+    rates.extend(text for text, _ in settled[:-1])
+    rate8 = np.array([r for _, r in settled])
+    funding_ts = schedule[slot]
+    # The prediction for the funding after that one converges on its settled rate as the
+    # funding time nears (in 1e-8, scaled to that interval's length).
+    hours_next = np.array([_funding_interval_hours(t, switch) for t in events[1:]], dtype=np.float64)
+    target = rate8[slot + 1] * _FUNDING_UNITS * hours_next[slot] / _FUNDING_HOURS
+    remaining = (funding_ts - stamp) / (_funding_hours(ctx.day, switch) * 3600.0 * US_PER_SECOND)
+    predicted = np.rint(target + 2_000.0 * remaining * rng.standard_normal(n)).astype(np.int64)
+    no_funding = rng.random(n) < _FUNDING_EMPTY_P
+    funding_ts = np.where(no_funding, -1, funding_ts)
+    rate_index = np.where(no_funding, -1, rate_index)
+    # Index: the path's mid with a little noise; mark: the index plus a basis of a few bps that
+    # leans with the funding rate (a rich perpetual pays funding).
+    sec = ts // US_PER_SECOND
+    frac = (ts - sec * US_PER_SECOND) * (1.0 / US_PER_SECOND)
+    lo = path.log_mid[sec]
+    mid = np.clip(np.exp(lo + frac * (path.log_mid[sec + 1] - lo)), path.floor_ticks * spec.tick_size, MAX_PRICE / 2)
+    index = mid * np.exp(0.3e-4 * rng.standard_normal(n))
+    t_s = stamp / US_PER_SECOND
+    basis = 1e4 * rate8[slot] + 2.5 * np.sin(2.0 * math.pi * t_s / 7_200.0 + phases[2]) + 0.4 * rng.standard_normal(n)
+    scale = 10.0 ** _price_decimals(spec)
+    index_units = np.rint(index * scale).astype(np.int64)
+    mark_units = np.maximum(np.rint(index * (1.0 + 1e-4 * basis) * scale).astype(np.int64), 1)
+    # Open interest drifts slowly around a level set by the symbol's activity (in lots).
+    lot = spec.lot_size
+    base = min(_median_lots(spec) * 2e6, MAX_AMOUNT / lot / 4)
+    level = 1.0 + 0.25 * np.sin(2.0 * math.pi * t_s / (5.7 * SECONDS_PER_DAY) + phases[3])
+    level += 0.10 * np.sin(2.0 * math.pi * t_s / (0.77 * SECONDS_PER_DAY) + phases[4])
+    oi = np.maximum(np.rint(base * level * (1.0 + 0.002 * rng.standard_normal(n))), 0).astype(np.int64)
+    oi = np.where(rng.random(n) < _OPEN_INTEREST_EMPTY_P, -1, oi)
+    return _SymbolTicker(
+        ts, _latency(rng, n), funding_ts, rate_index, predicted, oi, last_ticks, index_units, mark_units
+    )
+
+
+# -- liquidations --------------------------------------------------------------------------------
+
+
+@dataclass
+class _SymbolLiquidations:
+    ts: np.ndarray
+    latency: np.ndarray
+    buy: np.ndarray  # True: a short was liquidated (a buy order)
+    price_ticks: np.ndarray
+    lots: np.ndarray
+    ids: list[str] | None
+
+
+def _symbol_liquidations(
+    spec: SymbolSpec, path: _Path, rng: np.random.Generator, with_ids: bool
+) -> _SymbolLiquidations:
+    """A sparse background plus 1-3 bursts (liquidations a fraction of a second apart) that start in
+    the day's fastest-moving minutes; a falling price liquidates longs (sells), a rising one shorts."""
+    intensity = path.vol * path.vol * np.abs(path.shock)
+    n_background = int(rng.poisson(_LIQ_BACKGROUND + 20.0 * min(spec.weight, 1.0)))
+    sec = rng.choice(SECONDS_PER_DAY, n_background, p=intensity / intensity.sum())
+    ts_parts = [sec * US_PER_SECOND + rng.integers(0, US_PER_SECOND, n_background)]
+    buy_parts = [rng.random(n_background) < 0.5 + _SIDE_LEAN * np.tanh(path.shock[sec])]
+    minute_move = path.log_mid[60::60] - path.log_mid[:-60:60]
+    fastest = np.argsort(-np.abs(minute_move), kind="stable")[:_LIQ_BURST_TOP_MINUTES]
+    n_bursts = min(1 + int(rng.poisson(0.5)), fastest.size)
+    for minute in rng.choice(fastest, n_bursts, replace=False).tolist():
+        m = 6 + int(rng.poisson(12.0))
+        start = minute * 60 * US_PER_SECOND + int(rng.integers(0, 60 * US_PER_SECOND))
+        # >= 1 us apart: an id-less feed has nothing else to tell two liquidations apart.
+        gaps = np.maximum(np.rint(rng.exponential(_LIQ_BURST_GAP_S * US_PER_SECOND, m)).astype(np.int64), 1)
+        ts_parts.append(np.minimum(start + np.cumsum(gaps), US_PER_DAY - 1))
+        up = minute_move[minute] > 0
+        buy_parts.append(np.where(rng.random(m) < 0.9, up, not up))
+    ts, buy = np.concatenate(ts_parts), np.concatenate(buy_parts)
+    order = np.argsort(ts, kind="stable")
+    ts, buy = ts[order], buy[order]
+    n = ts.size
+    bid, ask = _touch(path, ts, spec.tick_size)
+    walk = rng.integers(0, 4, n)
+    price = np.where(buy, ask + walk, bid - walk)
+    x = 4.0 * _median_lots(spec) * np.exp(1.3 * rng.standard_normal(n))
+    lots = np.clip(np.rint(x), 1, _max_lots(spec)).astype(np.int64)
+    ids = None
+    if with_ids:  # UUID-like order ids, as BitMEX sends
+        words = rng.integers(0, 2**63, (n, 2), dtype=np.int64).tolist()
+        ids = []
+        for a, b in words:
+            h = f"{a:016x}{b:016x}"
+            ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return _SymbolLiquidations(ts, _latency(rng, n), buy, price, lots, ids)
+
+
 def _allocate(total: int, weights: Sequence[float]) -> np.ndarray:
     """Split ``total`` by weight, exactly (largest remainder, ties to the earlier symbol)."""
     w = np.asarray(weights, dtype=np.float64)
@@ -632,13 +926,36 @@ class _DayContext:
     day_start_us: int
 
 
-def _write_trades(ctx: _DayContext, out_path: Path, counts: np.ndarray, depth: int, pool: ThreadPoolExecutor) -> int:
+def _write_trades(
+    ctx: _DayContext,
+    out_path: Path,
+    counts: np.ndarray,
+    depth: int,
+    pool: ThreadPoolExecutor,
+    last_trade: tuple[list[np.ndarray | None], Future[list[np.ndarray | None]]] | None = None,
+) -> int:
+    """Write the trades; ``last_trade`` (times per symbol, a future) receives the last trade price
+    (ticks, -1 before the day's first trade) at each of those times, as soon as the tape exists."""
     started = time.perf_counter()
     day_index = (ctx.day - EPOCH).days
     pieces: list[_SymbolTrades] = []
-    for spec, path, n in zip(ctx.symbols, ctx.paths, counts.tolist(), strict=True):
-        rng = _rng(ctx.seed, ctx.exchange_key, ctx.day.toordinal(), _key(spec.symbol), _STREAM_TRADES)
-        pieces.append(_symbol_trades(spec, path, rng, n, depth))
+    try:
+        for spec, path, n in zip(ctx.symbols, ctx.paths, counts.tolist(), strict=True):
+            rng = _rng(ctx.seed, ctx.exchange_key, ctx.day.toordinal(), _key(spec.symbol), _STREAM_TRADES)
+            pieces.append(_symbol_trades(spec, path, rng, n, depth))
+        if last_trade is not None:
+            last: list[np.ndarray | None] = []
+            for p, at in zip(pieces, last_trade[0], strict=True):
+                if at is None:
+                    last.append(None)
+                    continue
+                i = np.searchsorted(p.ts, at, side="right") - 1
+                last.append(np.where(i >= 0, p.price_ticks[np.maximum(i, 0)] if p.ts.size else -1, -1))
+            last_trade[1].set_result(last)
+    except BaseException as exc:
+        if last_trade is not None and not last_trade[1].done():
+            last_trade[1].set_exception(exc)
+        raise
     n_total = int(counts.sum())
     # Columns stay symbol-major; each chunk gathers its rows in time order on the pool.
     ts = np.concatenate([p.ts for p in pieces])
@@ -734,6 +1051,201 @@ def _write_snapshots(ctx: _DayContext, out_path: Path, interval_us: int, depth: 
     return n_total
 
 
+def _write_quotes(ctx: _DayContext, out_path: Path, counts: np.ndarray, pool: ThreadPoolExecutor) -> int:
+    started = time.perf_counter()
+    pieces: list[_SymbolQuotes] = []
+    for spec, path, n in zip(ctx.symbols, ctx.paths, counts.tolist(), strict=True):
+        rng = _rng(ctx.seed, ctx.exchange_key, ctx.day.toordinal(), _key(spec.symbol), _STREAM_QUOTES)
+        pieces.append(_symbol_quotes(spec, path, rng, n))
+    n_total = int(counts.sum())
+    ts = np.concatenate([p.ts for p in pieces])
+    order = np.argsort(ts, kind="stable")
+    latency = np.concatenate([p.latency for p in pieces])
+    symbol = np.repeat(np.arange(len(pieces), dtype=np.int32), counts)
+    prices, amounts = _StringPool(), _StringPool()
+    columns = {}
+    for name, pool_, attr, step in (
+        ("ask_amount", amounts, "ask_lots", "lot_size"),
+        ("ask_price", prices, "ask_ticks", "tick_size"),
+        ("bid_price", prices, "bid_ticks", "tick_size"),
+        ("bid_amount", amounts, "bid_lots", "lot_size"),
+    ):
+        columns[name] = np.concatenate(
+            [
+                pool_.add(getattr(p, attr), _decimal_step(getattr(s, step), step))
+                for p, s in zip(pieces, ctx.symbols, strict=True)
+            ]
+        )
+    del pieces
+    price_text, amount_text = prices.array(), amounts.array()
+    names = [s.symbol for s in ctx.symbols]
+
+    def batch(a: int, b: int) -> pa.Table:
+        rows = order[a:b]
+        stamp = ts[rows] + ctx.day_start_us
+        data = {
+            "exchange": _repeat([ctx.exchange], np.zeros(b - a, np.int8)),
+            "symbol": _repeat(names, symbol[rows]),
+            "timestamp": pa.array(stamp),
+            "local_timestamp": pa.array(stamp + latency[rows]),
+        }
+        for name, index in columns.items():
+            data[name] = pc.take(amount_text if name.endswith("amount") else price_text, pa.array(index[rows]))
+        return pa.table(data)
+
+    size = _write_csv_gz(out_path, QUOTES_HEADER, n_total, batch, pool)
+    log.info("wrote %s: %d quotes, %.1f MB, %.2f s", out_path.name, n_total, size / 1e6, time.perf_counter() - started)
+    return n_total
+
+
+def _take_or_null(text: pa.Array, index: np.ndarray) -> pa.Array:
+    """``text[index]`` with an empty field (null) where ``index`` is -1."""
+    return pc.take(text, pa.array(np.maximum(index, 0), mask=index < 0))
+
+
+def _write_ticker(
+    ctx: _DayContext,
+    out_path: Path,
+    times: list[np.ndarray | None],
+    last_trade: Future[list[np.ndarray | None]],
+    switch: date | None,
+    pool: ThreadPoolExecutor,
+) -> int:
+    started = time.perf_counter()
+    rates: list[str] = []
+    pieces: list[_SymbolTicker] = []
+    sym: list[int] = []
+    last = last_trade.result()  # the trade tape is drawn first (not written): last_price needs it
+    for i, (spec, path, ts) in enumerate(zip(ctx.symbols, ctx.paths, times, strict=True)):
+        if ts is None:
+            continue
+        lt = last[i]
+        assert lt is not None
+        pieces.append(_symbol_ticker(ctx, spec, path, ts, lt, switch, rates))
+        sym.append(i)
+    lengths = [p.ts.size for p in pieces]
+    n_total = sum(lengths)
+    if not pieces:
+        ts = latency = funding_ts = np.zeros(0, np.int64)
+    else:
+        ts = np.concatenate([p.ts for p in pieces])
+        latency = np.concatenate([p.latency for p in pieces])
+        funding_ts = np.concatenate([p.funding_ts for p in pieces])
+    order = np.argsort(ts, kind="stable")  # ties keep symbol order
+    symbol = np.repeat(np.asarray(sym, dtype=np.int32), lengths)
+    rate_index = np.concatenate([p.rate_index for p in pieces]) if pieces else ts
+    predicted = np.concatenate([p.predicted_units for p in pieces]) if pieces else ts
+    prices, amounts = _StringPool(), _StringPool()
+
+    def pooled(pool_: _StringPool, attr: str, step: str) -> np.ndarray:
+        """Text-table indices of one value column, -1 where the value is empty (< 0)."""
+        parts = [np.zeros(0, np.int64)]
+        for p, i in zip(pieces, sym, strict=True):
+            spec = ctx.symbols[i]
+            grid = {
+                "lot": _decimal_step(spec.lot_size, "lot"),
+                "tick": _decimal_step(spec.tick_size, "tick"),
+                "fine": (1, _price_decimals(spec)),
+            }[step]
+            values = getattr(p, attr)
+            parts.append(np.where(values < 0, -1, pool_.add(np.maximum(values, 0), grid)))
+        return np.concatenate(parts)
+
+    oi_index = pooled(amounts, "open_interest_lots", "lot")
+    last_index = pooled(prices, "last_ticks", "tick")
+    index_index = pooled(prices, "index_units", "fine")
+    mark_index = pooled(prices, "mark_units", "fine")
+    price_text, amount_text = prices.array(), amounts.array()
+    rate_text = pa.array(rates, pa.string())
+    names = [s.symbol for s in ctx.symbols]
+
+    def batch(a: int, b: int) -> pa.Table:
+        rows = order[a:b]
+        stamp = ts[rows] + ctx.day_start_us
+        empty = funding_ts[rows] < 0
+        return pa.table(
+            {
+                "exchange": _repeat([ctx.exchange], np.zeros(b - a, np.int8)),
+                "symbol": _repeat(names, symbol[rows]),
+                "timestamp": pa.array(stamp),
+                "local_timestamp": pa.array(stamp + latency[rows]),
+                "funding_timestamp": pa.array(funding_ts[rows], mask=empty),
+                "funding_rate": _take_or_null(rate_text, rate_index[rows]),
+                "predicted_funding_rate": pc.if_else(
+                    pa.array(empty), pa.scalar(None, pa.string()), _format_rate_units(predicted[rows])
+                ),
+                "open_interest": _take_or_null(amount_text, oi_index[rows]),
+                "last_price": _take_or_null(price_text, last_index[rows]),
+                "index_price": _take_or_null(price_text, index_index[rows]),
+                "mark_price": _take_or_null(price_text, mark_index[rows]),
+            }
+        )
+
+    size = _write_csv_gz(out_path, TICKER_HEADER, n_total, batch, pool)
+    log.info(
+        "wrote %s: %d ticker rows, %.1f MB, %.2f s", out_path.name, n_total, size / 1e6, time.perf_counter() - started
+    )
+    return n_total
+
+
+def _write_liquidations(ctx: _DayContext, out_path: Path, with_ids: bool, pool: ThreadPoolExecutor) -> int:
+    started = time.perf_counter()
+    pieces: list[_SymbolLiquidations] = []
+    sym: list[int] = []
+    for i, (spec, path) in enumerate(zip(ctx.symbols, ctx.paths, strict=True)):
+        if spec.perpetual:
+            rng = _rng(ctx.seed, ctx.exchange_key, ctx.day.toordinal(), _key(spec.symbol), _STREAM_LIQUIDATIONS)
+            pieces.append(_symbol_liquidations(spec, path, rng, with_ids))
+            sym.append(i)
+    lengths = [p.ts.size for p in pieces]
+    n_total = sum(lengths)
+    cat = (lambda parts: np.concatenate(parts)) if pieces else (lambda parts: np.zeros(0, np.int64))
+    ts = cat([p.ts for p in pieces])
+    order = np.argsort(ts, kind="stable")
+    latency = cat([p.latency for p in pieces])
+    side = cat([~p.buy for p in pieces]).astype(np.int8)
+    symbol = np.repeat(np.asarray(sym, dtype=np.int32), lengths)
+    prices, amounts = _StringPool(), _StringPool()
+    specs = [ctx.symbols[i] for i in sym]
+    price_index = cat(
+        [prices.add(p.price_ticks, _decimal_step(s.tick_size, "tick")) for p, s in zip(pieces, specs, strict=True)]
+    )
+    amount_index = cat(
+        [amounts.add(p.lots, _decimal_step(s.lot_size, "lot")) for p, s in zip(pieces, specs, strict=True)]
+    )
+    ids = pa.array([x for p in pieces for x in (p.ids or [None] * p.ts.size)], pa.string())
+    price_text, amount_text = prices.array(), amounts.array()
+    names = [s.symbol for s in ctx.symbols]
+
+    def batch(a: int, b: int) -> pa.Table:
+        rows = order[a:b]
+        stamp = ts[rows] + ctx.day_start_us
+        return pa.table(
+            {
+                "exchange": _repeat([ctx.exchange], np.zeros(b - a, np.int8)),
+                "symbol": _repeat(names, symbol[rows]),
+                "timestamp": pa.array(stamp),
+                "local_timestamp": pa.array(stamp + latency[rows]),
+                "id": pc.take(ids, pa.array(rows)),
+                "side": _repeat(["buy", "sell"], side[rows]),
+                "price": pc.take(price_text, pa.array(price_index[rows])),
+                "amount": pc.take(amount_text, pa.array(amount_index[rows])),
+            }
+        )
+
+    size = _write_csv_gz(out_path, LIQUIDATIONS_HEADER, n_total, batch, pool)
+    log.info(
+        "wrote %s: %d liquidations, %.1f MB, %.2f s", out_path.name, n_total, size / 1e6, time.perf_counter() - started
+    )
+    return n_total
+
+
+def _landing_name(exchange: str, data_type: str, day: date) -> str:
+    """The landing name of a new data type, built exactly as ``ingest.landing.landing_file_name``
+    builds the others (that module's name rule learns these types on the loader's side)."""
+    return f"{exchange}_{data_type}_{day.isoformat()}_{ALL_SYMBOLS}.csv.gz"
+
+
 def simulate_day(
     day: date,
     out_dir: Path,
@@ -744,12 +1256,24 @@ def simulate_day(
     snapshot_interval_ms: int = 1000,
     depth: int = 5,
     seed: int = 7,
+    quotes: bool = True,
+    derivative_ticker: bool = True,
+    liquidations: bool = True,
+    quotes_per_day: int | None = None,
+    ticker_interval_s: int = 60,
+    funding_4h_from: date | None = None,
+    liquidation_ids: bool | None = None,
 ) -> SimulatedDay:
-    """Write one UTC day of trades and book snapshots for ``exchange`` into ``out_dir``.
+    """Write one UTC day of trades and book snapshots for ``exchange`` into ``out_dir``, and
+    (each can be turned off) its quotes, derivative ticker and liquidations.
 
     Output is a pure function of the arguments (byte-identical on rerun). Trade counts per
     symbol are ``trades_per_day`` split exactly by weight, which is what lets trade ids run
     on contiguously from one day to the next while the universe and volume stay the same.
+    The new types never change the trades or the book files. ``quotes_per_day`` defaults to
+    ``trades_per_day``; the ticker has a row per perpetual symbol every ``ticker_interval_s``;
+    funding is every 8 h, every 4 h on days from ``funding_4h_from`` on; liquidation ids are
+    sent unless the exchange is in ``NO_LIQUIDATION_IDS`` (``liquidation_ids`` overrides).
     """
     if isinstance(day, datetime):
         day = day.date()
@@ -765,6 +1289,14 @@ def simulate_day(
         raise ValueError("depth must be between 5 and 64 (contracts.md: book_snapshot_N has N >= 5)")
     if seed < 0:
         raise ValueError("seed must be >= 0")
+    if quotes_per_day is not None and quotes_per_day < 0:
+        raise ValueError("quotes_per_day must be >= 0")
+    if not 1 <= ticker_interval_s <= SECONDS_PER_DAY:
+        raise ValueError("ticker_interval_s must be between 1 and 86400")
+    if isinstance(funding_4h_from, datetime):
+        funding_4h_from = funding_4h_from.date()
+    if funding_4h_from is not None and not isinstance(funding_4h_from, date):
+        raise ValueError(f"funding_4h_from must be a date or None, got {funding_4h_from!r}")
     specs = default_symbols() if symbols is None else list(symbols)
     if not specs:
         raise ValueError("need at least one symbol")
@@ -795,11 +1327,35 @@ def simulate_day(
     # The two files are independent, so each gets a thread; both feed one pool of gzip
     # workers. numpy, Arrow and zlib release the GIL for their heavy parts, so this keeps
     # every core busy however lopsided the two files are.
+    quotes_path = out_dir / _landing_name(exchange, QUOTES, day) if quotes else None
+    ticker_path = out_dir / _landing_name(exchange, DERIVATIVE_TICKER, day) if derivative_ticker else None
+    liquidations_path = out_dir / _landing_name(exchange, LIQUIDATIONS, day) if liquidations else None
+    with_ids = exchange not in NO_LIQUIDATION_IDS if liquidation_ids is None else liquidation_ids
+    last_trade: tuple[list[np.ndarray | None], Future[list[np.ndarray | None]]] | None = None
+    if ticker_path is not None:
+        interval_us = ticker_interval_s * US_PER_SECOND
+        times = [_ticker_times(ctx, s, interval_us) if s.perpetual else None for s in specs]
+        last_trade = (times, Future())
+    # The files are independent (but for the ticker's last trade price), so each gets a thread;
+    # all feed one pool of gzip workers. numpy, Arrow and zlib release the GIL for their heavy
+    # parts, so this keeps every core busy however lopsided the files are.
     workers = max(2, min(8, os.cpu_count() or 2))
-    with ThreadPoolExecutor(workers, "gzip") as gzip_pool, ThreadPoolExecutor(2, "file") as files:
-        trades_job = files.submit(_write_trades, ctx, trades_path, counts, depth, gzip_pool)
+    with ThreadPoolExecutor(workers, "gzip") as gzip_pool, ThreadPoolExecutor(5, "file") as files:
+        trades_job = files.submit(_write_trades, ctx, trades_path, counts, depth, gzip_pool, last_trade)
         snaps_job = files.submit(_write_snapshots, ctx, snapshots_path, snapshot_interval_ms * 1000, depth, gzip_pool)
+        quotes_job = ticker_job = liquidations_job = None
+        if quotes_path is not None:
+            per_day = trades_per_day if quotes_per_day is None else quotes_per_day
+            quote_counts = _allocate(per_day, [s.weight for s in specs])
+            quotes_job = files.submit(_write_quotes, ctx, quotes_path, quote_counts, gzip_pool)
+        if ticker_path is not None and last_trade is not None:
+            ticker_job = files.submit(_write_ticker, ctx, ticker_path, last_trade[0], last_trade[1],
+                                      funding_4h_from, gzip_pool)
+        if liquidations_path is not None:
+            liquidations_job = files.submit(_write_liquidations, ctx, liquidations_path, with_ids, gzip_pool)
         n_trades, n_snaps = trades_job.result(), snaps_job.result()
+        n_quotes, n_ticker, n_liquidations = (0 if j is None else j.result()
+                                              for j in (quotes_job, ticker_job, liquidations_job))
     return SimulatedDay(
         day=day,
         exchange=exchange,
@@ -808,11 +1364,29 @@ def simulate_day(
         trades=n_trades,
         snapshots=n_snaps,
         trades_per_symbol={s.symbol: int(c) for s, c in zip(specs, counts.tolist(), strict=True)},
+        quotes_path=quotes_path,
+        ticker_path=ticker_path,
+        liquidations_path=liquidations_path,
+        quotes=n_quotes,
+        ticker_rows=n_ticker,
+        liquidations=n_liquidations,
     )
 
 
+def funding_switch_day(exchange: str, start: date, days: int) -> date | None:
+    """The day ``FUNDING_SWITCH_EXCHANGE`` starts funding every 4 h in a run of ``days`` days from
+    ``start``: the run's second day (None for other exchanges and one-day runs)."""
+    return start + timedelta(days=1) if exchange == FUNDING_SWITCH_EXCHANGE and days >= 2 else None
+
+
 def simulate_days(start: date, days: int, out_dir: Path, **kw: Any) -> list[SimulatedDay]:
-    """``simulate_day`` for ``days`` consecutive days from ``start``; same keyword arguments."""
+    """``simulate_day`` for ``days`` consecutive days from ``start``; same keyword arguments.
+
+    Unless ``funding_4h_from`` is given, it is ``funding_switch_day(exchange, start, days)``: the
+    exchange ``FUNDING_SWITCH_EXCHANGE`` funds every 8 h on the first day, every 4 h from the second.
+    """
+    if "funding_4h_from" not in kw:
+        kw["funding_4h_from"] = funding_switch_day(kw.get("exchange", "simex"), start, days)
     return [simulate_day(start + timedelta(days=i), out_dir, **kw) for i in range(days)]
 
 
@@ -824,6 +1398,8 @@ SYMBOLS = rules.bounded_int(1, 10_000)
 SNAPSHOT_INTERVAL_MS = rules.bounded_int(1, SECONDS_PER_DAY * 1000)
 DEPTH = rules.bounded_int(5, 64)
 SEED = rules.bounded_int(0, 2**32 - 1)
+QUOTES_PER_DAY = rules.bounded_int(0, 100_000_000)
+TICKER_INTERVAL_S = rules.bounded_int(1, SECONDS_PER_DAY)
 
 
 def exchange_name(text: str) -> str:
@@ -835,7 +1411,8 @@ def exchange_name(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = Parser(
         prog="tickwh simulate",
-        description="Write simulated Tardis-layout trades and book snapshots, one file pair per UTC day.",
+        description="Write simulated Tardis-layout trades, book snapshots, quotes, derivative ticker and "
+        "liquidations, one file of each per UTC day.",
     )
     parser.add_argument("--start", type=rules.arg(START), required=True, help="first UTC day, YYYY-MM-DD")
     parser.add_argument("--days", type=rules.arg(DAYS), default=1, help="how many days (1 to 366)")
@@ -847,6 +1424,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--snapshot-interval-ms", type=rules.arg(SNAPSHOT_INTERVAL_MS), default=1000)
     parser.add_argument("--depth", type=rules.arg(DEPTH), default=5)
     parser.add_argument("--seed", type=rules.arg(SEED), default=7)
+    parser.add_argument("--quotes-per-day", type=rules.arg(QUOTES_PER_DAY), default=None,
+                        help="best bid/ask updates a day (default: as many as trades)")
+    parser.add_argument("--ticker-interval-s", type=rules.arg(TICKER_INTERVAL_S), default=60,
+                        help="seconds between derivative ticker rows of a perpetual (default 60)")
+    parser.add_argument("--no-quotes", dest="quotes", action="store_false", help="write no quotes files")
+    parser.add_argument("--no-derivative-ticker", dest="derivative_ticker", action="store_false",
+                        help="write no derivative_ticker files (funding, open interest, mark and index prices)")
+    parser.add_argument("--no-liquidations", dest="liquidations", action="store_false",
+                        help="write no liquidations files")
     args = parser.parse_args(argv)
     if args.start + timedelta(days=args.days - 1) > rules.MAX_DAY:
         parser.error(f"--start {args.start} with --days {args.days} ends after {rules.MAX_DAY}")
@@ -871,13 +1457,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             snapshot_interval_ms=args.snapshot_interval_ms,
             depth=args.depth,
             seed=args.seed,
+            quotes=args.quotes,
+            derivative_ticker=args.derivative_ticker,
+            liquidations=args.liquidations,
+            quotes_per_day=args.quotes_per_day,
+            ticker_interval_s=args.ticker_interval_s,
+            funding_4h_from=funding_switch_day(args.exchange, args.start, args.days),
         )
         log.info(
-            "day %s done in %.2f s: %d trades, %d snapshots",
+            "day %s done in %.2f s: %d trades, %d snapshots, %d quotes, %d ticker rows, %d liquidations",
             result.day,
             time.perf_counter() - started,
             result.trades,
             result.snapshots,
+            result.quotes,
+            result.ticker_rows,
+            result.liquidations,
         )
     return 0
 

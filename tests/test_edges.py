@@ -44,7 +44,9 @@ def test_simulate_without_out_writes_under_the_home_not_the_working_directory(
     assert tickwh(argv) == 0
     assert list(elsewhere.iterdir()) == []
     assert sorted(p.name for p in (tickwh_env / "landing").iterdir()) == [
-        "simex_book_snapshot_5_2024-01-01_ALL.csv.gz", "simex_trades_2024-01-01_ALL.csv.gz"]
+        "simex_book_snapshot_5_2024-01-01_ALL.csv.gz", "simex_derivative_ticker_2024-01-01_ALL.csv.gz",
+        "simex_liquidations_2024-01-01_ALL.csv.gz", "simex_quotes_2024-01-01_ALL.csv.gz",
+        "simex_trades_2024-01-01_ALL.csv.gz"]
     with pytest.raises(SystemExit) as exit_:
         tickwh([*argv, "--out", str(elsewhere / "landing")])
     assert exit_.value.code == 2 and list(elsewhere.iterdir()) == []

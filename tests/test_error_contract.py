@@ -319,7 +319,7 @@ ENTRIES = [
                        "--snapshot-interval-ms", "3600000"],
           {"--start": dates, "--days": sim_numbers, "--trades-per-day": sim_numbers, "--symbols": sim_numbers,
            "--snapshot-interval-ms": bad_numbers, "--depth": numbers, "--seed": numbers, "--exchange": text,
-           "--out": paths}),
+           "--out": paths, "--quotes-per-day": sim_numbers, "--ticker-interval-s": bad_numbers}),
     Entry("catchup", ["catchup", "--dry-run"], {"--from": bad_dates, "--to": bad_dates}),
     Entry("demo", ["demo"], {"--start": bad_dates, "--days": bad_numbers, "--trades-per-day": bad_numbers,
                              "--snapshot-interval-ms": bad_numbers}, allowed=(2,)),

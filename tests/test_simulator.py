@@ -109,8 +109,13 @@ def book(snaps: pd.DataFrame, specs: list[SymbolSpec]) -> pd.DataFrame:
 def test_file_names_follow_the_tardis_layout(sim: SimulatedDay) -> None:
     assert sim.trades_path.name == "simex_trades_2024-03-01_ALL.csv.gz"
     assert sim.snapshots_path.name == "simex_book_snapshot_5_2024-03-01_ALL.csv.gz"
+    assert sim.quotes_path is not None and sim.quotes_path.name == "simex_quotes_2024-03-01_ALL.csv.gz"
+    assert sim.ticker_path is not None and sim.ticker_path.name == "simex_derivative_ticker_2024-03-01_ALL.csv.gz"
+    assert sim.liquidations_path is not None
+    assert sim.liquidations_path.name == "simex_liquidations_2024-03-01_ALL.csv.gz"
     assert sorted(p.name for p in sim.trades_path.parent.iterdir()) == sorted(
-        [sim.trades_path.name, sim.snapshots_path.name]
+        [sim.trades_path.name, sim.snapshots_path.name, sim.quotes_path.name, sim.ticker_path.name,
+         sim.liquidations_path.name]
     ), "no temporary files left behind"
 
 
@@ -387,14 +392,13 @@ def test_cli_writes_one_file_pair_per_day(tickwh_env: Path, caplog: pytest.LogCa
     out = tickwh_env / "landing"
     argv = ["--start", "2024-01-01", "--days", "2", "--out", str(out), "--trades-per-day", "500"]
     assert main([*argv, "--symbols", "3", "--snapshot-interval-ms", "60000"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [
-        "simex_book_snapshot_5_2024-01-01_ALL.csv.gz",
-        "simex_book_snapshot_5_2024-01-02_ALL.csv.gz",
-        "simex_trades_2024-01-01_ALL.csv.gz",
-        "simex_trades_2024-01-02_ALL.csv.gz",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"simex_{kind}_{day}_ALL.csv.gz"
+        for kind in ("book_snapshot_5", "trades", "quotes", "derivative_ticker", "liquidations")
+        for day in ("2024-01-01", "2024-01-02")
+    )
     wrote = [r.getMessage() for r in caplog.records if r.getMessage().startswith("wrote")]
-    assert len(wrote) == 4 and any("500 trades" in m for m in wrote)
+    assert len(wrote) == 10 and any("500 trades" in m for m in wrote) and any("500 quotes" in m for m in wrote)
 
 
 def test_chunked_gzip_is_one_valid_member(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
