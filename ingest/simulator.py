@@ -67,7 +67,16 @@ import pyarrow.csv as pacsv
 
 from ingest import args as rules
 from ingest.args import Parser
-from ingest.landing import ALL_SYMBOLS, snapshots_file_name, snapshots_header, trades_file_name, trades_header
+from ingest.datasets import derivative_ticker as ticker_ds
+from ingest.datasets import liquidations as liquidations_ds
+from ingest.datasets import quotes as quotes_ds
+from ingest.landing import (
+    landing_file_name,
+    snapshots_file_name,
+    snapshots_header,
+    trades_file_name,
+    trades_header,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +91,12 @@ MAX_NOTIONAL = 1e14  # price x amount of one trade is < 1e14
 
 TRADES_HEADER = trades_header()
 # The derivatives data set of issue 23, in Tardis.dev's layouts (docs/contracts.md).
-QUOTES = "quotes"
-DERIVATIVE_TICKER = "derivative_ticker"
-LIQUIDATIONS = "liquidations"
-QUOTES_HEADER = "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount"
-TICKER_HEADER = (
-    "exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,predicted_funding_rate,"
-    "open_interest,last_price,index_price,mark_price"
-)
-LIQUIDATIONS_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
+QUOTES = quotes_ds.DATASET.family
+DERIVATIVE_TICKER = ticker_ds.DATASET.family
+LIQUIDATIONS = liquidations_ds.DATASET.family
+QUOTES_HEADER = ",".join(quotes_ds.HEADER)
+TICKER_HEADER = ",".join(ticker_ds.HEADER)
+LIQUIDATIONS_HEADER = ",".join(liquidations_ds.HEADER)
 # Venue conventions, fixed so that a demo shows both kinds: `simulate_days` and `tickwh simulate`
 # switch this exchange's funding from every 8 h to every 4 h on the second day of the range, and
 # this exchange's liquidation feed carries no ids (like Binance's); the others send string ids.
@@ -1240,12 +1246,6 @@ def _write_liquidations(ctx: _DayContext, out_path: Path, with_ids: bool, pool: 
     return n_total
 
 
-def _landing_name(exchange: str, data_type: str, day: date) -> str:
-    """The landing name of a new data type, built exactly as ``ingest.landing.landing_file_name``
-    builds the others (that module's name rule learns these types on the loader's side)."""
-    return f"{exchange}_{data_type}_{day.isoformat()}_{ALL_SYMBOLS}.csv.gz"
-
-
 def simulate_day(
     day: date,
     out_dir: Path,
@@ -1327,9 +1327,9 @@ def simulate_day(
     # The two files are independent, so each gets a thread; both feed one pool of gzip
     # workers. numpy, Arrow and zlib release the GIL for their heavy parts, so this keeps
     # every core busy however lopsided the two files are.
-    quotes_path = out_dir / _landing_name(exchange, QUOTES, day) if quotes else None
-    ticker_path = out_dir / _landing_name(exchange, DERIVATIVE_TICKER, day) if derivative_ticker else None
-    liquidations_path = out_dir / _landing_name(exchange, LIQUIDATIONS, day) if liquidations else None
+    quotes_path = out_dir / landing_file_name(exchange, QUOTES, day) if quotes else None
+    ticker_path = out_dir / landing_file_name(exchange, DERIVATIVE_TICKER, day) if derivative_ticker else None
+    liquidations_path = out_dir / landing_file_name(exchange, LIQUIDATIONS, day) if liquidations else None
     with_ids = exchange not in NO_LIQUIDATION_IDS if liquidation_ids is None else liquidation_ids
     last_trade: tuple[list[np.ndarray | None], Future[list[np.ndarray | None]]] | None = None
     if ticker_path is not None:
