@@ -24,7 +24,7 @@ MAX_KEY = 1024  # S3's limit on an object key, in bytes
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _EXCHANGE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
-_DATA_TYPE = re.compile(r"^(trades|book_snapshot_\d{1,3}|quotes|incremental_book_L2)\Z")
+_DATA_TYPE = re.compile(r"^(trades|book_snapshot_\d{1,3}|quotes|derivative_ticker|liquidations|incremental_book_L2)\Z")
 # Characters vendors put in symbols that are path separators somewhere; mapped, never kept.
 _VENDOR_SEPARATORS = str.maketrans({"/": "-", ":": "-"})
 
