@@ -34,8 +34,6 @@ import hashlib
 import io
 import json
 import re
-import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -645,7 +643,7 @@ def _data_lines(path: Path, shape: CsvShape) -> Iterator[tuple[int, list[str]]]:
     try:
         with open_vendor_file(path) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", newline="").read()
-    except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise VendorFormatError(f"{Path(path).name}: cannot read: {exc}") from exc
     for lineno, line in enumerate(text.splitlines(), 1):
         if (lineno == 1 and shape.has_header) or not line.strip():

@@ -408,8 +408,8 @@ def _stage_binance(source: VendorSource, store: Store, day: dt.date, landing_roo
         book = write_empty_book_file(landing_root, source.exchange_id, symbol, day)
         out.files += [nf.landing_path, book]
         out.details.append({
-            "symbol": symbol, "vendor_file": store.describe(key), "sha256": sha or "", "rows": nf.rows,
-            "landing_file": nf.landing_path.name, "time_unit": nf.time_unit or "",
+            "symbol": symbol, "data_type": "trades", "vendor_file": store.describe(key), "sha256": sha or "",
+            "rows": nf.rows, "landing_file": nf.landing_path.name, "time_unit": nf.time_unit or "",
             "line_offset": nf.line_offset,
         })
         log.info("staged %s -> %s (%d rows)", key, nf.landing_path.name, nf.rows)
