@@ -44,7 +44,8 @@ ALL_SYMBOLS = "ALL"
 # Header names reach SQL as quoted identifiers, so only this alphabet is accepted.
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9_.\[\]]{1,64}\Z")
 _FILE_NAME = re.compile(
-    r"^(?P<exchange>[a-z0-9-]+)_(?P<data_type>trades|book_snapshot_\d+|quotes|derivative_ticker|liquidations|incremental_book_L2)_"
+    r"^(?P<exchange>[a-z0-9-]+)_(?P<data_type>trades|book_snapshot_\d+|quotes|derivative_ticker|liquidations"
+    r"|incremental_book_L2)_"
     r"(?P<date>\d{4}-\d{2}-\d{2})_(?P<symbols>[A-Za-z0-9._-]+)\.csv(\.gz)?\Z"
 )
 

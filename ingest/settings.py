@@ -77,6 +77,7 @@ class Settings:
     vendor_trades_kind: str
     vendor_exchange: str | None  # tardis: exchange id; None: from the market
     vendor_book_data_types: str | None  # tardis: comma list in order of preference, `none`; None: all, default order
+    vendor_datasets: str | None  # quotes,derivative_ticker,liquidations (comma list), `none`; None: all three
     vendor_snapshot_depth: int
     vendor_snapshot_interval_ms: int
     vendor_checksums: str
@@ -145,6 +146,7 @@ class Settings:
             vendor_trades_kind=setting(env, "TICKWH_VENDOR_TRADES_KIND", args.one_of("trades", "aggTrades"), "trades"),
             vendor_exchange=setting(env, "TICKWH_VENDOR_EXCHANGE", _text, None),
             vendor_book_data_types=setting(env, "TICKWH_VENDOR_BOOK_DATA_TYPES", _text, None),
+            vendor_datasets=setting(env, "TICKWH_VENDOR_DATASETS", _text, None),
             vendor_snapshot_depth=setting(env, "TICKWH_VENDOR_SNAPSHOT_DEPTH", SNAPSHOT_DEPTH, 25),
             vendor_snapshot_interval_ms=setting(env, "TICKWH_VENDOR_SNAPSHOT_INTERVAL_MS", SNAPSHOT_INTERVAL_MS, 1000),
             vendor_checksums=setting(env, "TICKWH_VENDOR_CHECKSUMS", _text, "require"),

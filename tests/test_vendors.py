@@ -26,6 +26,7 @@ from dagster import (
 )
 
 from ingest.cold.seaweed import SeaweedServer
+from ingest.landing import snapshots_header
 from ingest.loader import load_book_snapshots, load_trades
 from ingest.settings import Settings
 from ingest.vendors._lines import VendorFormatError
@@ -39,7 +40,7 @@ from ingest.vendors.source import (
     find_klines_files,
     stage_vendor_day,
 )
-from ingest.vendors.tardis import normalise_quotes, snapshots_from_incremental_l2
+from ingest.vendors.tardis import snapshots_from_incremental_l2
 from orchestration.definitions import build_defs
 from orchestration.defs.marts.assets import dbt_daily_marts
 from orchestration.defs.marts.project import dbt_resource
@@ -517,7 +518,7 @@ def test_successful_vendor_run_requests_the_daily_pipeline_for_the_same_days(tmp
 
 
 # --------------------------------------------------------------------------------------------
-# Tardis quotes and incremental_book_L2
+# Tardis incremental_book_L2 (quotes are a dataset of their own: tests/test_vendors_derivatives.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -526,28 +527,6 @@ def write_gz_text(path: Path, text: str) -> Path:
     with gzip.open(path, "wt", newline="") as fh:
         fh.write(text)
     return path
-
-
-def test_tardis_quotes_become_book_snapshot_1(tmp_path):
-    t = DAY_MS * 1000
-    src = write_gz_text(tmp_path / "vendor" / f"binance-futures_quotes_{DAY}_BTCUSDT.csv.gz", (
-        "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount\n"
-        f"binance-futures,BTCUSDT,{t + 1},{t + 9},3.5,42001.1,42001.0,1.25\n"
-        f"binance-futures,BTCUSDT,{t + 2},{t + 10},,,42000.9,2\n"  # no ask side: quarantined at line 3
-        f"binance-futures,BTCUSDT,{t + 3},{t + 11},0.5,42001.2,42001.1,4\n"
-    ))
-    nf = normalise_quotes(src, tmp_path / "landing")
-    assert nf.landing_path.name == f"binance-futures_book_snapshot_1_{DAY}_BTCUSDT.csv.gz"
-    with duckdb.connect() as con:
-        report = load_book_snapshots(con, tmp_path / "landing", DAY)
-        rows = con.execute(
-            "SELECT epoch_us(ts), epoch_us(local_ts), depth, ask_price, ask_amount, bid_price, bid_amount "
-            "FROM raw.book_snapshots ORDER BY ts"
-        ).fetchall()
-        quarantined = con.execute("SELECT source_line, rule FROM raw.quarantine").fetchall()
-    assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
-    assert rows == [(t + 1, t + 9, 1, 42001.1, 3.5, 42001.0, 1.25), (t + 3, t + 11, 1, 42001.2, 0.5, 42001.1, 4.0)]
-    assert quarantined == [(3, "missing_field")]
 
 
 def test_incremental_book_l2_replays_into_snapshots(tmp_path):
@@ -597,12 +576,18 @@ def test_stage_tardis_day_links_trades_and_prefers_book_sources_in_order(tmp_pat
     ))
     write_gz_text(vendor / f"binance-futures_incremental_book_L2_{DAY}_BTCUSDT.csv.gz",
                   "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n")
+    # book_snapshot_5 comes before incremental_book_L2 in the default order, so it wins.
+    write_gz_text(vendor / f"binance-futures_book_snapshot_5_{DAY}_BTCUSDT.csv.gz", snapshots_header(5) + "\n" + (
+        f"binance-futures,BTCUSDT,{t + 1},{t + 2}," + ",".join(
+            f"{42001 + i},{1 + i},{42000 - i},{2 + i}" for i in range(5)) + "\n"))
     source = VendorSource(vendor="tardis", market="usdm", path=str(vendor), symbols=("BTCUSDT",))
     before = sorted(vendor.rglob("*"))
     staged = stage_vendor_day(source, DAY, tmp_path / "landing")
     assert sorted(vendor.rglob("*")) == before  # the vendor folder is only read
+    # The quotes are staged as their own dataset, after the trades and the book.
     assert [p.name for p in staged] == [f"binance-futures_trades_{DAY}_BTCUSDT.csv.gz",
-                                        f"binance-futures_book_snapshot_1_{DAY}_BTCUSDT.csv.gz"]
+                                        f"binance-futures_book_snapshot_5_{DAY}_BTCUSDT.csv.gz",
+                                        f"binance-futures_quotes_{DAY}_BTCUSDT.csv.gz"]
     with duckdb.connect() as con:
         assert load_trades(con, tmp_path / "landing", DAY).rows_loaded == 1
         assert load_book_snapshots(con, tmp_path / "landing", DAY).rows_loaded == 1
@@ -617,7 +602,7 @@ def landing_names(landing: Path) -> list[str]:
 
 
 def test_restaging_a_vendor_day_leaves_only_the_final_files(tmp_path):
-    """Staged twice (a linked Tardis trades file, a rewritten quotes file, a rewritten Binance day), the
+    """Staged twice (a linked Tardis trades file, a linked quotes file, a rewritten Binance day), the
     landing folder holds the same final files and no `.partial`; a rewrite that fails leaves none either."""
     t = DAY_MS * 1000
     tardis = tmp_path / "tardis"
@@ -632,10 +617,12 @@ def test_restaging_a_vendor_day_leaves_only_the_final_files(tmp_path):
     binance = tmp_path / "binance"
     write_zip(binance, f"BTCUSDT-trades-{DAY}.zip", USDM_TRADES.format(t0=DAY_MS + 5, t1=DAY_MS + 1_234))
     landing = tmp_path / "landing"
-    sources = [VendorSource(vendor="tardis", market="usdm", path=str(tardis), symbols=("BTCUSDT",)),
+    sources = [VendorSource(vendor="tardis", market="usdm", path=str(tardis), symbols=("BTCUSDT",),
+                            book_data_types=()),
                VendorSource(vendor="binance", market="spot", path=str(binance), symbols=("BTCUSDT",))]
     expected = sorted([f"binance-futures_trades_{DAY}_BTCUSDT.csv.gz",
-                       f"binance-futures_book_snapshot_1_{DAY}_BTCUSDT.csv.gz",
+                       f"binance-futures_book_snapshot_1_{DAY}_BTCUSDT.csv.gz",  # header-only: no book source
+                       f"binance-futures_quotes_{DAY}_BTCUSDT.csv.gz",
                        f"binance_trades_{DAY}_BTCUSDT.csv.gz", f"binance_book_snapshot_1_{DAY}_BTCUSDT.csv.gz"])
     for _ in range(2):
         for source in sources:
@@ -678,7 +665,9 @@ def test_every_vendor_field_has_an_environment_variable():
     env = {
         "TICKWH_VENDOR": "tardis", "TICKWH_VENDOR_MARKET": "spot", "TICKWH_VENDOR_PATH": "s3://bucket/tardis",
         "TICKWH_VENDOR_SYMBOLS": "BTCUSDT,BTC/USD", "TICKWH_VENDOR_EXCHANGE": "bitmex",
-        "TICKWH_VENDOR_TRADES_KIND": "aggTrades", "TICKWH_VENDOR_BOOK_DATA_TYPES": "quotes, book_snapshot_5",
+        "TICKWH_VENDOR_TRADES_KIND": "aggTrades",
+        "TICKWH_VENDOR_BOOK_DATA_TYPES": "book_snapshot_5, incremental_book_L2",
+        "TICKWH_VENDOR_DATASETS": "liquidations, derivative_ticker",
         "TICKWH_VENDOR_SNAPSHOT_DEPTH": "10", "TICKWH_VENDOR_SNAPSHOT_INTERVAL_MS": "500",
         "TICKWH_VENDOR_CHECKSUMS": "if_present", "TICKWH_VENDOR_S3_ENDPOINT": "http://127.0.0.1:8333",
         "TICKWH_VENDOR_CACHE_DIR": "/tmp/vendor-cache",
@@ -690,7 +679,8 @@ def test_every_vendor_field_has_an_environment_variable():
     source = vendor_source_from_settings(settings)
     expected = {
         "vendor": "tardis", "market": "spot", "path": "s3://bucket/tardis", "symbols": ["BTCUSDT", "BTC-USD"],
-        "exchange": "bitmex", "trades_kind": "aggTrades", "book_data_types": ["quotes", "book_snapshot_5"],
+        "exchange": "bitmex", "trades_kind": "aggTrades", "book_data_types": ["book_snapshot_5", "incremental_book_L2"],
+        "datasets": ["liquidations", "derivative_ticker"],
         "snapshot_depth": 10, "snapshot_interval_ms": 500, "checksums": "if_present",
         "s3_endpoint_url": "http://127.0.0.1:8333", "cache_dir": "/tmp/vendor-cache",
     }
@@ -705,6 +695,12 @@ def test_every_vendor_field_has_an_environment_variable():
         return vendor_source_from_settings(Settings.from_env(env)).book_data_types
 
     assert (books({"TICKWH_VENDOR_BOOK_DATA_TYPES": "none"}), books({})) == ([], list(TARDIS_BOOK_TYPES))
+
+    def datasets(env: dict[str, str]) -> list[str]:
+        return vendor_source_from_settings(Settings.from_env(env)).datasets
+
+    assert (datasets({"TICKWH_VENDOR_DATASETS": "none"}), datasets({})) == (
+        [], ["quotes", "derivative_ticker", "liquidations"])
 
 
 def test_a_trades_only_tardis_set_up_runs_from_the_environment_alone(tickwh_env, monkeypatch):

@@ -16,7 +16,7 @@ from ingest.vendors.binance import (
 )
 from ingest.vendors.reference import ReferenceComparison, compare_with_reference, load_klines_reference
 from ingest.vendors.source import VendorFileMissingError, VendorSource, find_klines_files, stage_vendor_day
-from ingest.vendors.tardis import normalise_quotes, snapshots_from_incremental_l2
+from ingest.vendors.tardis import check_tardis_header, snapshots_from_incremental_l2
 
 __all__ = [
     "ChecksumError",
@@ -24,11 +24,11 @@ __all__ = [
     "ReferenceComparison",
     "VendorFileMissingError",
     "VendorFormatError",
+    "check_tardis_header",
     "VendorSource",
     "compare_with_reference",
     "find_klines_files",
     "load_klines_reference",
-    "normalise_quotes",
     "normalise_trades",
     "read_klines",
     "read_trades",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -39,8 +40,21 @@ class VendorFormatError(ValueError):
 
 @contextmanager
 def open_vendor_file(path: Path) -> Iterator[IO[bytes]]:
-    """The CSV bytes of a vendor file: `.zip` with exactly one `.csv` member, `.gz`, or plain."""
+    """The CSV bytes of a vendor file: `.zip` with exactly one `.csv` member, `.gz`, or plain.
+
+    A corrupt or truncated archive, found when it is opened or while it is read (a bad CRC, a cut-off
+    deflate stream), is a `VendorFormatError` naming the file, never a half-read file taken as whole.
+    """
     path = Path(path)
+    try:
+        with _open_vendor_file(path) as fh:
+            yield fh
+    except (zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile) as exc:
+        raise VendorFormatError(f"{path}: corrupt or truncated archive: {exc}") from exc
+
+
+@contextmanager
+def _open_vendor_file(path: Path) -> Iterator[IO[bytes]]:
     if path.suffix == ".zip":
         try:
             zf = zipfile.ZipFile(path)

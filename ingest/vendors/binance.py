@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -42,7 +43,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.landing import TRADES_COLUMNS, replacing, snapshot_columns, snapshots_file_name, trades_file_name
+from ingest.landing import (
+    TRADES_COLUMNS,
+    landing_file_name,
+    replacing,
+    snapshot_columns,
+    snapshots_file_name,
+    trades_file_name,
+)
 from ingest.names import validate_symbol
 from ingest.vendors._lines import (
     LINE_SCHEMA,
@@ -50,8 +58,10 @@ from ingest.vendors._lines import (
     head_lines,
     line_batches,
     malformed_line_sql,
+    open_vendor_file,
     rewrite_lines,
 )
+from ingest.vendors.datasets import DERIVATIVE_TICKER, DERIVATIVE_TICKER_COLUMNS, QUOTES, QUOTES_COLUMNS
 
 Market = Literal["spot", "usdm"]
 Kind = Literal["trades", "aggTrades", "klines"]
@@ -456,8 +466,9 @@ class NormalisedFile:
     landing_path: Path
     vendor_file: str
     rows: int
-    # landing line = vendor line + line_offset (both 1-based; the landing header is line 1).
-    line_offset: int
+    # landing line = vendor line + line_offset (both 1-based; the landing header is line 1);
+    # None when the rows were merged from several vendor files and sorted (no line maps back).
+    line_offset: int | None
     vendor_has_header: bool
     time_unit: str | None = None
     vendor_sha256: str | None = None
@@ -534,3 +545,196 @@ def write_empty_book_file(landing_root: Path, exchange: str, symbol: str, day: d
     with replacing(dest) as tmp, gzip.open(tmp, "wt", newline="") as fh:
         fh.write(",".join(snapshot_columns(1)) + "\n")
     return dest
+
+
+# --------------------------------------------------------------------------------------------
+# USD-M derivatives files: bookTicker -> quotes, fundingRate + metrics -> derivative_ticker
+# --------------------------------------------------------------------------------------------
+
+# Column layouts as the files publish them (header rows in the files seen; older bookTicker files
+# may lack one, then the column count must match). Binance's README documents none of these three:
+# see docs/vendors.md for where each layout was confirmed.
+BOOK_TICKER_COLUMNS: tuple[str, ...] = (
+    "update_id", "best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty", "transaction_time", "event_time",
+)
+FUNDING_RATE_COLUMNS: tuple[str, ...] = ("calc_time", "funding_interval_hours", "last_funding_rate")
+METRICS_COLUMNS: tuple[str, ...] = (
+    "create_time", "symbol", "sum_open_interest", "sum_open_interest_value", "count_toptrader_long_short_ratio",
+    "sum_toptrader_long_short_ratio", "count_long_short_ratio", "sum_taker_long_short_vol_ratio",
+)
+_DAY_US = 86_400_000_000
+_EPOCH = dt.date(1970, 1, 1)
+_CREATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
+def binance_monthly_name(symbol: str, kind: str, day: dt.date, ext: str = "zip") -> str:
+    """The monthly file name holding `day`, e.g. `BTCUSDT-fundingRate-2024-01.zip`."""
+    validate_symbol(symbol)
+    return f"{symbol}-{kind}-{day:%Y-%m}.{ext}"
+
+
+def _layout_shape(path: Path, layout: tuple[str, ...], what: str, time_column: str | None) -> CsvShape:
+    """Header (first field not an integer; then its names must be exactly `layout`, any order) or the
+    documented column count, and the unit of `time_column` (ms or µs, from the magnitude)."""
+    lines = [ln for ln in head_lines(path, 1000) if ln.strip()]
+    if not lines:
+        raise VendorFormatError(f"{Path(path).name}: file is empty")
+    first = [f.strip() for f in lines[0].split(",")]
+    has_header = not _is_int(first[0])
+    if has_header:
+        if sorted(first) != sorted(layout):
+            raise VendorFormatError(
+                f"{Path(path).name}: header {lines[0]!r} is not the Binance {what} header {','.join(layout)!r}"
+            )
+        columns, data = tuple(first), lines[1:]
+    else:
+        if len(first) != len(layout):
+            raise VendorFormatError(
+                f"{Path(path).name}: {len(first)} columns, but a headerless Binance {what} file has {len(layout)} "
+                f"({','.join(layout)})"
+            )
+        columns, data = layout, lines
+    unit: Literal["ms", "us"] = "ms"
+    if time_column is not None:
+        ti = columns.index(time_column)
+        stamps = [int(f[ti]) for f in (ln.split(",") for ln in data) if len(f) == len(columns) and _is_int(f[ti])]
+        if stamps or data:  # a header-only file has no unit to decide, and no rows to convert
+            unit = time_unit_of(stamps, Path(path).name)
+    return CsvShape(has_header=has_header, columns=columns, time_unit=unit)
+
+
+def normalise_book_ticker(
+    src: Path, landing_root: Path, *, symbol: str, day: dt.date, sha256: str | None = None
+) -> NormalisedFile:
+    """A USD-M `bookTicker` file -> `binance-futures_quotes_<day>_<SYMBOL>.csv.gz`, one row per vendor line.
+
+    timestamp = transaction_time, local_timestamp = event_time (both to µs), ask_amount =
+    best_ask_qty, ask_price = best_ask_price, bid_price = best_bid_price, bid_amount =
+    best_bid_qty; values are copied as text. Row order and the broken-line handling are those of
+    `normalise_trades` (landing line = vendor line, + 1 for a headerless vendor file).
+    """
+    validate_symbol(symbol)
+    exchange = EXCHANGE_BY_MARKET["usdm"]
+    shape = _layout_shape(src, BOOK_TICKER_COLUMNS, "usdm bookTicker", "transaction_time")
+
+    def us(name: str) -> str:
+        raw = _field(shape, name)
+        return f"coalesce(CAST(TRY_CAST(TRY_CAST({raw} AS HUGEINT) * {shape.to_us} AS BIGINT) AS VARCHAR), {raw})"
+
+    values = [us("transaction_time"), us("event_time"), _field(shape, "best_ask_qty"),
+              _field(shape, "best_ask_price"), _field(shape, "best_bid_price"), _field(shape, "best_bid_qty")]
+    line_sql = f"""CASE WHEN len(f) = {shape.n_columns} AND NOT contains(line, '"') THEN
+            '{exchange},{symbol},' || {" || ',' || ".join(values)}
+        ELSE {malformed_line_sql()} END"""
+    dest = Path(landing_root) / landing_file_name(exchange, QUOTES, day, symbol)
+    rows = rewrite_lines(src, dest, ",".join(QUOTES_COLUMNS), line_sql, skip_lines=1 if shape.has_header else 0)
+    out = NormalisedFile(
+        landing_path=dest, vendor_file=str(src), rows=rows, line_offset=0 if shape.has_header else 1,
+        vendor_has_header=shape.has_header, time_unit=shape.time_unit, vendor_sha256=sha256,
+        notes={"vendor": "binance", "market": "usdm", "kind": "bookTicker"},
+    )
+    out.write_manifest()
+    return out
+
+
+def _data_lines(path: Path, shape: CsvShape) -> Iterator[tuple[int, list[str]]]:
+    """(vendor line number, fields) of every non-blank data line of a small file; a line that is not
+    `shape.n_columns` plain fields is an error naming the file and the line."""
+    try:
+        with open_vendor_file(path) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="").read()
+    except UnicodeDecodeError as exc:
+        raise VendorFormatError(f"{Path(path).name}: cannot read: {exc}") from exc
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if (lineno == 1 and shape.has_header) or not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != shape.n_columns or '"' in line:
+            raise VendorFormatError(
+                f"{Path(path).name}: line {lineno} {line[:200]!r} is not {shape.n_columns} plain fields "
+                f"({','.join(shape.columns)})"
+            )
+        yield lineno, fields
+
+
+@dataclass
+class DerivativeTickerDay:
+    """What `derivative_ticker_from_binance` wrote: the landing file and where its rows came from."""
+
+    landing: NormalisedFile
+    funding_rows: int = 0
+    metrics_rows: int = 0
+    duplicates_dropped: int = 0
+
+
+def derivative_ticker_from_binance(
+    landing_root: Path,
+    *,
+    symbol: str,
+    day: dt.date,
+    funding: Sequence[Path] = (),
+    metrics: Sequence[Path] = (),
+    sha256: Sequence[str | None] = (),
+) -> DerivativeTickerDay:
+    """USD-M `fundingRate` (monthly) and `metrics` (daily) files -> `binance-futures_derivative_ticker_<day>_<SYMBOL>`.
+
+    Only rows whose time falls on `day` (UTC) are kept, so a month's funding file is split by day
+    and a metrics row stamped at the next midnight goes to the next day (pass the previous day's
+    metrics file too to pick up this day's midnight). A funding row: timestamp = funding_timestamp
+    = calc_time (µs), funding_rate = last_funding_rate. A metrics row: timestamp = create_time
+    (UTC, µs), open_interest = sum_open_interest. Every other field is empty; values are copied as
+    text, never through a float. Rows are sorted by timestamp (funding before metrics at the same
+    time, then vendor order); a row repeated exactly (early metrics files hold every row twice, and
+    the two metrics files overlap) is written once. A line that does not parse stops the day with
+    an error naming the file and the line: merged rows have no vendor line to quarantine at.
+    """
+    validate_symbol(symbol)
+    exchange = EXCHANGE_BY_MARKET["usdm"]
+    start_us = (day - _EPOCH).days * _DAY_US
+    rows: list[tuple[int, int, int, tuple[str, ...]]] = []
+    counts = {"funding_rows": 0, "metrics_rows": 0, "duplicates_dropped": 0}
+    for path in funding:
+        shape = _layout_shape(path, FUNDING_RATE_COLUMNS, "usdm fundingRate", "calc_time")
+        ti, ri = shape.pos("calc_time") - 1, shape.pos("last_funding_rate") - 1
+        for lineno, f in _data_lines(path, shape):
+            if not _is_int(f[ti]):
+                raise VendorFormatError(f"{Path(path).name}: line {lineno}: calc_time {f[ti]!r} is not an integer")
+            ts = int(f[ti]) * shape.to_us
+            if start_us <= ts < start_us + _DAY_US:
+                rows.append((ts, 0, len(rows), (exchange, symbol, str(ts), "", str(ts), f[ri], "", "", "", "", "")))
+                counts["funding_rows"] += 1
+    for path in metrics:
+        shape = _layout_shape(path, METRICS_COLUMNS, "usdm metrics", None)
+        ti, si, oi = (shape.pos(c) - 1 for c in ("create_time", "symbol", "sum_open_interest"))
+        for lineno, f in _data_lines(path, shape):
+            if not _CREATE_TIME.fullmatch(f[ti]):
+                raise VendorFormatError(
+                    f"{Path(path).name}: line {lineno}: create_time {f[ti]!r} is not 'YYYY-MM-DD HH:MM:SS'"
+                )
+            if f[si] != symbol:
+                raise VendorFormatError(f"{Path(path).name}: line {lineno}: symbol {f[si]!r}, expected {symbol!r}")
+            when = dt.datetime.strptime(f[ti], "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+            ts = int(when.timestamp()) * 1_000_000
+            if start_us <= ts < start_us + _DAY_US:
+                rows.append((ts, 1, len(rows), (exchange, symbol, str(ts), "", "", "", "", f[oi], "", "", "")))
+                counts["metrics_rows"] += 1
+    seen: set[tuple[str, ...]] = set()
+    lines = []
+    for *_, row in sorted(rows):
+        if row in seen:
+            counts["duplicates_dropped"] += 1
+            continue
+        seen.add(row)
+        lines.append(",".join(row) + "\n")
+    dest = Path(landing_root) / landing_file_name(exchange, DERIVATIVE_TICKER, day, symbol)
+    with replacing(dest) as tmp, gzip.open(tmp, "wt", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(DERIVATIVE_TICKER_COLUMNS) + "\n")
+        fh.writelines(lines)
+    landing = NormalisedFile(
+        landing_path=dest, vendor_file="; ".join(str(p) for p in (*funding, *metrics)), rows=len(lines),
+        line_offset=None, vendor_has_header=True, vendor_sha256="; ".join(s or "" for s in sha256) or None,
+        notes={"vendor": "binance", "market": "usdm", "kind": "fundingRate+metrics"}
+        | {k: str(v) for k, v in counts.items()},
+    )
+    landing.write_manifest()
+    return DerivativeTickerDay(landing=landing, **counts)

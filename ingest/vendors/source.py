@@ -9,8 +9,15 @@ Layouts searched under `path` (first match wins, `.zip` before an unzipped `.csv
     binance  data/<spot|futures/um>/daily/<trades|aggTrades>/<SYMBOL>/<SYMBOL>-<kind>-<day>.zip
              (the data.binance.vision tree; also found with `path` pointing below `data/`,
              or with all files in one flat folder). Klines: .../daily/klines/<SYMBOL>/1m/...
+             USD-M datasets: data/futures/um/daily/<bookTicker|metrics>/<SYMBOL>/<SYMBOL>-<kind>-<day>.zip,
+             data/futures/um/monthly/fundingRate/<SYMBOL>/<SYMBOL>-fundingRate-<YYYY-MM>.zip
     tardis   <exchange>_<data_type>_<day>_<SYMBOL>.csv.gz (what `tardis_dev.datasets.download`
              writes), or the datasets API tree <exchange>/<data_type>/<YYYY>/<MM>/<DD>/<SYMBOL>.csv.gz
+
+Trades are required (a symbol-day without them is not published yet); book data follows
+`book_data_types`; each of `datasets` (quotes, derivative_ticker, liquidations) is staged when the
+vendor has it for the symbol-day and reported as absent otherwise (a day with the ticker but no
+quotes loads what it has).
 """
 
 from __future__ import annotations
@@ -39,16 +46,20 @@ from ingest.vendors.binance import (
     ChecksumPolicy,
     Market,
     binance_file_name,
+    binance_monthly_name,
+    derivative_ticker_from_binance,
+    normalise_book_ticker,
     normalise_trades,
     verify_checksum,
     write_empty_book_file,
 )
-from ingest.vendors.tardis import normalise_quotes, snapshots_from_incremental_l2
+from ingest.vendors.datasets import DERIVATIVE_TICKER, LIQUIDATIONS, QUOTES, VENDOR_DATASETS
+from ingest.vendors.tardis import check_tardis_header, snapshots_from_incremental_l2
 
 log = logging.getLogger(__name__)
 
 Vendor = Literal["tardis", "binance"]
-TARDIS_BOOK_TYPES = ("book_snapshot_25", "book_snapshot_5", "quotes", "incremental_book_L2")
+TARDIS_BOOK_TYPES = ("book_snapshot_25", "book_snapshot_5", "incremental_book_L2")
 
 
 class VendorFileMissingError(FileNotFoundError):
@@ -69,6 +80,9 @@ class VendorSource:
     `aggTrades` (fills at one price and time merged: OHLC and volumes match, counts do not).
     book_data_types (tardis): book sources in order of preference; the first one found for a
     symbol-day is staged. Empty: no book data (a header-only book file is written).
+    datasets: which of quotes, derivative_ticker, liquidations to stage besides trades and books,
+    each when the vendor has it for the symbol-day (Tardis files as they are; Binance USD-M
+    bookTicker -> quotes, fundingRate + metrics -> derivative_ticker; Binance publishes no liquidations).
     checksums (binance): `require` a published `.CHECKSUM`/`SHA256SUMS`, check `if_present`, or `skip`.
     """
 
@@ -79,6 +93,7 @@ class VendorSource:
     exchange: str | None = None
     trades_kind: Literal["trades", "aggTrades"] = "trades"
     book_data_types: tuple[str, ...] = TARDIS_BOOK_TYPES
+    datasets: tuple[str, ...] = VENDOR_DATASETS
     snapshot_depth: int = 25
     snapshot_interval_ms: int = 1000
     checksums: ChecksumPolicy = "require"
@@ -100,7 +115,11 @@ class VendorSource:
             validate_exchange(self.exchange)
         unknown = [t for t in self.book_data_types if t not in TARDIS_BOOK_TYPES]
         if unknown:
-            raise ValueError(f"unknown book data types {unknown}: expected some of {TARDIS_BOOK_TYPES}")
+            hint = "; quotes are a dataset of their own now: list them in datasets" if QUOTES in unknown else ""
+            raise ValueError(f"unknown book data types {unknown}: expected some of {TARDIS_BOOK_TYPES}{hint}")
+        unknown = [t for t in self.datasets if t not in VENDOR_DATASETS]
+        if unknown:
+            raise ValueError(f"unknown datasets {unknown}: expected some of {VENDOR_DATASETS}")
 
     @property
     def exchange_id(self) -> str:
@@ -228,14 +247,18 @@ def open_store(source: VendorSource, landing_root: Path, s3_client: Any = None) 
 # --------------------------------------------------------------------------------------------
 
 
-def _binance_candidates(market: Market, kind: str, symbol: str, day: dt.date, interval: str | None) -> list[str]:
+def _binance_candidates(
+    market: Market, kind: str, symbol: str, day: dt.date, interval: str | None, *, monthly: bool = False
+) -> list[str]:
     market_dir = "spot" if market == "spot" else "futures/um"
     sub = f"klines/{symbol}/{interval}" if kind == "klines" else f"{kind}/{symbol}"
+    period = "monthly" if monthly else "daily"
     out = []
     for ext in ("zip", "csv"):
-        name = binance_file_name(symbol, kind, day, interval, ext=ext)
-        out += [f"data/{market_dir}/daily/{sub}/{name}", f"{market_dir}/daily/{sub}/{name}", f"daily/{sub}/{name}",
-                f"{sub}/{name}", name]
+        name = (binance_monthly_name(symbol, kind, day, ext=ext) if monthly
+                else binance_file_name(symbol, kind, day, interval, ext=ext))
+        out += [f"data/{market_dir}/{period}/{sub}/{name}", f"{market_dir}/{period}/{sub}/{name}",
+                f"{period}/{sub}/{name}", f"{sub}/{name}", name]
     return out
 
 
@@ -264,6 +287,14 @@ def _fetch_binance(
             f"unzipped variants) under {source.path}"
         )
     return (key, *_fetch_verified(store, key, source.checksums))
+
+
+def _fetch_binance_optional(
+    store: Store, source: VendorSource, kind: str, symbol: str, day: dt.date, *, monthly: bool = False
+) -> tuple[str, Path, str | None] | None:
+    """`_fetch_binance` for a file the day can do without: None when no candidate key exists."""
+    key = _first(store, _binance_candidates(source.market, kind, symbol, day, None, monthly=monthly))
+    return None if key is None else (key, *_fetch_verified(store, key, source.checksums))
 
 
 def _fetch_verified(store: Store, key: str, policy: ChecksumPolicy) -> tuple[Path, str | None]:
@@ -377,11 +408,67 @@ def _stage_binance(source: VendorSource, store: Store, day: dt.date, landing_roo
         book = write_empty_book_file(landing_root, source.exchange_id, symbol, day)
         out.files += [nf.landing_path, book]
         out.details.append({
-            "symbol": symbol, "vendor_file": store.describe(key), "sha256": sha or "", "rows": nf.rows,
-            "landing_file": nf.landing_path.name, "time_unit": nf.time_unit or "",
+            "symbol": symbol, "data_type": "trades", "vendor_file": store.describe(key), "sha256": sha or "",
+            "rows": nf.rows, "landing_file": nf.landing_path.name, "time_unit": nf.time_unit or "",
             "line_offset": nf.line_offset,
         })
         log.info("staged %s -> %s (%d rows)", key, nf.landing_path.name, nf.rows)
+        _stage_binance_datasets(source, store, symbol, day, landing_root, out)
+
+
+def _absent(out: StagedDay, symbol: str, data_type: str, why: str) -> None:
+    """A dataset the vendor does not have for the symbol-day: reported, not an error."""
+    out.details.append({"symbol": symbol, "data_type": data_type, "vendor_file": f"absent: {why}",
+                        "landing_file": ""})
+    log.info("%s %s %s: absent (%s)", out.day, symbol, data_type, why)
+
+
+def _stage_binance_datasets(
+    source: VendorSource, store: Store, symbol: str, day: dt.date, landing_root: Path, out: StagedDay
+) -> None:
+    """USD-M bookTicker -> quotes; fundingRate (the day's month) + metrics (the day and the day before, whose
+    file may hold this day's midnight) -> derivative_ticker. Each file's checksum is verified like the trades'."""
+    if source.market != "usdm":
+        for data_type in source.datasets:
+            _absent(out, symbol, data_type, f"Binance public data has no {source.market} {data_type}")
+        return
+    if QUOTES in source.datasets:
+        found = _fetch_binance_optional(store, source, "bookTicker", symbol, day)
+        if found is None:
+            _absent(out, symbol, QUOTES, f"no {binance_file_name(symbol, 'bookTicker', day)} under {source.path}")
+        else:
+            key, local, sha = found
+            nf = normalise_book_ticker(local, landing_root, symbol=symbol, day=day, sha256=sha)
+            out.files.append(nf.landing_path)
+            out.details.append({
+                "symbol": symbol, "data_type": QUOTES, "vendor_file": store.describe(key), "sha256": sha or "",
+                "rows": nf.rows, "landing_file": nf.landing_path.name, "time_unit": nf.time_unit or "",
+                "line_offset": nf.line_offset,
+            })
+    if DERIVATIVE_TICKER in source.datasets:
+        funding = _fetch_binance_optional(store, source, "fundingRate", symbol, day, monthly=True)
+        metrics = [m for m in (_fetch_binance_optional(store, source, "metrics", symbol, d)
+                               for d in (day - dt.timedelta(days=1), day)) if m is not None]
+        if funding is None and not metrics:
+            _absent(out, symbol, DERIVATIVE_TICKER,
+                    f"neither {binance_monthly_name(symbol, 'fundingRate', day)} nor "
+                    f"{binance_file_name(symbol, 'metrics', day)} under {source.path}")
+        else:
+            found = ([funding] if funding else []) + metrics
+            made = derivative_ticker_from_binance(
+                landing_root, symbol=symbol, day=day, funding=[funding[1]] if funding else [],
+                metrics=[m[1] for m in metrics], sha256=[f[2] for f in found],
+            )
+            out.files.append(made.landing.landing_path)
+            out.details.append({
+                "symbol": symbol, "data_type": DERIVATIVE_TICKER,
+                "vendor_file": "; ".join(store.describe(f[0]) for f in found),
+                "sha256": "; ".join(f[2] or "" for f in found), "rows": made.landing.rows,
+                "landing_file": made.landing.landing_path.name, "funding_rows": made.funding_rows,
+                "metrics_rows": made.metrics_rows, "duplicates_dropped": made.duplicates_dropped,
+            })
+    if LIQUIDATIONS in source.datasets:
+        _absent(out, symbol, LIQUIDATIONS, "Binance public data publishes no USD-M liquidations")
 
 
 def _stage_tardis(source: VendorSource, store: Store, day: dt.date, landing_root: Path, out: StagedDay) -> None:
@@ -401,6 +488,26 @@ def _stage_tardis(source: VendorSource, store: Store, day: dt.date, landing_root
         out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": "trades",
                             "landing_file": dest.name})
         _stage_tardis_book(source, store, exchange, symbol, day, landing_root, out)
+        _stage_tardis_datasets(source, store, exchange, symbol, day, landing_root, out)
+
+
+def _stage_tardis_datasets(
+    source: VendorSource, store: Store, exchange: str, symbol: str, day: dt.date, landing_root: Path, out: StagedDay
+) -> None:
+    """Tardis quotes, derivative_ticker and liquidations: header checked to be exactly Tardis', then linked."""
+    for data_type in source.datasets:
+        key = _first(store, _tardis_candidates(exchange, data_type, symbol, day))
+        if key is None:
+            _absent(out, symbol, data_type, f"no {landing_file_name(exchange, data_type, day, symbol)} "
+                                            f"under {source.path}")
+            continue
+        local = store.fetch(key)
+        check_tardis_header(local, data_type, shown_as=store.describe(key))
+        dest = landing_root / same_compression_name(landing_file_name(exchange, data_type, day, symbol), key)
+        _link_or_copy(local, dest)
+        out.files.append(dest)
+        out.details.append({"symbol": symbol, "vendor_file": store.describe(key), "data_type": data_type,
+                            "landing_file": dest.name})
 
 
 def _stage_tardis_book(
@@ -416,10 +523,7 @@ def _stage_tardis_book(
         if key is None:
             continue
         local = store.fetch(key)
-        if data_type == "quotes":
-            named = _tardis_named(local, exchange, data_type, day, symbol, landing_root / "_vendor_cache")
-            dest = normalise_quotes(named, landing_root).landing_path
-        elif data_type == "incremental_book_L2":
+        if data_type == "incremental_book_L2":
             nf, _ = snapshots_from_incremental_l2(
                 _tardis_named(local, exchange, data_type, day, symbol, landing_root / "_vendor_cache"), landing_root,
                 depth=source.snapshot_depth, interval_ms=source.snapshot_interval_ms,

@@ -1,11 +1,14 @@
-"""Tardis.dev data types the loader does not read natively, turned into `book_snapshot_N` landing files.
+"""Tardis.dev data types: the derivatives datasets staged as they are, and the L2 feed replayed into snapshots.
 
-The loader reads Tardis `trades` and `book_snapshot_N` as they are. Two more Tardis CSV types
-carry book information (layouts from docs.tardis.dev, "Downloadable CSV files / data types"):
+Layouts from docs.tardis.dev ("Downloadable CSV files / data types"):
 
 - `quotes`: exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount
-  (top of book; note the ask amount comes before the ask price). Rewritten 1:1 as a
-  `book_snapshot_1` file so the book statistics (spread, imbalance) work from quotes alone.
+  (top of book; the ask amount comes before the ask price),
+  `derivative_ticker`: exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,
+  predicted_funding_rate,open_interest,last_price,index_price,mark_price (empty fields where the
+  exchange sent none), `liquidations`: exchange,symbol,timestamp,local_timestamp,id,side,price,amount.
+  These are landing layouts themselves (their own datasets): `check_tardis_header` checks a file
+  is exactly that layout before it is linked into the landing folder unchanged.
 - `incremental_book_L2`: exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount,
   one row per price-level change; `amount` is the new level size (0 removes the level), rows of
   one exchange message share `local_timestamp`, and an `is_snapshot=true` row after a
@@ -35,12 +38,10 @@ from ingest.landing import (
     snapshot_columns,
     snapshots_file_name,
 )
-from ingest.vendors._lines import VendorFormatError, malformed_line_sql, rewrite_lines
+from ingest.vendors._lines import VendorFormatError
 from ingest.vendors.binance import NormalisedFile
+from ingest.vendors.datasets import DATASET_COLUMNS
 
-QUOTES_COLUMNS: tuple[str, ...] = (
-    "exchange", "symbol", "timestamp", "local_timestamp", "ask_amount", "ask_price", "bid_price", "bid_amount",
-)
 INCREMENTAL_L2_COLUMNS: tuple[str, ...] = (
     "exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount",
 )
@@ -66,33 +67,24 @@ def _header(src: Path, expected: tuple[str, ...]) -> list[str]:
     return header
 
 
-def normalise_quotes(src: Path, landing_root: Path) -> NormalisedFile:
-    """Tardis `quotes` -> `<exchange>_book_snapshot_1_<day>_<symbols>.csv.gz`, one row per quote, same order.
+def check_tardis_header(src: Path, data_type: str, *, shown_as: str | None = None) -> list[str]:
+    """The header of a Tardis `quotes`, `derivative_ticker` or `liquidations` file, which must be exactly
+    the Tardis layout (names and order: these files are staged as they are, never rewritten).
 
-    Columns are matched by header name. Both files have a header, so landing line = vendor line.
-    A quote with an empty side (no bid or no ask) keeps its empty fields and the loader
-    quarantines it as `missing_field`; malformed lines are kept as one quoted field (see
-    `_lines.malformed_line_sql`) so they are quarantined at the same line.
+    A file that is not one of them (another data type, a hand-edited export) stops the day with one
+    line naming the file (`shown_as`, e.g. the S3 URL it was downloaded from) and both headers.
     """
-    exchange, day, symbols = _vendor_name(src, "quotes")
-    header = _header(src, QUOTES_COLUMNS)
-
-    def col(name: str) -> str:
-        return f"f[{header.index(name) + 1}]"
-
-    out_cols = ["exchange", "symbol", "timestamp", "local_timestamp", "ask_price", "ask_amount", "bid_price",
-                "bid_amount"]
-    body = " || ',' || ".join(col(c) for c in out_cols)
-    line_sql = f"""CASE WHEN len(f) = {len(header)} AND NOT contains(line, '"') THEN {body}
-        ELSE {malformed_line_sql()} END"""
-    dest = Path(landing_root) / snapshots_file_name(exchange, day, 1, symbols)
-    rows = rewrite_lines(src, dest, ",".join(snapshot_columns(1)), line_sql, skip_lines=1)
-    out = NormalisedFile(
-        landing_path=dest, vendor_file=str(src), rows=rows, line_offset=0, vendor_has_header=True,
-        time_unit="us", notes={"vendor": "tardis", "data_type": "quotes"},
-    )
-    out.write_manifest()
-    return out
+    expected = DATASET_COLUMNS[data_type]
+    try:
+        header = read_header(Path(src))
+    except LandingFileError as exc:
+        raise VendorFormatError(str(exc)) from exc
+    if tuple(header) != expected:
+        raise VendorFormatError(
+            f"{shown_as or src}: header {','.join(header)!r} is not the Tardis {data_type} header "
+            f"{','.join(expected)!r}"
+        )
+    return header
 
 
 @dataclass

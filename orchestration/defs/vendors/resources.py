@@ -6,6 +6,7 @@ from pydantic import Field
 
 from ingest.names import InvalidNameError, canonical_symbol
 from ingest.settings import Settings
+from ingest.vendors.datasets import VENDOR_DATASETS
 from ingest.vendors.source import TARDIS_BOOK_TYPES, VendorSource
 
 
@@ -33,6 +34,10 @@ class VendorSourceResource(ConfigurableResource):
     book_data_types: list[str] = Field(
         default_factory=lambda: list(TARDIS_BOOK_TYPES), description="tardis: book sources in order of preference"
     )
+    datasets: list[str] = Field(
+        default_factory=lambda: list(VENDOR_DATASETS),
+        description="quotes, derivative_ticker, liquidations: staged when the vendor has them for the day",
+    )
     snapshot_depth: int = Field(default=25, description="levels of snapshots rebuilt from incremental_book_L2")
     snapshot_interval_ms: int = Field(default=1000, description="cadence of snapshots rebuilt from incremental_book_L2")
     checksums: str = Field(default="require", description="binance: require, if_present or skip")
@@ -53,6 +58,7 @@ class VendorSourceResource(ConfigurableResource):
             exchange=self.exchange,
             trades_kind=self.trades_kind,  # type: ignore[arg-type]
             book_data_types=tuple(self.book_data_types),
+            datasets=tuple(self.datasets),
             snapshot_depth=self.snapshot_depth,
             snapshot_interval_ms=self.snapshot_interval_ms,
             checksums=self.checksums,  # type: ignore[arg-type]
@@ -70,6 +76,15 @@ def _book_data_types(text: str | None) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _datasets(text: str | None) -> list[str]:
+    """TICKWH_VENDOR_DATASETS: a comma list of quotes, derivative_ticker, liquidations; `none`: none; unset: all."""
+    if text is None:
+        return list(VENDOR_DATASETS)
+    if text.strip().lower() == "none":
+        return []
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def vendor_source_from_settings(settings: Settings) -> VendorSourceResource:
     """`vendor_source` from the TICKWH_VENDOR_* variables: one per field (docs/vendors.md)."""
     return VendorSourceResource(
@@ -80,6 +95,7 @@ def vendor_source_from_settings(settings: Settings) -> VendorSourceResource:
         exchange=settings.vendor_exchange,
         trades_kind=settings.vendor_trades_kind,
         book_data_types=_book_data_types(settings.vendor_book_data_types),
+        datasets=_datasets(settings.vendor_datasets),
         snapshot_depth=settings.vendor_snapshot_depth,
         snapshot_interval_ms=settings.vendor_snapshot_interval_ms,
         checksums=settings.vendor_checksums,
