@@ -260,12 +260,13 @@ def test_research_asof_prints_book_levels_as_decimals(cli):
 def test_tickwh_lists_and_runs_the_research_commands(cli):
     code, out, _ = cli("--help")
     assert code == 0
-    for name in ("asof", "bars", "infobars", "replay"):
+    for name in ("asof", "bars", "funding", "infobars", "replay"):
         assert f"  research {name} " in out
     code, out, _ = cli("research", "--help")
     assert code == 0
     assert [line.split()[:2] for line in out.splitlines() if line.startswith("  research ")] == [
-        ["research", "asof"], ["research", "bars"], ["research", "infobars"], ["research", "replay"]]
+        ["research", "asof"], ["research", "bars"], ["research", "funding"], ["research", "infobars"],
+        ["research", "replay"]]
     code, out, _ = cli("research", "bars", "--help")
     assert code == 0 and out.startswith("usage: tickwh research bars ") and "--numeric {exact,float}" in out
     code, out, err = cli("research", "infobars", "LIMUSDT", "--kind", "volume", "--threshold", "0.000000000001",

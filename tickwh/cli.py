@@ -34,10 +34,12 @@ def register(name: str, target: str, help: str) -> None:
 register("demo", "tickwh.demo:main", "simulate a few days, run the pipeline end to end, print a summary")
 register("simulate", "ingest.simulator:main", "write simulated trade and book files into the landing folder")
 register("history", "ingest.history:main", "read trades, book snapshots or bars from the warm and cold tiers")
-register("research asof", "ingest.research.cli:asof", "trades with the book in force at their time (as-of join)")
+register("research asof", "ingest.research.cli:asof",
+         "trades with the book, quote or derivative ticker in force at their time (as-of join)")
 register("research bars", "ingest.research.cli:bars", "OHLCV bars of any interval in any time zone, gap fill")
 register("research infobars", "ingest.research.cli:infobars", "tick, volume or dollar bars from trades")
 register("research replay", "ingest.research.cli:replay_events", "trades and book snapshots in exchange-time order")
+register("research funding", "ingest.research.cli:funding", "funding paid or received by a position, event by event")
 register("catchup", "tickwh.commands:catchup", "load the days the daily schedule missed (only days with data)")
 register("docs", "tickwh.docs:main", "build the dbt and Great Expectations docs sites under $TICKWH_HOME/docs")
 register("feed", "ingest.feed.__main__:main", "run the live feed handler (exchange -> NATS JetStream)")
