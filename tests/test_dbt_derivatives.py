@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from ingest.landing import trades_file_name
+from ingest.quality import validate_window
 from ingest.warehouse import ensure_raw_schema
 from tests import lakes
 from tests.test_dbt_models import _dbt, _query
@@ -502,3 +503,17 @@ def test_every_new_mart_column_is_documented_and_typed_exactly(homes, con):
     assert types["open_interest_1h.close"] == "DECIMAL(28,12)"
     assert types["daily_stats.funding_rate_sum"] == "DECIMAL(38,24)"
     assert types["daily_stats.buy_liquidation_notional"] == "DECIMAL(38,20)"
+
+
+def test_the_basis_suite_warns_with_example_minutes(con):
+    """The quality suite of perp_basis_1m (expectations/marts.yml + the dbt tests' meta): the 6 % spike
+    of D2 is a warning (not blocking) that names its minutes; the other days pass."""
+    results = {r.partition: r for r in validate_window(con, "perp_basis_1m", list(DAYS))}
+    assert [str(d) for d in DAYS] == sorted(results)
+    assert results[str(D1)].success and results[str(D3)].success
+    d2 = results[str(D2)]
+    assert d2.failed_errors == [] and d2.failed_warnings == ["basis_within_threshold"] and not d2.blocking
+    outcome = next(o for o in d2.outcomes if o.rule == "basis_within_threshold")
+    assert outcome.unexpected_count == 11  # the spike's minute and the ten carried after it
+    first = outcome.examples[0]
+    assert first["bucket_start"] == _at(D2, 12).isoformat() and first["basis_bps"] == 600

@@ -610,7 +610,10 @@ def test_a_window_is_validated_in_one_pass_like_each_day_alone(baseline, tmp_pat
             if suite == "ohlcv_1m":
                 assert by_day[D1.isoformat()].failed_errors and not by_day[D0.isoformat()].failed_errors
             empty = by_day[days[0].isoformat()]
-            assert empty.rows_by_frame["rows"] == 0 and empty.outcome("not_empty").success is False, suite
+            assert empty.rows_by_frame["rows"] == 0, suite
+            # a day without a ticker has no perp_basis_1m rows and is fine (a quotes-only day)
+            if suite != "perp_basis_1m":
+                assert empty.outcome("not_empty").success is False, suite
 
 
 # --------------------------------------------------------------------------------------------
