@@ -469,6 +469,26 @@ def prep_raw_liquidations(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days
     return frames
 
 
+def prep_perp_basis(con: duckdb.DuckDBPyConnection, suite: SuiteSpec, days: list[dt.date] | None,
+                    now: dt.datetime) -> Frames:
+    """Minutes of a window with their offset in the day; the prices and basis as floats (the rules
+    compare them with bounds; the mart keeps them exact)."""
+    window = _window(days, suite.name)
+    frames = schema_frames(con, "marts.perp_basis_1m")
+    frames["rows"] = SqlFrame(
+        con,
+        f"""SELECT bar_date AS {DAY}, exchange, symbol, bucket_start, is_filled,
+               CAST(mark_price AS DOUBLE) AS mark_price, CAST(index_price AS DOUBLE) AS index_price,
+               CAST(basis_bps AS DOUBLE) AS basis_bps,
+               (epoch_us(bucket_start) - epoch_us(CAST(bar_date AS TIMESTAMP))) / 1e6 AS bucket_offset_s
+        FROM marts.perp_basis_1m WHERE bar_date BETWEEN $first AND $last""",
+        window,
+        order_by=("exchange", "symbol", "bucket_start"),
+        by=DAY,
+    )
+    return frames
+
+
 Preparer = Callable[[duckdb.DuckDBPyConnection, SuiteSpec, "list[dt.date] | None", dt.datetime], Frames]
 
 PREPARERS: dict[str, Preparer] = {
@@ -481,6 +501,7 @@ PREPARERS: dict[str, Preparer] = {
     "daily_stats": prep_daily_stats,
     "market_daily_summary": prep_market_daily_summary,
     "rollup": prep_rollup,
+    "perp_basis": prep_perp_basis,
 }
 
 

@@ -5,6 +5,11 @@
     realized volatility from the 1m closes, the largest trade gap from the trades, and the
     spread/imbalance statistics from the book snapshots of the same UTC day (left join: a day
     with trades but no snapshots keeps its row, with snapshot_count = 0 and NULL statistics).
+    The derivatives columns are left-joined the same way: the day's settled funding events
+    (funding_rates, by the UTC day of funding_time), the last open interest of the day
+    (open_interest_1h) and the day's liquidations by side (stg_liquidations). Without such data a
+    day keeps its row with funding_event_count and the liquidation counts and notionals 0, and
+    funding_rate_sum and open_interest_close NULL.
 -#}
 
 with daily as (
@@ -107,6 +112,49 @@ book as (
     where {{ in_window('snapshot_date') }}
     group by exchange, symbol, snapshot_date
 
+),
+
+funding as (
+
+    select
+        exchange,
+        symbol,
+        bar_date,
+        count(*) as funding_event_count,
+        sum(funding_rate) as funding_rate_sum
+    from {{ ref('funding_rates') }}
+    where {{ in_window('bar_date') }}
+    group by exchange, symbol, bar_date
+
+),
+
+open_interest as (
+
+    select
+        exchange,
+        symbol,
+        bar_date,
+        arg_max(close, bucket_start) as open_interest_close
+    from {{ ref('open_interest_1h') }}
+    where {{ in_window('bar_date') }}
+    group by exchange, symbol, bar_date
+
+),
+
+liquidations as (
+
+    select
+        exchange,
+        symbol,
+        liquidation_date as bar_date,
+        count(*) filter (where side = 'buy') as buy_liquidation_count,
+        count(*) filter (where side = 'sell') as sell_liquidation_count,
+        coalesce(sum(notional) filter (where side = 'buy'), 0) as buy_liquidation_notional,
+        coalesce(sum(notional) filter (where side = 'sell'), 0) as sell_liquidation_notional
+    from {{ ref('stg_liquidations') }}
+    where {{ in_window('liquidation_date') }}
+    group by exchange, symbol, liquidation_date
+
 )
 
 select
@@ -137,7 +185,14 @@ select
     b.mean_spread_bps,
     b.median_spread_bps,
     b.mean_top_imbalance,
-    cast(b.crossed_or_locked_share as double) as crossed_or_locked_share
+    cast(b.crossed_or_locked_share as double) as crossed_or_locked_share,
+    cast(coalesce(f.funding_event_count, 0) as bigint) as funding_event_count,
+    cast(f.funding_rate_sum as decimal(38, 24)) as funding_rate_sum,
+    oi.open_interest_close,
+    cast(coalesce(l.buy_liquidation_count, 0) as bigint) as buy_liquidation_count,
+    cast(coalesce(l.buy_liquidation_notional, 0) as decimal(38, 20)) as buy_liquidation_notional,
+    cast(coalesce(l.sell_liquidation_count, 0) as bigint) as sell_liquidation_count,
+    cast(coalesce(l.sell_liquidation_notional, 0) as decimal(38, 20)) as sell_liquidation_notional
 
 from with_previous as d
 left join realized as r
@@ -146,3 +201,9 @@ left join max_gaps as g
     on g.exchange = d.exchange and g.symbol = d.symbol and g.bar_date = d.bar_date
 left join book as b
     on b.exchange = d.exchange and b.symbol = d.symbol and b.bar_date = d.bar_date
+left join funding as f
+    on f.exchange = d.exchange and f.symbol = d.symbol and f.bar_date = d.bar_date
+left join open_interest as oi
+    on oi.exchange = d.exchange and oi.symbol = d.symbol and oi.bar_date = d.bar_date
+left join liquidations as l
+    on l.exchange = d.exchange and l.symbol = d.symbol and l.bar_date = d.bar_date
