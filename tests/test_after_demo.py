@@ -34,8 +34,10 @@ from ingest.availability import describe_days
 from ingest.simulator import simulate_days
 from orchestration.definitions import build_defs
 from orchestration.defs.catchup.sensors import CATCHUP_TAG
+from tests import lakes
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, dismiss_community_dialog
 from tests.ui_servers import BIN, REPO, free_port, server, tail, wait_http
+from tickwh import demo
 
 DEMO_DAYS = 2
 FIRST = dt.date(2024, 1, 1)
@@ -195,6 +197,22 @@ def test_demo_log_has_one_line_per_dbt_command_and_no_machinery(after_demo: Afte
     for check in ("hot_tier_matches_warm", "ohlcv_1m_matches_exchange_klines"):
         said = [line for line in lines if f"{check} not evaluated: " in line]
         assert len(said) == 1, (check, said)
+
+
+def test_demo_summary_shows_the_derivatives_of_the_last_day(after_demo: AfterDemo) -> None:
+    """The summary's derivatives block: one row per perpetual with the day's settled funding events, as many
+    as distinct funding times of that day in the raw ticker (simex switched to a 4 h schedule on the second
+    day: 6 events; the others settle every 8 h: 3)."""
+    text = (after_demo.home / "demo.log").read_text()
+    block = text.split("derivatives, last day")[1].split("\n\n")[0].splitlines()[1:]
+    shown = {(r[1], r[2]): int(r[3]) for r in (line.split() for line in block) if r[0] == str(DEMO_LAST)}
+    with lakes.connect(after_demo.home, read_only=True) as con:
+        want = dict(((ex, sym), n) for ex, sym, n in con.execute(
+            "SELECT exchange, symbol, count(DISTINCT funding_ts) FROM raw.derivative_ticker "
+            "WHERE CAST(funding_ts AS DATE) = ? GROUP BY ALL", [DEMO_LAST]).fetchall())
+    assert shown and shown.items() <= want.items() and len(shown) == min(len(want), demo.STATS_SHOWN)
+    assert {n for (ex, _), n in shown.items() if ex == "simex"} == {6}
+    assert {n for (ex, _), n in shown.items() if ex != "simex"} <= {3}
 
 
 def demo_daily_run(instance: DagsterInstance) -> DagsterRun:

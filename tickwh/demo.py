@@ -75,6 +75,18 @@ def summary(config: lake.LakeConfig) -> tuple[str, str | None]:
         if total > shown:
             lines.append(f"    ... {total - shown} more: tickwh history daily-stats <SYMBOL>")
         lines.append("")
+        lines.append("  derivatives, last day (funding events and summed rate, open interest at close, liquidations "
+                     "buy/sell and their notional):")
+        for row in con.execute(
+            """SELECT bar_date, exchange, symbol, funding_event_count, funding_rate_sum, open_interest_close,
+                      buy_liquidation_count, sell_liquidation_count,
+                      buy_liquidation_notional + sell_liquidation_notional
+            FROM marts.daily_stats WHERE funding_event_count > 0
+              AND bar_date = (SELECT max(bar_date) FROM marts.daily_stats) ORDER BY exchange, symbol LIMIT ?""",
+            [STATS_SHOWN],
+        ).fetchall():
+            lines.append("    " + "  ".join(_text(v) for v in row))
+        lines.append("")
         lines.append("  wide-range instruments, first day's 1d bars (open, high, low, close, volume, quote volume):")
         for row in con.execute(
             """SELECT symbol, open, high, low, close, volume, quote_volume FROM marts.ohlcv_1d
