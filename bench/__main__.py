@@ -10,6 +10,7 @@ Sections (``--only`` takes one or more, comma separated):
   numeric      issue 18: load and 1m bars with the exact numeric contract vs DECIMAL(18,8) (3M-trade day)
   research     figure 6: as-of join vs DuckDB ASOF and pandas; 4h bars from 1m vs trades; replay; symbol-hour reads
   lake         issue 13: read latency p50/p95 on the DuckLake vs the single DuckDB file, quiet and during a backfill
+  derivatives  issue 23: a quotes day (load_day + dbt quotes_1m) vs the DuckDB floor; asof_join on quotes vs DuckDB ASOF
   live, cold   other benches (bench/live_bench.py, bench/cold_bench.py), only when named and present
 
 The pipeline writes the warm warehouse, a DuckLake (SQLite catalog + Parquet files under the run's
@@ -31,7 +32,8 @@ from pathlib import Path
 
 from bench.common import Report, Workload, bench_home, machine_description, memory_method, render_table
 
-SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv", "numeric", "research", "lake")
+SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv", "numeric", "research", "lake",
+            "derivatives")
 OPTIONAL = ("live", "cold")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -58,6 +60,11 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
         "research_month": Workload(args.research_month_trades, days=30, snapshot_interval_ms=60_000),
         "lake": Workload(args.lake_trades, days=2, snapshot_interval_ms=10_000),
     }
+
+
+def derivative_sizes(args: argparse.Namespace) -> tuple[int, int]:
+    """Quotes and trades of the derivatives day (issue 23: 20M quotes, 10M trades)."""
+    return (200_000, 100_000) if args.quick else (args.derivatives_quotes, args.derivatives_trades)
 
 
 def run_optional(name: str, extra: str, report: Report) -> None:
@@ -96,6 +103,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--research-day-trades", type=int, default=10_000_000, help="trades of the as-of/replay day")
     p.add_argument("--research-month-trades", type=int, default=1_000_000,
                    help="trades per day of the research section's 30-day store")
+    p.add_argument("--derivatives-quotes", type=int, default=20_000_000, help="quotes of the derivatives day")
+    p.add_argument("--derivatives-trades", type=int, default=10_000_000,
+                   help="trades of the derivatives day (the as-of join's left side)")
     p.add_argument("--section-args", default="", help="arguments passed to the live/cold benches")
     args = p.parse_args(argv)
     args.sections = [s for s in args.only.split(",") if s] if args.only else list(SECTIONS)
@@ -111,6 +121,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from bench.derivatives_bench import bench_derivatives
     from bench.lake_bench import bench_lake
     from bench.numeric_bench import bench_numeric
     from bench.ohlcv_bench import bench_ohlcv
@@ -137,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "research": lambda: bench_research(w["research"], w["research_month"], args.reps, report, log),
         "lake": lambda: bench_lake(w["lake"], 10 if args.quick else 30,
                                    15.0 if args.quick else args.lake_backfill_seconds, report, log),
+        "derivatives": lambda: bench_derivatives(*derivative_sizes(args), args.reps, report, log),
     }
     for section in args.sections:
         t0 = time.perf_counter()
@@ -188,6 +200,9 @@ def save(report: Report, table: str, machine: dict[str, str], args: argparse.Nam
         *[f"- {k}: {v.describe()} (seed {v.seed}, from {v.start})" for k, v in w.items()
           if k in args.sections or (k == "fixed" and "partition" in args.sections)
           or (k == "research_month" and "research" in args.sections)],
+        *([f"- derivatives: 1 day x {derivative_sizes(args)[0]:,} quotes and {derivative_sizes(args)[1]:,} trades, "
+           "20 symbols, a book snapshot a day per symbol (seed 7, from 2024-01-01)"]
+          if "derivatives" in args.sections else []),
         "",
         "## Results",
         "",

@@ -39,7 +39,14 @@ def task_research(p: dict[str, Any]) -> dict[str, Any]:
     return run_research_in_process(p)
 
 
-TASKS = {"pipeline": task_pipeline, "floor": task_floor, "ohlcv": task_ohlcv, "research": task_research}
+def task_derivatives(p: dict[str, Any]) -> dict[str, Any]:
+    from bench.derivatives_bench import run_derivatives_in_process
+
+    return run_derivatives_in_process(p)
+
+
+TASKS = {"pipeline": task_pipeline, "floor": task_floor, "ohlcv": task_ohlcv, "research": task_research,
+         "derivatives": task_derivatives}
 
 
 def main(argv: list[str]) -> int:
