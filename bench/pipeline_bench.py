@@ -366,6 +366,7 @@ def build_history(w: Workload, days: int, log: Callable[[str], None]) -> Path:
     import subprocess
 
     from ingest import lake
+    from ingest.datasets import NAMES
     from ingest.loader import load_day
     from ingest.settings import DBT_PROJECT_DIR
 
@@ -382,7 +383,7 @@ def build_history(w: Workload, days: int, log: Callable[[str], None]) -> Path:
     config = lake.LakeConfig.embedded(out)
     with lake.connect(config) as con:
         for i in range(1, days + 1):
-            for dataset in ("trades", "book_snapshots"):
+            for dataset in NAMES:
                 load_day(con, w.landing, w.day(i), dataset)
     window = json.dumps({"min_date": w.day(1).isoformat(), "max_date": w.day(days + 1).isoformat()})
     env = {**os.environ, **config.env()}

@@ -48,12 +48,13 @@ def reference(home: Path, days: list[dt.date]) -> int:
     import subprocess
 
     from ingest import lake
+    from ingest.datasets import NAMES
     from ingest.loader import load_day
 
     project = Path(__file__).resolve().parents[1] / "dbt_project"
     for day in days:
         with lake.connect() as con:
-            for dataset in ("trades", "book_snapshots"):
+            for dataset in NAMES:
                 load_day(con, home / "landing", day, dataset)
         env = {**os.environ, "TICKWH_DBT_MIN_DATE": day.isoformat(),
                "TICKWH_DBT_MAX_DATE": (day + dt.timedelta(days=1)).isoformat()}

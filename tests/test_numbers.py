@@ -314,10 +314,15 @@ def test_demo_summary_prints_shortest_exact_decimals(home):
         con.execute("""CREATE SCHEMA IF NOT EXISTS marts;
             CREATE OR REPLACE TABLE marts.daily_stats AS SELECT * FROM (VALUES
                 (DATE '2024-01-01', 'simdex', 'BIGUSDT', CAST('9682' AS DECIMAL(22, 12)), 2::BIGINT,
-                 0.0294312::DOUBLE, 0.0::DOUBLE),
+                 0.0294312::DOUBLE, 0.0::DOUBLE, 3::BIGINT, CAST('0.00004405208333333333' AS DECIMAL(38, 24)),
+                 CAST('150000000000' AS DECIMAL(38, 12)), 1::BIGINT, 0::BIGINT,
+                 CAST('345808.16502' AS DECIMAL(38, 20)), CAST('0' AS DECIMAL(38, 20))),
                 (DATE '2024-01-01', 'simdex', 'TINYUSDT', CAST('0.00000065774' AS DECIMAL(22, 12)), 1::BIGINT,
-                 0.000001234::DOUBLE, 12.3456::DOUBLE))
-              t(bar_date, exchange, symbol, close, trade_count, realized_vol, mean_spread_bps);
+                 0.000001234::DOUBLE, 12.3456::DOUBLE, 0::BIGINT, NULL, NULL, 0::BIGINT, 0::BIGINT,
+                 CAST('0' AS DECIMAL(38, 20)), CAST('0' AS DECIMAL(38, 20))))
+              t(bar_date, exchange, symbol, close, trade_count, realized_vol, mean_spread_bps,
+                funding_event_count, funding_rate_sum, open_interest_close, buy_liquidation_count,
+                sell_liquidation_count, buy_liquidation_notional, sell_liquidation_notional);
             CREATE OR REPLACE TABLE marts.ohlcv_1d AS SELECT * FROM (VALUES
                 (DATE '2024-01-01', 'simdex', 'BIGUSDT', CAST('9682' AS DECIMAL(22, 12)),
                  CAST('9682' AS DECIMAL(22, 12)), CAST('0.5' AS DECIMAL(22, 12)), CAST('0.5' AS DECIMAL(22, 12)),
@@ -333,5 +338,9 @@ def test_demo_summary_prints_shortest_exact_decimals(home):
     assert "rounded to 5 and 2 decimals" in lines[i]
     assert lines[i + 1:i + 3] == ["    2024-01-01  BIGUSDT  9682  2  0.02943  0",
                                   "    2024-01-01  TINYUSDT  0.00000065774  1  0  12.35"]
+    # only perpetuals with funding that day, the funding sum at its full 20 decimals, never 4.405E-5
+    j = next(n for n, line in enumerate(lines) if line.startswith("  derivatives, last day"))
+    assert lines[j + 1:j + 3] == ["    2024-01-01  simdex  BIGUSDT  3  0.00004405208333333333  150000000000  1  0  "
+                                  "345808.16502", ""]
     assert lines[-2:] == ["    BIGUSDT  9682  9682  0.5  0.5  150000000000  345808.16502",
                           "    TINYUSDT  0.00000065774  0.0000012  0.00000065774  0.0000012  0  0"]

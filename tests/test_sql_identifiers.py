@@ -58,14 +58,15 @@ LEGACY_FRAGMENT_SQL: dict[str, int] = {
     "ingest/cold/retention.py": 3,
     "ingest/history.py": 12,  # +2: the tiers' held days (the no-rows answer), merged beside this check
     "ingest/hot/tier.py": 5,
-    "ingest/datasets/spec.py": 1,  # moved from the loader (ingest/datasets): the read's wrapper around its SELECT
+    "ingest/datasets/spec.py": 2,  # moved from the loader (ingest/datasets): the read's wrapper around its SELECT,
+    # and the raw table's DDL from a declaration's frozen column list (issue 23: one declaration per dataset)
     "ingest/datasets/trades.py": 2,  # moved from the loader likewise
     "ingest/loader.py": 17,
     "ingest/quality/__init__.py": 1,
-    "ingest/quality/prep.py": 20,  # +3: the raw frames of quotes, ticker, liquidations (the book's shape)
+    "ingest/quality/prep.py": 21,  # +4: the raw frames of quotes, ticker, liquidations; perp_basis_1m
     "ingest/quality/series.py": 1,
     "ingest/quality/sql_eval.py": 15,
-    "ingest/research/asof.py": 2,
+    "ingest/research/asof.py": 7,  # +5: the ticker join's select lists from ingest/research/columns.py's fixed lists
     "ingest/research/bars.py": 9,  # +3: the contract's type names (ingest/numeric.py), merged beside this check
     "ingest/research/common.py": 2,
     "ingest/research/info_bars.py": 2,

@@ -48,6 +48,7 @@ from ingest.research.common import (
     materialize,
     span,
 )
+from ingest.sql import quote_ident
 
 PAYMENT_SCALE = 28
 PAYMENT_TYPE = pa.decimal128(38, PAYMENT_SCALE)
@@ -64,7 +65,6 @@ SCHEMA = pa.schema([
 ])
 _COLUMNS = ["exchange", "symbol", "ts", "local_ts", "funding_ts", "funding_rate", "predicted_funding_rate",
             "open_interest", "last_price", "index_price", "mark_price"]
-_LAST = ", ".join(f"{c} DESC NULLS FIRST" for c in TICKER_ORDER)  # the last of the total order first
 
 
 def signed_amount(value: Any, what: str = "position") -> Decimal:
@@ -184,7 +184,8 @@ def _checked(value: Decimal, what: str, when: dt.datetime) -> Decimal:
 def _events(hist: HistoricalData, syms: Sequence[str], exchange: str | None, lo: dt.datetime, hi: dt.datetime,
             tol: dt.timedelta) -> list[tuple]:
     """(exchange, symbol, funding_ts, rate, rate_ts, mark, mark_ts) of every settled event, in time order."""
-    micros = tol // dt.timedelta(microseconds=1)
+    micros = int(tol // dt.timedelta(microseconds=1))
+    last = ", ".join(f"{quote_ident(c)} DESC NULLS FIRST" for c in TICKER_ORDER)  # the last of the total order first
     out: list[tuple] = []
     with lake_connection(hist) as con:
         carried = False
@@ -195,18 +196,18 @@ def _events(hist: HistoricalData, syms: Sequence[str], exchange: str | None, lo:
             # last one per event, with those carried from earlier days (always earlier in the order).
             verb = "INSERT INTO _obs BY NAME" if carried else "CREATE OR REPLACE TEMP TABLE _obs AS"
             con.execute(f"""{verb} SELECT * FROM _tk WHERE funding_rate IS NOT NULL AND funding_ts >= ?
-                AND funding_ts < ? AND ts <= funding_ts AND funding_ts - ts <= to_microseconds({micros})""",
+                AND funding_ts < ? AND ts <= funding_ts AND funding_ts - ts <= to_microseconds({int(micros)})""",
                         [lo, hi])
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _obs AS SELECT * FROM _obs QUALIFY row_number()
-                OVER (PARTITION BY exchange, symbol, funding_ts ORDER BY {_LAST}) = 1""")
+                OVER (PARTITION BY exchange, symbol, funding_ts ORDER BY {last}) = 1""")
             # Marks: the day's, one per (exchange, symbol, ts) (the last of the order), and the carried last.
             verb = "INSERT INTO _marks BY NAME" if carried else "CREATE OR REPLACE TEMP TABLE _marks AS"
             con.execute(f"""{verb} SELECT * FROM _tk WHERE mark_price IS NOT NULL QUALIFY row_number()
-                OVER (PARTITION BY exchange, symbol, ts ORDER BY {_LAST}) = 1""")
+                OVER (PARTITION BY exchange, symbol, ts ORDER BY {last}) = 1""")
             # Events due before the day ends are final: no later row can observe them.
             due = con.execute(f"""SELECT o.exchange, o.symbol, o.funding_ts, o.funding_rate, o.ts,
-                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({micros}) THEN m.mark_price END,
-                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({micros}) THEN m.ts END
+                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({int(micros)}) THEN m.mark_price END,
+                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({int(micros)}) THEN m.ts END
                 FROM (SELECT * FROM _obs WHERE funding_ts < ?) o
                 ASOF LEFT JOIN _marks m ON o.exchange = m.exchange AND o.symbol = m.symbol AND o.funding_ts >= m.ts
                 ORDER BY o.funding_ts, o.exchange, o.symbol""", [c_hi]).fetchall()

@@ -22,6 +22,7 @@ import pytest
 from ingest import lake
 from ingest.cold import ColdStoreConfig, ColdTier
 from ingest.cold.seaweed import SeaweedServer
+from ingest.datasets import NAMES
 from ingest.loader import load_day
 from ingest.simulator import simulate_days
 
@@ -75,7 +76,7 @@ def golden_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     simulate_days(DAY1, 2, home / "landing", trades_per_day=20_000, snapshot_interval_ms=10_000, seed=5)
     with lake.connect(lake.LakeConfig.embedded(home)) as con:
         for day in (DAY1, DAY2):
-            for dataset in ("trades", "book_snapshots"):
+            for dataset in NAMES:
                 load_day(con, home / "landing", day, dataset)
     return home
 
