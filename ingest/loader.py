@@ -25,7 +25,7 @@ import duckdb
 
 from ingest import datasets
 from ingest.books import BookExpectation, missing_book_exchanges
-from ingest.datasets import MISSING_IS_EMPTY, MISSING_PER_BOOK_RULE, Dataset
+from ingest.datasets import MISSING_IS_EMPTY, MISSING_PER_BOOK_RULE, MISSING_UNLESS_OTHER_DATA, Dataset
 from ingest.datasets.spec import COMMON_REASONS
 from ingest.lake import rollback, with_conflict_retry
 from ingest.landing import LandingFile, LandingFileError, check_gzip_complete, find_landing_files, read_header
@@ -60,6 +60,8 @@ class LoadReport:
     seconds: float = 0.0
     # Exchanges that traded on the day without a book file they are allowed to lack (trades-only).
     missing_book_files: list[str] = field(default_factory=list)
+    # No file of the dataset, allowed because the day has other datasets' files (a quotes-only day): theirs.
+    absent_beside: list[str] = field(default_factory=list)
 
 
 def _reasons(ds: Dataset) -> dict[str, str]:
@@ -218,7 +220,10 @@ def load_day(
     book snapshots: an exchange that traded without a book file fails the load if it is expected
     to have books (`books`, default TICKWH_BOOK_EXCHANGES, see ingest.books), else it is listed in
     `missing_book_files` and the day loads what book files there are (possibly none); the optional
-    datasets (quotes, derivative_ticker, liquidations): the day holds none of their rows.
+    datasets (quotes, derivative_ticker, liquidations): the day holds none of their rows. Trades, and
+    books of a day nobody traded: none, if the day has files of the optional datasets only (a
+    quotes-only day, `absent_beside` names their types); with no file at all, or a book file but no
+    trades file, the day is not delivered.
     """
     ds = datasets.dataset(dataset)
     t_start = time.perf_counter()
@@ -235,6 +240,18 @@ def load_day(
             log.warning("book_snapshots %s: no book file for %s (trades-only)", day, ", ".join(missing_books))
         if not files and missing_books:
             return _replace_with_nothing(con, ds, day, missing_books, t_start)
+    if not files and ds.missing in (MISSING_UNLESS_OTHER_DATA, MISSING_PER_BOOK_RULE):
+        # Only a day of the optional datasets alone: trades lost beside books (or books beside quotes and
+        # trades) is an outage, not a quotes-only day.
+        present = {d.family: d.missing for d in datasets.DATASETS
+                   if d.family != ds.family and find_landing_files(Path(landing_root), d.family, day)}
+        beside = [f for f, rule in present.items() if rule == MISSING_IS_EMPTY]
+        if beside and len(beside) == len(present):
+            log.warning("%s %s: no %s file; the day has %s files (a %s-only day): it holds no %s rows",
+                        ds.name, day, ds.family, ", ".join(beside), "+".join(beside), ds.name)
+            report = _replace_with_nothing(con, ds, day, [], t_start)
+            report.absent_beside = beside
+            return report
     if not files:
         raise NoLandingFilesError(
             f"no {ds.family} files for {day} under {landing_root} "

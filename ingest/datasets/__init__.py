@@ -10,7 +10,13 @@ its suite and its dbt models (docs/layout.md).
 from __future__ import annotations
 
 from ingest.datasets import book_snapshots, derivative_ticker, liquidations, quotes, trades
-from ingest.datasets.spec import MISSING_IS_EMPTY, MISSING_IS_ERROR, MISSING_PER_BOOK_RULE, Dataset
+from ingest.datasets.spec import (
+    MISSING_IS_EMPTY,
+    MISSING_IS_ERROR,
+    MISSING_PER_BOOK_RULE,
+    MISSING_UNLESS_OTHER_DATA,
+    Dataset,
+)
 
 DATASETS: tuple[Dataset, ...] = (
     trades.DATASET,
@@ -33,4 +39,5 @@ def dataset(name: str) -> Dataset:
     return found
 
 
-__all__ = ["DATASETS", "MISSING_IS_EMPTY", "MISSING_IS_ERROR", "MISSING_PER_BOOK_RULE", "NAMES", "Dataset", "dataset"]
+__all__ = ["DATASETS", "MISSING_IS_EMPTY", "MISSING_IS_ERROR", "MISSING_PER_BOOK_RULE", "MISSING_UNLESS_OTHER_DATA",
+           "NAMES", "Dataset", "dataset"]

@@ -18,8 +18,11 @@ from ingest import numeric
 from ingest.sql import qualified, quote_ident
 
 # A day without a file of the dataset:
-MISSING_IS_ERROR = "error"  # the load fails (trades: an empty day still needs a header-only file)
-MISSING_PER_BOOK_RULE = "books"  # ingest/books.py decides per exchange (TICKWH_BOOK_EXCHANGES)
+MISSING_IS_ERROR = "error"  # the load fails
+# the load fails, unless the day has files of the optional (MISSING_IS_EMPTY) datasets only (a quotes-only
+# day): then it holds no rows of it and the load says so (a trades day with no trades: a header-only file)
+MISSING_UNLESS_OTHER_DATA = "other_data"
+MISSING_PER_BOOK_RULE = "books"  # ingest/books.py decides per exchange (TICKWH_BOOK_EXCHANGES), as other_data
 MISSING_IS_EMPTY = "empty"  # the day holds no rows of it (most sources sell no liquidations)
 
 # Vendor spellings with '/' or ':' (`BTC/USD`) take the warehouse's form (names.canonical_symbol);

@@ -8,6 +8,7 @@ from ingest.datasets.spec import (
     KEY_DDL,
     KEY_INSERT,
     KEY_SELECT,
+    MISSING_UNLESS_OTHER_DATA,
     NAME_RULE,
     Dataset,
     fields_line,
@@ -87,6 +88,7 @@ DATASET = Dataset(
     cold_order=("symbol", "ts", "exchange", "trade_seq NULLS LAST", "trade_id"),
     history_order="ts, exchange, trade_seq NULLS LAST, trade_id",
     reasons={"invalid_side": "side is not buy, sell or unknown"},
+    missing=MISSING_UNLESS_OTHER_DATA,
     dup_rule="duplicate_trade_id",
     dup_reason_sql="'trade id ' || trade_id || ' already seen at ' || _first_seen",
 )

@@ -93,6 +93,7 @@ class ExpectationOutcome:
     examples: list[Any]
     kwargs: dict[str, Any]
     exception: str | None = None
+    note: str | None = None  # why the severity differs from the suite's (a quotes-only day's not_empty)
 
     @classmethod
     def of(cls, spec: ExpectationSpec, **found: Any) -> ExpectationOutcome:
@@ -115,6 +116,8 @@ class ExpectationOutcome:
         }
         if self.exception:
             out["exception"] = self.exception
+        if self.note:
+            out["note"] = self.note
         return jsonable(out)
 
 

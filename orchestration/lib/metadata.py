@@ -10,6 +10,10 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
 from ingest.loader import LoadReport
 
+# A raw asset's metadata key: {day: [the other datasets' file types]} for days loaded with no file of
+# its own dataset beside other data (ingest.loader `absent_beside`); the dataset's suite reads it.
+ABSENT_BESIDE = "absent_beside"
+
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(v: Any) -> str:

@@ -10,7 +10,7 @@ from ingest.lake import current_snapshot
 from ingest.loader import load_day
 from ingest.sql import qualified, quote_ident
 from orchestration.lib.daily import daily_asset
-from orchestration.lib.metadata import load_metadata, preview
+from orchestration.lib.metadata import ABSENT_BESIDE, load_metadata, preview
 from orchestration.lib.partitions import days_in_window
 from orchestration.lib.pools import WAREHOUSE_POOL
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
@@ -37,6 +37,11 @@ def _load(
             # Allowed (trades-only exchanges), but visible: the book statistics of these days are NULL.
             context.log.warning(f"no book file (trades-only, book statistics NULL): {', '.join(missing)}")
             metadata["missing_book_files"] = MetadataValue.json(missing)
+        absent = {str(r.day): r.absent_beside for r in reports if r.absent_beside}
+        if absent:
+            # Allowed (a quotes-only day), but visible; the suite's not_empty warns instead of blocking.
+            context.log.warning(f"no {ds.family} file, beside other datasets' files: {absent}")
+            metadata[ABSENT_BESIDE] = MetadataValue.json(absent)
         metadata["preview"] = preview(
             con,
             f"SELECT * EXCLUDE (source_file) FROM {qualified(*ds.table.split('.'))} "
