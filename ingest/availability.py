@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.books import BookExpectation
+from ingest.datasets import DATASETS, MISSING_IS_EMPTY
 from ingest.landing import LandingFileError, parse_landing_name
 
+OPTIONAL_TYPES = frozenset(d.family for d in DATASETS if d.missing == MISSING_IS_EMPTY)
 
 def _family(data_type: str) -> str | None:
     if data_type == "trades":
         return "trades"
     if data_type.startswith("book_snapshot"):
         return "book"
+    if data_type in OPTIONAL_TYPES:
+        return "optional"
     return None
 
 
@@ -48,6 +52,7 @@ def scan_landing(root: Path | str, books: BookExpectation | None = None) -> Land
     """Days the raw loaders can load (one directory listing): trades landed, and a book file for
     every exchange of the day that is expected to deliver books (ingest/books.py,
     TICKWH_BOOK_EXCHANGES). A trades-only exchange's days count; a missing expected book file does not.
+    A day of the optional datasets alone (quotes, ticker, liquidations: a quotes-only day) counts.
     A file with a refused name (`simex_trades_2024-01-09_A..B.csv.gz`) is listed in `refused` with
     its reason, once, and the scan goes on: one bad name must not hide every other day.
     """
@@ -79,7 +84,8 @@ def scan_landing(root: Path | str, books: BookExpectation | None = None) -> Land
 
     scan.days = {
         day for day, by_exchange in found.items()
-        if any("trades" in f for f in by_exchange.values()) and all(ready(ex, f) for ex, f in by_exchange.items())
+        if (any("trades" in f for f in by_exchange.values()) or all(f == {"optional"} for f in by_exchange.values()))
+        and all(ready(ex, f) for ex, f in by_exchange.items())
     }
     return scan
 

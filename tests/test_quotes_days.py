@@ -212,3 +212,13 @@ def test_a_day_with_no_file_at_all_is_not_delivered(tmp_path: Path) -> None:
     assert any("no trades files for " + DAY.isoformat() in m for m in _failures(result) + [
         str(e.event_specific_data.error.cause.message) for e in result.all_events
         if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error.cause])
+
+
+def test_catch_up_finds_a_quotes_only_day_and_not_a_lone_book_file(tmp_path: Path) -> None:
+    from ingest.availability import scan_landing
+
+    for name in ("simex_quotes_2024-01-02_ALL.csv.gz", "simex_derivative_ticker_2024-01-02_ALL.csv.gz",
+                 "simex_trades_2024-01-03_ALL.csv.gz", "simex_book_snapshot_5_2024-01-03_ALL.csv.gz",
+                 "simex_book_snapshot_5_2024-01-04_ALL.csv.gz", "simex_quotes_2024-01-04_ALL.csv.gz"):
+        (tmp_path / name).write_bytes(b"")
+    assert sorted(scan_landing(tmp_path).days) == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
