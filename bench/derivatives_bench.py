@@ -43,6 +43,7 @@ from bench.common import (
     run_worker,
     scratch,
 )
+from ingest.sql import qualified, quote_ident, sql_literal
 
 SECTION = "derivatives"
 FLOOR_LABEL = "DuckDB floor (native DuckDB file)"
@@ -101,7 +102,7 @@ def ensure_store(quotes: int, trades: int, log: Callable[[str], None]) -> Path:
             r = load_day(con, landing, DAY, dataset)
             if r.rows_quarantined:
                 raise RuntimeError(f"derivatives bench: {r.quarantine_by_rule} quarantined on a clean day")
-        con.execute(f"ATTACH '{path / 'plain.duckdb'}' AS plain")
+        con.execute(f"ATTACH {sql_literal(str(path / 'plain.duckdb'))} AS plain")
         con.execute("CREATE SCHEMA plain.raw")
         for table in ("trades", "quotes"):
             con.execute(f"CREATE TABLE plain.raw.{table} AS SELECT * FROM raw.{table}")
@@ -170,13 +171,14 @@ def _floor_quotes_sql(path: Path) -> str:
     from ingest.datasets.quotes import HEADER
 
     types = {n: ("BIGINT" if n.endswith("timestamp") else "VARCHAR") for n in HEADER}
-    cols = "{" + ", ".join(f"'{n}': '{t}'" for n, t in types.items()) + "}"
+    cols = "{" + ", ".join(f"{sql_literal(n)}: {sql_literal(t)}" for n, t in types.items()) + "}"
     kinds = {"bid_price": numeric.PRICE_SQL, "bid_amount": numeric.AMOUNT_SQL, "ask_price": numeric.PRICE_SQL,
              "ask_amount": numeric.AMOUNT_SQL}
     values = ", ".join(numeric.parse_sql(c, t) for c, t in kinds.items())
-    return f"""INSERT INTO raw.quotes SELECT DATE '{DAY}', exchange, symbol, make_timestamp(timestamp),
-        make_timestamp(local_timestamp), {values}, '{path.name}'
-        FROM read_csv('{path}', header = true, columns = {cols}, auto_detect = false, delim = ',', quote = '"')"""
+    return f"""INSERT INTO raw.quotes SELECT DATE {sql_literal(DAY.isoformat())}, exchange, symbol,
+        make_timestamp(timestamp), make_timestamp(local_timestamp), {values}, {sql_literal(path.name)}
+        FROM read_csv({sql_literal(str(path))}, header = true, columns = {cols}, auto_detect = false,
+                      delim = ',', quote = '"')"""
 
 
 def run_quotes_floor(p: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +199,7 @@ def run_quotes_floor(p: dict[str, Any]) -> dict[str, Any]:
     con.execute("CREATE SCHEMA IF NOT EXISTS staging; CREATE SCHEMA IF NOT EXISTS marts")
     for m in models:
         kind = "VIEW" if m["materialized"] == "view" else "TABLE"
-        con.execute(f'CREATE {kind} "{m["schema"]}"."{m["name"]}" AS {m["sql"]}')
+        con.execute(f'CREATE {kind} {qualified(m["schema"], m["name"])} AS {m["sql"]}')
     con.close()  # the checkpoint, as the pipeline's connections do
     end, cpu = time.perf_counter(), _cpu() - c0
     with duckdb.connect(p["db"], read_only=True) as con:
@@ -243,7 +245,7 @@ def _asof_floor_sql() -> str:
 
     quote = ", ".join(f"q.{c} AS {'quote_' + c if c in ('ts', 'local_ts') else c}"
                       for c in ("ts", "local_ts", "bid_price", "bid_amount", "ask_price", "ask_amount"))
-    return f"""SELECT {', '.join(f't.{c}' for c in TRADE_COLUMNS)}, {quote}
+    return f"""SELECT {', '.join(f't.{quote_ident(c)}' for c in TRADE_COLUMNS)}, {quote}
         FROM raw.trades t ASOF LEFT JOIN raw.quotes q
           ON t.exchange = q.exchange AND t.symbol = q.symbol AND t.ts >= q.ts
         WHERE t.ts >= ? AND t.ts < ?
@@ -362,7 +364,7 @@ def bench_derivatives(quotes: int, trades: int, reps: int, report: Report,
         + f", {pipe[0]['tests']} tests); floor read_csv + exact cast {med(floor, 'load_seconds'):.2f}s, "
         f"compiled SQL {med(floor, 'sql_seconds'):.2f}s; quotes_1m rows {pipe[0]['mart_rows']}"
     )
-    report.detail(f"derivatives: as-of rows {ours[0]['rows']} (asof_join) vs {fl[0]['rows']} (DuckDB ASOF JOIN); "
+    report.detail(f"derivatives: as-of rows {ours[0]['rows']} (asof_join) vs {fl[0]['rows']} (DuckDB's as-of join); "
                   "no tolerance; the floor reads the same two tables copied from the lake into a plain DuckDB file")
 
 

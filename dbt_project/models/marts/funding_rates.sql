@@ -1,4 +1,4 @@
-{{ day_partitioned_mart(['derivatives']) }}
+{{ day_partitioned_mart(['derivatives'], cold_time_column='funding_time') }}
 
 {#-
     One row per settled funding event of a perpetual: (exchange, symbol, funding_time).

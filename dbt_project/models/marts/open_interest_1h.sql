@@ -1,4 +1,4 @@
-{{ day_partitioned_mart(['derivatives']) }}
+{{ day_partitioned_mart(['derivatives'], cold_time_column='bucket_start') }}
 
 {#-
     Hourly open interest bars from the ticker rows that carry an open interest, per (exchange,

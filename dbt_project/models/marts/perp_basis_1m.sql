@@ -1,4 +1,4 @@
-{{ day_partitioned_mart(['derivatives']) }}
+{{ day_partitioned_mart(['derivatives'], cold_time_column='bucket_start') }}
 
 {#-
     Mark and index price per minute and their basis, gap-filled like ohlcv_1m_filled.

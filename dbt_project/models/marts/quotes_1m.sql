@@ -1,4 +1,4 @@
-{{ day_partitioned_mart(['quotes']) }}
+{{ day_partitioned_mart(['quotes'], cold_time_column='bucket_start') }}
 
 {#-
     Time-weighted best bid/ask statistics per (exchange, symbol, minute) with at least one quote.
