@@ -34,8 +34,11 @@ from orchestration.lib.redaction import redacted
 from orchestration.lib.resources import WarehouseResource
 
 translator = TickTranslator()
-# How often a build that lost its commit to a concurrent writer is run again (see `_build`).
-CONCURRENT_WRITER_RETRIES = 3
+# How often a build that lost its commit to a concurrent writer is run again (see `_build`). A build
+# commits once per model for 20-30 s on a loaded machine, so a retry that starts a few seconds after the
+# other writer's meets it again: the waits grow to half a build and more (3 retries of 1-4 s were seen
+# exhausted by two writers of one day on 2 busy cores).
+CONCURRENT_WRITER_RETRIES = 6
 
 
 def _mart_metadata(con: Any, model: str, days: list[dt.date]) -> dict[str, Any]:
@@ -160,7 +163,7 @@ def _build(
     if not invocation.is_successful() and _lost_to_concurrent_writer(invocation):
         attempt = context.retry_number + 1
         if attempt <= CONCURRENT_WRITER_RETRIES:
-            delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
+            delay = min(30.0, 2.0 * 2**attempt) * (0.5 + random.random())
             context.log.info(f"dbt build lost a commit to a concurrent writer (attempt {attempt}); "
                              f"rerun in {delay:.1f}s")
             raise RetryRequested(max_retries=CONCURRENT_WRITER_RETRIES, seconds_to_wait=delay)
