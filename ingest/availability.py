@@ -13,17 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.books import BookExpectation
-from ingest.datasets import DATASETS, MISSING_IS_EMPTY
+from ingest.datasets import OPTIONAL_FAMILIES
 from ingest.landing import LandingFileError, parse_landing_name
 
-OPTIONAL_TYPES = frozenset(d.family for d in DATASETS if d.missing == MISSING_IS_EMPTY)
 
 def _family(data_type: str) -> str | None:
     if data_type == "trades":
         return "trades"
     if data_type.startswith("book_snapshot"):
         return "book"
-    if data_type in OPTIONAL_TYPES:
+    if data_type in OPTIONAL_FAMILIES:
         return "optional"
     return None
 

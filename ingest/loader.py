@@ -243,15 +243,12 @@ def load_day(
     if not files and ds.missing in (MISSING_UNLESS_OTHER_DATA, MISSING_PER_BOOK_RULE):
         # Only a day of the optional datasets alone: trades lost beside books (or books beside quotes and
         # trades) is an outage, not a quotes-only day.
-        present = {d.family: d.missing for d in datasets.DATASETS
-                   if d.family != ds.family and find_landing_files(Path(landing_root), d.family, day)}
-        beside = [f for f, rule in present.items() if rule == MISSING_IS_EMPTY]
-        if beside and len(beside) == len(present):
+        present = [d.family for d in datasets.DATASETS
+                   if d.family != ds.family and find_landing_files(Path(landing_root), d.family, day)]
+        if present and datasets.OPTIONAL_FAMILIES.issuperset(present):
             log.warning("%s %s: no %s file; the day has %s files (a %s-only day): it holds no %s rows",
-                        ds.name, day, ds.family, ", ".join(beside), "+".join(beside), ds.name)
-            report = _replace_with_nothing(con, ds, day, [], t_start)
-            report.absent_beside = beside
-            return report
+                        ds.name, day, ds.family, ", ".join(present), "+".join(present), ds.name)
+            return _replace_with_nothing(con, ds, day, [], t_start, absent_beside=present)
     if not files:
         raise NoLandingFilesError(
             f"no {ds.family} files for {day} under {landing_root} "
@@ -339,10 +336,12 @@ def load_day(
 
 
 def _replace_with_nothing(
-    con: duckdb.DuckDBPyConnection, ds: Dataset, day: dt.date, missing_books: list[str], t_start: float
+    con: duckdb.DuckDBPyConnection, ds: Dataset, day: dt.date, missing_books: list[str], t_start: float,
+    absent_beside: list[str] | None = None,
 ) -> LoadReport:
     """A day with no file of the dataset that is allowed to have none: the day holds no rows afterwards."""
-    report = LoadReport(dataset=ds.name, day=day, files=[], missing_book_files=missing_books)
+    report = LoadReport(dataset=ds.name, day=day, files=[], missing_book_files=missing_books,
+                        absent_beside=absent_beside or [])
 
     report.rows_replaced = _replace_day(con, ds, day, lambda: None, what=f"emptying {ds.name} for {day}")
     report.seconds = time.perf_counter() - t_start

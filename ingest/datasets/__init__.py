@@ -26,6 +26,9 @@ DATASETS: tuple[Dataset, ...] = (
     liquidations.DATASET,
 )
 NAMES: tuple[str, ...] = tuple(d.name for d in DATASETS)
+# Landing data types of the datasets a day may lack (quotes, ticker, liquidations): a day of these alone
+# is a quotes-only day (ingest/loader.py, ingest/availability.py).
+OPTIONAL_FAMILIES = frozenset(d.family for d in DATASETS if d.missing == MISSING_IS_EMPTY)
 _BY_NAME = {d.name: d for d in DATASETS}
 _BY_ASSET = {d.asset: d for d in DATASETS}
 
@@ -40,4 +43,4 @@ def dataset(name: str) -> Dataset:
 
 
 __all__ = ["DATASETS", "MISSING_IS_EMPTY", "MISSING_IS_ERROR", "MISSING_PER_BOOK_RULE", "MISSING_UNLESS_OTHER_DATA",
-           "NAMES", "Dataset", "dataset"]
+           "NAMES", "OPTIONAL_FAMILIES", "Dataset", "dataset"]

@@ -196,7 +196,7 @@ def _events(hist: HistoricalData, syms: Sequence[str], exchange: str | None, lo:
             # last one per event, with those carried from earlier days (always earlier in the order).
             verb = "INSERT INTO _obs BY NAME" if carried else "CREATE OR REPLACE TEMP TABLE _obs AS"
             con.execute(f"""{verb} SELECT * FROM _tk WHERE funding_rate IS NOT NULL AND funding_ts >= ?
-                AND funding_ts < ? AND ts <= funding_ts AND funding_ts - ts <= to_microseconds({int(micros)})""",
+                AND funding_ts < ? AND ts <= funding_ts AND funding_ts - ts <= to_microseconds({micros})""",
                         [lo, hi])
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _obs AS SELECT * FROM _obs QUALIFY row_number()
                 OVER (PARTITION BY exchange, symbol, funding_ts ORDER BY {last}) = 1""")
@@ -206,8 +206,8 @@ def _events(hist: HistoricalData, syms: Sequence[str], exchange: str | None, lo:
                 OVER (PARTITION BY exchange, symbol, ts ORDER BY {last}) = 1""")
             # Events due before the day ends are final: no later row can observe them.
             due = con.execute(f"""SELECT o.exchange, o.symbol, o.funding_ts, o.funding_rate, o.ts,
-                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({int(micros)}) THEN m.mark_price END,
-                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({int(micros)}) THEN m.ts END
+                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({micros}) THEN m.mark_price END,
+                    CASE WHEN o.funding_ts - m.ts <= to_microseconds({micros}) THEN m.ts END
                 FROM (SELECT * FROM _obs WHERE funding_ts < ?) o
                 ASOF LEFT JOIN _marks m ON o.exchange = m.exchange AND o.symbol = m.symbol AND o.funding_ts >= m.ts
                 ORDER BY o.funding_ts, o.exchange, o.symbol""", [c_hi]).fetchall()

@@ -127,8 +127,7 @@ def suite_check(asset: str, suite: str, partitioned: bool) -> AssetChecksDefinit
             results = validate_window(con, suite, days)
         # The daily marts whose suite requires rows are built from trades: a quotes-only day has none.
         source = asset if asset in RAW_TABLES else "raw_trades"
-        results = [_empty_beside_other_data(r, _absent_beside(context.instance, source, r.partition))
-                   for r in results]
+        results = [_empty_beside_other_data(r, context.instance, source) for r in results]
         _log(context, results)
         # One result per day, recorded against that day (why: orchestration/lib/daily.py).
         yield from evaluations_by_day(
@@ -148,9 +147,13 @@ def _absent_beside(instance: DagsterInstance, asset: str, day: str | None) -> li
     return list((value.value or {}).get(str(day), [])) if value is not None else []  # type: ignore[union-attr]
 
 
-def _empty_beside_other_data(r: SuiteResult, beside: list[str]) -> SuiteResult:
+def _empty_beside_other_data(r: SuiteResult, instance: DagsterInstance, source: str) -> SuiteResult:
     """A day with no file of the dataset but other data (a quotes-only day) is not a failed delivery:
-    its not_empty warns, naming the data the day has. A header-only file stays an error."""
+    its not_empty warns, naming the data the day has. A header-only file stays an error. The load's
+    record is read only for a day whose not_empty failed."""
+    if not any(o.rule == "not_empty" and not o.success for o in r.outcomes):
+        return r
+    beside = _absent_beside(instance, source, r.partition)
     if not beside:
         return r
     why = f"no file of the dataset; the day has {', '.join(beside)} (loaded without it)"
