@@ -3,6 +3,7 @@
 Sections (``--only`` takes one or more, comma separated):
 
   partition    figures 1 and 5: one day through daily_pipeline vs the DuckDB floor; fixed overhead; peak RSS
+  launch       issue 26: a one-trade day launched as a real run (`dagster job execute`, process start to exit)
   incremental  figure 2: day 30 on a warehouse with 29 days vs day 1 on an empty one
   backfill     figure 3: 30 days of 1M trades as one ranged run vs 30 runs, and vs the DuckDB floor of the 30 days
   backfill_small  figure 3 on 100k-trade days with a snapshot a minute: where per-run fixed cost dominates
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from bench.common import Report, Workload, bench_home, machine_description, memory_method, render_table
 
-SECTIONS = ("partition", "incremental", "backfill", "backfill_small", "ohlcv", "numeric", "research", "lake",
+SECTIONS = ("partition", "launch", "incremental", "backfill", "backfill_small", "ohlcv", "numeric", "research", "lake",
             "derivatives")
 OPTIONAL = ("live", "cold")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from bench.derivatives_bench import bench_derivatives
     from bench.lake_bench import bench_lake
+    from bench.launch_bench import bench_launch
     from bench.numeric_bench import bench_numeric
     from bench.ohlcv_bench import bench_ohlcv
     from bench.pipeline_bench import PipelineConfig, bench_backfill, bench_incremental, bench_partition
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runners = {
         "partition": lambda: bench_partition(cfg, report),
+        "launch": lambda: bench_launch(cfg, report),
         "incremental": lambda: bench_incremental(cfg, report),
         "backfill": lambda: bench_backfill(cfg, report, w["backfill"], "3 backfill"),
         "backfill_small": lambda: bench_backfill(cfg, report, w["backfill_small"], "3 backfill, small days"),

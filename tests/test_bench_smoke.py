@@ -29,3 +29,22 @@ def test_four_engines_compute_the_same_minute_bars(bench_env: Path) -> None:
         check = res["checks"][engine]
         assert check == {"bars": res["bars"], "missing": 0, "extra": 0, "differing": 0, "examples": []}, engine
         assert res["sample"][engine] == res["sample"]["duckdb"], engine
+
+
+def test_the_launch_bench_splits_a_run_log_into_its_phases() -> None:
+    """bench/launch_bench.py reads the phases of a launched run from the lines Dagster prints."""
+    from bench.launch_bench import _phases
+
+    run = "daily_pipeline - 0b8a5c7e-0000-4000-8000-000000000000 - 4242"
+    log = "\n".join([
+        f"2026-12-06 10:00:09 +0000 - dagster - DEBUG - {run} - RUN_START - Started execution of run.",
+        f"2026-12-06 10:00:10 +0000 - dagster - DEBUG - {run} - raw_trades - STEP_START - Started.",
+        f"2026-12-06 10:00:12 +0000 - dagster - DEBUG - {run} - dbt_daily_marts - STEP_START - Started.",
+        "2026-12-06 10:00:13 +0000 - dagster - INFO - daily_pipeline - 0b8a5c7e - dbt_daily_marts - dbt build: 87 pass",
+        f"2026-12-06 10:00:18 +0000 - dagster - DEBUG - {run} - dbt_daily_marts - STEP_SUCCESS - Finished.",
+        f"2026-12-06 10:00:20 +0000 - dagster - DEBUG - {run} - RUN_SUCCESS - Finished execution of run.",
+    ])
+    started = dt.datetime(2026, 12, 6, 10, 0, 2)
+    assert _phases(log, started, 19.5) == {"start-up": 7.0, "raw loads + suites": 3.0, "dbt_daily_marts": 6.0,
+                                           "mart checks": 2.0, "exit": 1.5}
+    assert _phases("no run here", started, 19.5) == {}

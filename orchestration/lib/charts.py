@@ -7,13 +7,15 @@ import io
 from collections.abc import Sequence
 from datetime import datetime
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-
 
 def price_volume_png(title: str, times: Sequence[datetime], closes: Sequence[float], volumes: Sequence[float]) -> bytes:
+    # Imported here, not with the module: matplotlib costs about 1 s of every code-location load
+    # (each launched run, each sensor process), and only a mart build draws a chart.
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+
     fig, (ax_price, ax_vol) = plt.subplots(
         2, 1, figsize=(7, 3.2), dpi=90, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )

@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -43,12 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster_dbt import DbtCliInvocation, DbtCliResource
+from dagster_dbt.core import resource as dagster_dbt_resource
 from packaging import version
 
 from ingest.logs import verbose
 from ingest.settings import dbt_executable
+from orchestration.lib.dbt_in_process import ENV_LOCK, PARTIAL_PARSE, InProcessInvocation
 
-PARTIAL_PARSE = "partial_parse.msgpack"
 # The private dagster-dbt members this adapter replaces; tests/test_dbt_args.py checks they still exist.
 PRIVATE_HOOKS = ("_cli_version", "_initialize_dbt_core_adapter")
 
@@ -58,7 +58,7 @@ class DbtResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable).resolve() == Path(dbt_executable()).resolve():
+        if self._own_dbt:
             return version.parse(importlib.metadata.version("dbt-core"))
         return DbtCliResource._cli_version.func(self)  # another dbt: ask it
 
@@ -66,9 +66,18 @@ class DbtResource(DbtCliResource):
         return None
 
     def cli(self, args: Sequence[str], *, env: Mapping[str, str] | None = None, **kwargs: Any) -> DbtCliInvocation:
-        """`DbtCliResource.cli`, plus `env`: variables for this dbt process only."""
-        with _process_env(env or {}):  # dagster-dbt copies os.environ when it starts the process
+        """`DbtCliResource.cli`, plus `env`: variables for this dbt invocation only.
+
+        This environment's own dbt runs inside this process (orchestration/lib/dbt_in_process.py);
+        another executable runs as dagster-dbt starts it, a subprocess.
+        """
+        # dagster-dbt copies os.environ into the invocation's environment when it starts dbt.
+        with _process_env(env or {}, in_process=self._own_dbt):
             return super().cli(args, **kwargs)
+
+    @cached_property
+    def _own_dbt(self) -> bool:
+        return Path(self.dbt_executable).resolve() == Path(dbt_executable()).resolve()
 
     def events(self, invocation: DbtCliInvocation, log: Any, what: str) -> list[Any]:
         """Every Dagster event of `invocation`; dbt's own lines printed only with -v (TICKWH_VERBOSE).
@@ -113,21 +122,21 @@ class DbtResource(DbtCliResource):
         os.replace(tmp, target_dir / PARTIAL_PARSE)
 
 
-_ENV_LOCK = threading.Lock()
 
 
 @contextmanager
-def _process_env(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in the environment dagster-dbt copies into the dbt process, then the previous values back."""
-    if not values:
-        yield
-        return
-    with _ENV_LOCK:
+def _process_env(values: Mapping[str, str], *, in_process: bool = False) -> Iterator[None]:
+    """`values` in the environment dagster-dbt copies into the dbt invocation, then the previous values
+    back; with `in_process`, dagster-dbt starts dbt through `InProcessInvocation` instead of a process."""
+    with ENV_LOCK:
         saved = {k: os.environ.get(k) for k in values}
         os.environ.update(values)
+        if in_process:
+            dagster_dbt_resource.DbtCliInvocation = InProcessInvocation  # type: ignore[misc]
         try:
             yield
         finally:
+            dagster_dbt_resource.DbtCliInvocation = DbtCliInvocation  # type: ignore[misc]
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)

@@ -13,7 +13,7 @@ from dagster import ConfigurableResource, EnvVar
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from ingest import lake
+from ingest import lake, lake_pool
 from ingest.books import BookExpectation
 from ingest.settings import Settings
 
@@ -60,6 +60,11 @@ class WarehouseResource(DuckDBResource):
         config = self.lake_config()
         if (read_only or as_of is not None) and not config.exists():
             raise lake.LakeError(f"no lake at {config.describe()}: load a day first")
+        if as_of is None:
+            # The run's steps share one attached engine per process (ingest/lake_pool.py).
+            with lake_pool.connection(config, read_only=read_only) as con:
+                yield con
+            return
         with super().get_connection() as con:
             # dagster-duckdb closes its connection only when the block ends without an error; a step
             # that fails inside must not leave the catalog open (SQLite: "database is locked").
