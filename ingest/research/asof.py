@@ -8,9 +8,11 @@ trade's time counts, and when several snapshots share a timestamp the last of th
 (the latest-received, then the deepest). A trade whose latest book is older than `tolerance` gets
 nulls, not that book. Book snapshots read: [start - tolerance, end), or [start, end) without one.
 
-Work goes day by day (the warehouse's partitions), inside the reader's DuckDB over temp tables
-(no copy of the day through Python); the last book of each (exchange, symbol) is carried into
-the next day, so the answer does not depend on where days are cut.
+Work goes day by day (the warehouse's partitions), inside the reader's DuckDB (no copy of the day
+through Python): the join reads the day's trades and book where they lie (the lake's Parquet, or a
+cold day's download), and only the rows of tied keys go to a temp table to be settled; the last book
+of each (exchange, symbol) is carried into the next day, so the answer does not depend on where days
+are cut. (A tolerance reaching into the day before the range copies those two days' book first.)
 
 `right="quotes"`: the same join over `raw.quotes` (quote_ts, quote_local_ts, bid/ask price and amount),
 equal to merge_asof with the quotes sorted by (ts, local_ts, bid_price, bid_amount, ask_price,
