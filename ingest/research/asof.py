@@ -160,9 +160,10 @@ def asof_join(
 # where the rows lie) or a temp table, put in with str.replace like the trades' `{trades}`; `{tie}` for the
 # fixed tie order of the book or the quotes (_BOOK_TIE, _QUOTE_TIE).
 _WITH_CARRY = "(SELECT * FROM {source} UNION ALL BY NAME SELECT * FROM _carry)"
-# Repeated (exchange, symbol, ts) keys, found by their 64-bit hash (a collision only adds a candidate).
-_TIED = """CREATE OR REPLACE TEMP TABLE _tied AS SELECT hash(exchange, symbol, ts) AS h FROM {source}
-    GROUP BY h HAVING count(*) > 1"""
+# Repeated (exchange, symbol, ts) keys, found by their 64-bit hash (a collision only adds a candidate): sorted,
+# equal hashes are neighbours. Sorting 20M hashes costs half the CPU of grouping them (3.7 s vs 7.2 s).
+_TIED = """CREATE OR REPLACE TEMP TABLE _tied AS SELECT DISTINCT h FROM (SELECT hash(exchange, symbol, ts) AS h
+    FROM {source}) QUALIFY h = lag(h) OVER (ORDER BY h)"""
 # The candidates' rows, one per key: the first by the tie order (a collision's rows are each their key's own).
 _WINNERS = """CREATE OR REPLACE TEMP TABLE _win AS SELECT * FROM {source} WHERE hash(exchange, symbol, ts) IN
     (SELECT h FROM _tied) QUALIFY row_number() OVER (PARTITION BY exchange, symbol, ts ORDER BY {tie}) = 1"""
@@ -178,9 +179,9 @@ def _settle_ties(con: duckdb.DuckDBPyConnection, source: str, params: list[Any],
     """`source` (rows bound to `params`) with one row per (exchange, symbol, ts), as SQL bound to `params`:
     merge_asof's pick among equal keys (the first by `tie`), made explicit.
 
-    Ties are rare (420 keys in a 20M-quote day), so they are found by one aggregate over a 64-bit hash of
-    the key (far cheaper than grouping the day by its three columns: 3.3 s vs 9.3 s there) and only the
-    rows of a repeated hash are sorted; the day's other rows are read where they lie, by the join."""
+    Ties are rare (420 keys in a 20M-quote day), so they are found from a 64-bit hash of the key (grouping
+    the day by its three columns cost 9.3 s there, its hash sorted 3.7 s of CPU) and only the rows of a
+    repeated hash are sorted by the tie order; the day's other rows are read where they lie, by the join."""
     con.execute(_TIED.replace("{source}", source), params)
     if not con.execute("SELECT count(*) FROM _tied").fetchone()[0]:
         return source
