@@ -12,6 +12,9 @@
   M trades and N quotes in a DuckLake vs DuckDB's own ``ASOF LEFT JOIN`` of the same two tables copied
   into a plain DuckDB file, same columns and order, rows counted on both sides.
 
+``TICKWH_BENCH_DERIVATIVES=asof`` (or ``quotes``) runs only that part of the section (~2 min for the as-of
+pair at full size, against ~5 min for both); unset or ``all``, both.
+
 Each timed thing runs in a fresh worker process (``bench.worker``); the pairs are interleaved and the
 medians of ``reps`` are reported, as wall time and as CPU time (user + system of the worker and of its
 children, dbt included), which a shared machine disturbs far less than wall time.
@@ -50,6 +53,18 @@ FLOOR_LABEL = "DuckDB floor (native DuckDB file)"
 DAY = BENCH_START
 SEED = 7
 MODELS = ("stg_quotes", "quotes_1m")
+PARTS_ENV = "TICKWH_BENCH_DERIVATIVES"  # "asof", "quotes" or "all" (the default): which pairs to run
+PARTS = ("quotes", "asof")
+
+
+def parts() -> tuple[str, ...]:
+    """The section's parts to run, from TICKWH_BENCH_DERIVATIVES (a typo fails, not a silent full run)."""
+    value = os.environ.get(PARTS_ENV, "all").strip() or "all"
+    if value == "all":
+        return PARTS
+    if value not in PARTS:
+        raise ValueError(f"{PARTS_ENV}={value!r}: expected one of {', '.join(PARTS)} or all")
+    return (value,)
 
 
 def _cpu() -> float:
@@ -274,15 +289,19 @@ def run_asof(p: dict[str, Any]) -> dict[str, Any]:
         hist = HistoricalData(lake.LakeConfig.embedded(path))
         with lake.connect(lake.LakeConfig.embedded(path), read_only=True) as con:
             symbols = [r[0] for r in con.execute("SELECT DISTINCT symbol FROM raw.trades ORDER BY 1").fetchall()]
+            quotes = con.execute("SELECT count(*) FROM raw.quotes").fetchone()[0]
         ready, c0 = time.perf_counter(), _cpu()
         for b in asof_join(hist, symbols, lo, hi, right="quotes").batches():
             rows += b.num_rows
     else:
+        with duckdb.connect(str(path / "plain.duckdb"), read_only=True) as con:
+            quotes = con.execute("SELECT count(*) FROM raw.quotes").fetchone()[0]
         ready, c0 = time.perf_counter(), _cpu()
         with duckdb.connect(str(path / "plain.duckdb"), read_only=True) as con:
             for b in con.execute(_asof_floor_sql(), [lo, hi]).to_arrow_reader(1 << 17):
                 rows += b.num_rows
-    return {"_ready_at": ready, "seconds": time.perf_counter() - ready, "cpu": _cpu() - c0, "rows": rows}
+    return {"_ready_at": ready, "seconds": time.perf_counter() - ready, "cpu": _cpu() - c0, "rows": rows,
+            "quotes": quotes}
 
 
 def run_derivatives_in_process(p: dict[str, Any]) -> dict[str, Any]:
@@ -315,12 +334,19 @@ def _pair_rows(what: str, reference: str, target: str, limit: float, ours: list[
 def bench_derivatives(quotes: int, trades: int, reps: int, report: Report,
                       log: Callable[[str], None] = print) -> None:
     landing = ensure_day(quotes, trades, log)
-    store = ensure_store(quotes, trades, log)
+    run = parts()
+    load = os.getloadavg()
+    if "quotes" in run:
+        _bench_quotes_day(landing, quotes, trades, reps, report, load, log)
+    if "asof" in run:
+        _bench_asof(ensure_store(quotes, trades, log), reps, report, load, log)
+
+
+def _bench_quotes_day(landing: Path, quotes: int, trades: int, reps: int, report: Report,
+                      load: tuple[float, float, float], log: Callable[[str], None]) -> None:
+    """A quotes day through the loader and dbt vs DuckDB alone: interleaved."""
     models = prepare_dbt(log)
     logs = bench_home() / "logs"
-    load = os.getloadavg()
-
-    # 1. A quotes day through the loader and dbt vs DuckDB alone: interleaved
     pipe, floor = [], []
     for rep in range(reps):
         with scratch("deriv-floor-") as work:
@@ -338,19 +364,6 @@ def bench_derivatives(quotes: int, trades: int, reps: int, report: Report,
     _pair_rows(f"quotes day ({n} quotes): load_day + dbt build stg_quotes quotes_1m; mart rows agree: "
                f"{'yes' if same else 'NO'}", FLOOR_LABEL, "<= 2x floor", 2.0, pipe, floor, report, same)
 
-    # 2. As-of join of the day's trades with the quotes in force
-    ours, fl = [], []
-    for rep in range(reps):
-        ours.append(run_worker("derivatives", {"what": "asof", "store": str(store)}, logs).data)
-        fl.append(run_worker("derivatives", {"what": "asof_floor", "store": str(store)}, logs).data)
-        log(f"  asof rep {rep + 1}: asof_join {ours[-1]['seconds']:.2f}s (cpu {ours[-1]['cpu']:.2f}s, "
-            f"{ours[-1]['rows']} rows), DuckDB ASOF {fl[-1]['seconds']:.2f}s (cpu {fl[-1]['cpu']:.2f}s, "
-            f"{fl[-1]['rows']} rows)")
-    agree = len({r["rows"] for r in ours + fl}) == 1
-    _pair_rows(f"asof_join right=quotes, {human_count(ours[0]['rows'])} trades x {n} quotes; rows agree: "
-               f"{'yes' if agree else 'NO'}", "DuckDB ASOF JOIN, plain DuckDB file", "<= 1.5x", 1.5, ours, fl,
-               report, agree)
-
     def med(rs: list[dict[str, Any]], key: str) -> float:
         return median([r[key] for r in rs])
 
@@ -364,8 +377,26 @@ def bench_derivatives(quotes: int, trades: int, reps: int, report: Report,
         + f", {pipe[0]['tests']} tests); floor read_csv + exact cast {med(floor, 'load_seconds'):.2f}s, "
         f"compiled SQL {med(floor, 'sql_seconds'):.2f}s; quotes_1m rows {pipe[0]['mart_rows']}"
     )
+
+
+def _bench_asof(store: Path, reps: int, report: Report, load: tuple[float, float, float],
+                log: Callable[[str], None]) -> None:
+    """asof_join over the day's trades with the quotes in force vs DuckDB's ASOF JOIN: interleaved."""
+    logs = bench_home() / "logs"
+    ours, fl = [], []
+    for rep in range(reps):
+        ours.append(run_worker("derivatives", {"what": "asof", "store": str(store)}, logs).data)
+        fl.append(run_worker("derivatives", {"what": "asof_floor", "store": str(store)}, logs).data)
+        log(f"  asof rep {rep + 1}: asof_join {ours[-1]['seconds']:.2f}s (cpu {ours[-1]['cpu']:.2f}s, "
+            f"{ours[-1]['rows']} rows), DuckDB ASOF {fl[-1]['seconds']:.2f}s (cpu {fl[-1]['cpu']:.2f}s, "
+            f"{fl[-1]['rows']} rows); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    agree = len({r["rows"] for r in ours + fl}) == 1
+    _pair_rows(f"asof_join right=quotes, {human_count(ours[0]['rows'])} trades x {human_count(ours[0]['quotes'])} "
+               f"quotes; rows agree: {'yes' if agree else 'NO'}", "DuckDB ASOF JOIN, plain DuckDB file", "<= 1.5x",
+               1.5, ours, fl, report, agree)
     report.detail(f"derivatives: as-of rows {ours[0]['rows']} (asof_join) vs {fl[0]['rows']} (DuckDB's as-of join); "
-                  "no tolerance; the floor reads the same two tables copied from the lake into a plain DuckDB file")
+                  "no tolerance; the floor reads the same two tables copied from the lake into a plain DuckDB file; "
+                  f"load average at the section's start {' '.join(f'{x:.2f}' for x in load)}")
 
 
 if __name__ == "__main__":  # python -m bench.derivatives_bench: a quick standalone run

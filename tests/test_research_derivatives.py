@@ -87,6 +87,13 @@ def _files(rng: random.Random, exchange: str, day: dt.date) -> dict[str, list[st
     quotes.append(f"{exchange},BTCUSDT,{edge},{edge + 4},5,{price + 2},{price},1")  # received earlier
     ticker.append(f"{exchange},BTCUSDT,{edge},{edge + 5},,,,100.5,,,{price + Decimal('0.25')}")
     ticker.append(f"{exchange},BTCUSDT,{edge},{edge + 5},,,,99.5,,,")  # same (ts, local_ts), OI only
+    if day == DAY1:  # the day's last quotes, tied at 23:59:59.999999 and carried into the next day
+        last = us(at(day, 0) + dt.timedelta(days=1)) - 1
+        quotes.append(f"{exchange},BTCUSDT,{last},{last + 7},4,{price + 1},{price},6")  # received later: wins
+        quotes.append(f"{exchange},BTCUSDT,{last},{last + 3},9,{price + 1},{price},8")
+    else:  # a trade at midnight, before the day's first quote: the day before's last is in force
+        midnight = us(at(day, 0))
+        trades.append(f"{exchange},BTCUSDT,{midnight},{midnight + 9},midnight{day:%j},sell,{price},1")
     return {"trades": trades, "quotes": quotes, "derivative_ticker": ticker}
 
 
@@ -189,6 +196,10 @@ def test_asof_join_on_quotes_equals_pandas_merge_asof(hist, lo, hi, tolerance):
     assert len(edge) == (4 if hi.hour >= 6 else 0)  # 06:00 of both days on both exchanges, when in range
     assert (edge["ask_amount"] == 1).all() and (edge["bid_amount"] == 2).all()
     assert (edge["quote_ts"] == edge["ts"]).all()
+    # midnight of DAY2: the tie at DAY1's last microsecond, settled and carried across the day boundary
+    night = actual[actual["trade_id"].str.startswith("midnight")]
+    assert len(night) == 2 and (night["quote_ts"] == at(DAY2, 0) - dt.timedelta(microseconds=1)).all()
+    assert (night["ask_amount"] == 4).all() and (night["bid_amount"] == 6).all()
 
 
 def ticker_reference(hist: HistoricalData, lo: dt.datetime, hi: dt.datetime, tolerance: str | None) -> pd.DataFrame:

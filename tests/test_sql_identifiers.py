@@ -67,7 +67,8 @@ LEGACY_FRAGMENT_SQL: dict[str, int] = {
     "ingest/quality/prep.py": 21,  # +4: the raw frames of quotes, ticker, liquidations; perp_basis_1m
     "ingest/quality/series.py": 1,
     "ingest/quality/sql_eval.py": 15,
-    "ingest/research/asof.py": 7,  # +5: the ticker join's select lists from ingest/research/columns.py's fixed lists
+    "ingest/research/asof.py": 6,  # the ticker join's select lists from ingest/research/columns.py's fixed lists
+    # (-1, issue 23: the book's and quotes' ties settled by constant statements, not the DELETE's f-string)
     "ingest/research/bars.py": 9,  # +3: the contract's type names (ingest/numeric.py), merged beside this check
     "ingest/research/common.py": 2,
     "ingest/research/info_bars.py": 2,

@@ -8,9 +8,11 @@ trade's time counts, and when several snapshots share a timestamp the last of th
 (the latest-received, then the deepest). A trade whose latest book is older than `tolerance` gets
 nulls, not that book. Book snapshots read: [start - tolerance, end), or [start, end) without one.
 
-Work goes day by day (the warehouse's partitions), inside the reader's DuckDB over temp tables
-(no copy of the day through Python); the last book of each (exchange, symbol) is carried into
-the next day, so the answer does not depend on where days are cut.
+Work goes day by day (the warehouse's partitions), inside the reader's DuckDB (no copy of the day
+through Python): the join reads the day's trades and book where they lie (the lake's Parquet, or a
+cold day's download), and only the rows of tied keys go to a temp table to be settled; the last book
+of each (exchange, symbol) is carried into the next day, so the answer does not depend on where days
+are cut. (A tolerance reaching into the day before the range copies those two days' book first.)
 
 `right="quotes"`: the same join over `raw.quotes` (quote_ts, quote_local_ts, bid/ask price and amount),
 equal to merge_asof with the quotes sorted by (ts, local_ts, bid_price, bid_amount, ask_price,
@@ -29,7 +31,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from ingest.history import BATCH_ROWS, HistoricalData
@@ -54,6 +58,7 @@ from ingest.research.common import (
 )
 
 MAX_LEVELS = 64
+_TICK = dt.timedelta(microseconds=1)
 _BOOK_TIE = "local_ts DESC NULLS FIRST, depth DESC"  # the last of (ts, local_ts NULLS LAST, depth) wins
 # The last of (ts, local_ts NULLS LAST, bid_price, bid_amount, ask_price, ask_amount) wins.
 _QUOTE_TIE = "local_ts DESC NULLS FIRST, bid_price DESC, bid_amount DESC, ask_price DESC, ask_amount DESC"
@@ -110,47 +115,88 @@ def asof_join(
     join_sql = f"""
         SELECT {', '.join(TRADE_COLUMNS)}, {outer}
         FROM (SELECT t.*, {inner}, {in_tolerance} AS _ok FROM ({{trades}}) t
-              ASOF LEFT JOIN _book b ON t.exchange = b.exchange AND t.symbol = b.symbol AND t.ts >= b.ts)
+              ASOF LEFT JOIN {{right}} b ON t.exchange = b.exchange AND t.symbol = b.symbol AND t.ts >= b.ts)
         ORDER BY ts, exchange, symbol, coalesce(trade_seq, 0), trade_id"""
 
     def chunks() -> Iterator[pa.RecordBatch]:
         with lake_connection(hist) as con:
-            carried = False
-            for c_lo, c_hi in day_chunks(lo, hi):
-                book_lo = c_lo - tol if not carried and tol is not None else c_lo
-                materialize(con, "_book", hist.day_queries(con, dataset, syms, book_lo, c_hi, exchange,
-                                                          columns=book_cols, ordered=False))
-                if carried:
-                    con.execute("INSERT INTO _book BY NAME SELECT * FROM _carry")
-                # One snapshot per (exchange, symbol, ts): merge_asof's pick among equal keys, made explicit.
-                # Ties are rare (two depths of one feed; 420 keys in a 20M-quote day), so only the tied keys
-                # are sorted: a window over the whole day cost 7.4 s there (bench/results/latest.md).
-                con.execute("""CREATE OR REPLACE TEMP TABLE _ties AS SELECT exchange, symbol, ts FROM _book
-                    GROUP BY exchange, symbol, ts HAVING count(*) > 1""")
-                if con.execute("SELECT count(*) FROM _ties").fetchone()[0]:
-                    con.execute(f"""DELETE FROM _book WHERE rowid IN (
-                        SELECT rowid FROM (
-                            SELECT rowid, row_number() OVER (PARTITION BY exchange, symbol, ts ORDER BY {tie}) AS _n
-                            FROM _book SEMI JOIN _ties USING (exchange, symbol, ts))
-                        WHERE _n > 1)""")
-                keep = "" if tol is None else "AND ts >= ?"
-                con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE _carry AS SELECT * FROM _book WHERE (exchange, symbol, ts) IN
-                        (SELECT (exchange, symbol, max(ts)) FROM _book GROUP BY exchange, symbol) {keep}""",
-                    [] if tol is None else [c_hi - tol],
-                )
-                carried = True
-                # The day's trades are scanned in place (a warm day's Parquet files, or a cold day's downloads,
-                # kept until the join has been read): ASOF over the lake scan is the engine's own floor.
-                for sql, params in hist.day_queries(con, "trades", syms, c_lo, c_hi, exchange,
-                                                    columns=TRADE_COLUMNS, ordered=False):
-                    tol_param = [] if tol is None else [tol]  # it stands before the trades' in the SQL
-                    joined = con.execute(join_sql.replace("{trades}", sql), [*tol_param, *params])
-                    reader = joined.to_arrow_reader(batch_rows)
-                    yield pa.RecordBatch.from_pylist([], schema=reader.schema)  # the schema, even for an empty day
-                    yield from reader
+            days = list(day_chunks(lo, hi))
+            for i, (c_lo, c_hi) in enumerate(days):
+                book_lo = c_lo - tol if i == 0 and tol is not None else c_lo
+                queries = hist.day_queries(con, dataset, syms, book_lo, c_hi, exchange, columns=book_cols,
+                                           ordered=False)
+                try:
+                    if book_lo.date() == (c_hi - _TICK).date():
+                        # One day: one query, scanned where it lies (the lake's Parquet, or a cold day's
+                        # download, kept until `queries` is closed) by the join itself, not copied first.
+                        sql, source_params = next(queries)
+                        source = f"({sql})"
+                    else:  # a tolerance reaching into the day before: two days' queries, one table
+                        materialize(con, "_book", queries)
+                        source, source_params = "_book", []
+                    if i:  # the last book of each (exchange, symbol) before the day: older than any of the day's
+                        con.execute("CREATE OR REPLACE TEMP TABLE _carry AS SELECT * FROM _carry_next")
+                        source = _WITH_CARRY.replace("{source}", source)
+                    right_sql = _settle_ties(con, source, source_params, tie)
+                    if i + 1 < len(days):
+                        _carry_last(con, right_sql, source_params, None if tol is None else c_hi - tol)
+                    # The day's trades are scanned in place too (a warm day's Parquet files, or a cold day's
+                    # downloads, kept until the join has been read).
+                    for sql, params in hist.day_queries(con, "trades", syms, c_lo, c_hi, exchange,
+                                                        columns=TRADE_COLUMNS, ordered=False):
+                        tol_param = [] if tol is None else [tol]  # it stands before the trades' in the SQL
+                        joined = con.execute(join_sql.replace("{trades}", sql).replace("{right}", right_sql),
+                                             [*tol_param, *params, *source_params])
+                        reader = joined.to_arrow_reader(batch_rows)
+                        yield pa.RecordBatch.from_pylist([], schema=reader.schema)  # the schema, even if empty
+                        yield from reader
+                finally:
+                    queries.close()  # a cold day's download is removed only now
 
     return result_of(chunks(), numeric or hist.numeric)
+
+
+# The right side's statements. `{source}` stands for its rows: a day's query of HistoricalData.day_queries (run
+# where the rows lie) or a temp table, put in with str.replace like the trades' `{trades}`; `{tie}` for the
+# fixed tie order of the book or the quotes (_BOOK_TIE, _QUOTE_TIE).
+_WITH_CARRY = "(SELECT * FROM {source} UNION ALL BY NAME SELECT * FROM _carry)"
+# Repeated (exchange, symbol, ts) keys, found by their 64-bit hash (a collision only adds a candidate): sorted,
+# equal hashes are neighbours. Sorting 20M hashes costs half the CPU of grouping them (3.7 s vs 7.2 s).
+_TIED = """CREATE OR REPLACE TEMP TABLE _tied AS SELECT DISTINCT h FROM (SELECT hash(exchange, symbol, ts) AS h
+    FROM {source}) QUALIFY h = lag(h) OVER (ORDER BY h)"""
+# The candidates' rows, one per key: the first by the tie order (a collision's rows are each their key's own).
+_WINNERS = """CREATE OR REPLACE TEMP TABLE _win AS SELECT * FROM {source} WHERE hash(exchange, symbol, ts) IN
+    (SELECT h FROM _tied) QUALIFY row_number() OVER (PARTITION BY exchange, symbol, ts ORDER BY {tie}) = 1"""
+_SETTLED = """(SELECT * FROM {source} ANTI JOIN _win USING (exchange, symbol, ts)
+    UNION ALL BY NAME SELECT * FROM _win)"""
+_LAST = """CREATE OR REPLACE TEMP TABLE _last AS SELECT exchange, symbol, max(ts) AS ts FROM {source}
+    GROUP BY exchange, symbol"""
+_NEXT_CARRY = """CREATE OR REPLACE TEMP TABLE _carry_next AS SELECT * FROM {source}
+    SEMI JOIN _last USING (exchange, symbol, ts)"""
+
+
+def _settle_ties(con: duckdb.DuckDBPyConnection, source: str, params: list[Any], tie: str) -> str:
+    """`source` (rows bound to `params`) with one row per (exchange, symbol, ts), as SQL bound to `params`:
+    merge_asof's pick among equal keys (the first by `tie`), made explicit.
+
+    Ties are rare (420 keys in a 20M-quote day), so they are found from a 64-bit hash of the key (grouping
+    the day by its three columns cost 9.3 s there, its hash sorted 3.7 s of CPU) and only the rows of a
+    repeated hash are sorted by the tie order; the day's other rows are read where they lie, by the join."""
+    con.execute(_TIED.replace("{source}", source), params)
+    if not con.execute("SELECT count(*) FROM _tied").fetchone()[0]:
+        return source
+    con.execute(_WINNERS.replace("{tie}", tie).replace("{source}", source), params)
+    return _SETTLED.replace("{source}", source)
+
+
+def _carry_last(con: duckdb.DuckDBPyConnection, right: str, params: list[Any], oldest: dt.datetime | None) -> None:
+    """`_carry_next`: the last row of each (exchange, symbol) of `right` (ties settled: one row per key, bound
+    to `params`), made before the day's join (whose `right` may still read `_carry`) and becoming `_carry`
+    for the next day's; with a tolerance, only those at or after `oldest`."""
+    con.execute(_LAST.replace("{source}", right), params)
+    con.execute(_NEXT_CARRY.replace("{source}", right), params)
+    if oldest is not None:
+        con.execute("DELETE FROM _carry_next WHERE ts < ?", [oldest])
 
 
 def _ticker_join(hist: HistoricalData, syms: list[str], exchange: str | None, lo: dt.datetime, hi: dt.datetime,
