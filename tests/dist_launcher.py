@@ -26,6 +26,7 @@ def main(argv: list[str]) -> int:
                                                         raise_on_error=False) as result:
         workers: dict[str, list[str]] = {}
         failures: dict[str, str] = {}
+        retries: dict[str, int] = {}
         for record in instance.all_logs(result.run_id):
             event = record.dagster_event
             if event is None or not record.step_key:
@@ -33,10 +34,12 @@ def main(argv: list[str]) -> int:
             data = event.engine_event_data if event.is_engine_event else None
             if data is not None and "Celery worker" in data.metadata:
                 workers.setdefault(record.step_key, []).append(str(data.metadata["Celery worker"].value))
+            if event.event_type_value == "STEP_UP_FOR_RETRY":
+                retries[record.step_key] = retries.get(record.step_key, 0) + 1
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
                 failures[record.step_key] = event.step_failure_data.error.message
         print(json.dumps({"run_id": result.run_id, "success": result.success, "workers": workers,
-                          "failures": failures}))
+                          "retries": retries, "failures": failures}))
         return 0 if result.success else 1
 
 
