@@ -58,7 +58,8 @@ def writer(catalog: str, data: str, landing: Path, days: list[dt.date]) -> int:
                 load_day(con, landing, day, "trades")
             commits += 1
         except Exception as exc:  # counted, not raised: the table reports failures
-            failures.append(f"{day}: {type(exc).__name__}: {str(exc)[:200]}")
+            text = " ".join(str(exc).split())[:700]
+            failures.append(f"{day}: {type(exc).__name__}: {text}")
             conflicts_failed += "conflict" in str(exc).lower()
     print(json.dumps({"commits": commits, "retries": counter.retries, "conflicts": counter.retries + conflicts_failed,
                       "failures": failures, "seconds": time.perf_counter() - t0}))
@@ -86,6 +87,10 @@ def writers_table(counts: list[int], days_per_writer: int, trades: int, work: Pa
     rows = ["| writers | days | commits | conflicts | retries | failures | wall s | lost rows | doubled rows |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     dbs = [f"lake_w{n}" for n in counts]
+    import shutil  # every count on a fresh catalog and folder: a rerun of the bench measures the same thing
+
+    for old in [work / "pg", *work.glob("data_*")]:
+        shutil.rmtree(old, ignore_errors=True)
     with running_postgres(work / "pg", dbs) as pg:
         for n, db in zip(counts, dbs, strict=True):
             catalog, data = "postgres:" + pg.conninfo(db), str(work / f"data_{n}") + "/"
