@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(TICKWH_HOME)/dagster_home
 DEMO_ARGS ?= --start 2024-01-01 --days 3 --trades-per-day 200000
 DOCS_PORT ?= 8580
 
-.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home browser prometheus catchup cold-up cold-down
+.PHONY: install demo test ui docs docs-serve lint bench clean dagster-home browser prometheus redis catchup cold-up cold-down
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,7 +40,7 @@ cold-down: install
 
 # Two workers, one test file each at a time: files share module fixtures (a demo, a lake), never ports or homes.
 PYTEST_ARGS ?= -n 2 --dist loadfile
-test: install dagster-home browser prometheus
+test: install dagster-home browser prometheus redis
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Browser tests drive Debian's Chromium (a tool's own browser download cannot work offline).
@@ -58,6 +58,13 @@ prometheus:
 	  echo "prometheus: installing Debian's prometheus with apt-get (once)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
 	  && echo "prometheus: installed"; }
+
+# The distributed tests' Celery broker (docs/deploy.md): Debian's redis-server, started by the fixtures.
+redis:
+	@test -x /usr/bin/redis-server || { \
+	  echo "redis: installing Debian's redis-server with apt-get (once)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+	  && echo "redis: installed"; }
 
 catchup: install dagster-home
 	$(BIN)/tickwh catchup $(CATCHUP_ARGS)

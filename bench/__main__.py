@@ -13,6 +13,8 @@ Sections (``--only`` takes one or more, comma separated):
   lake         issue 13: read latency p50/p95 on the DuckLake vs the single DuckDB file, quiet and during a backfill
   derivatives  issue 23: a quotes day (load_day + dbt quotes_1m) vs the DuckDB floor; asof_join on quotes vs DuckDB ASOF
   live, cold   other benches (bench/live_bench.py, bench/cold_bench.py), only when named and present
+  distributed  issue 25: 2-16 concurrent writers on a PostgreSQL-catalog lake; a backfill on 1 vs 2 Celery workers
+               (bench/distributed_bench.py, only when named)
 
 The pipeline writes the warm warehouse, a DuckLake (SQLite catalog + Parquet files under the run's
 home); the DuckDB floor is DuckDB alone on a plain native DuckDB file, the baseline the lake is
@@ -35,7 +37,7 @@ from bench.common import Report, Workload, bench_home, machine_description, memo
 
 SECTIONS = ("partition", "launch", "incremental", "backfill", "backfill_small", "ohlcv", "numeric", "research", "lake",
             "derivatives")
-OPTIONAL = ("live", "cold")
+OPTIONAL = ("live", "cold", "distributed")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 DAY_MS = 86_400_000

@@ -268,7 +268,8 @@ def attach(
     statement = f"ATTACH {sql_literal('ducklake:' + config.catalog)} AS {sql.plain_ident(alias)} ({', '.join(options)})"
     try:
         # Two writers opening a new lake at once both create its catalog tables; the one that finds
-        # the SQLite catalog locked attaches again once the other has created them.
+        # the SQLite catalog locked (or PostgreSQL's catalog types taken) attaches again once the other has
+        # created them.
         with_conflict_retry(lambda: con.execute(statement), what="attaching the lake")
     except duckdb.Error as exc:
         raise LakeError(f"cannot open the lake ({config.describe()}): {exc}") from exc
@@ -316,10 +317,17 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """A commit lost to a concurrent writer (DuckLake's conflict check, or SQLite's lock on the catalog)."""
+    """A commit lost to a concurrent writer (DuckLake's conflict check, or SQLite's lock on the catalog).
+
+    On a PostgreSQL catalog two writers can also collide inside PostgreSQL: both creating a new lake's catalog
+    tables at once (duckdb/ducklake#243: `duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"`, seen by two Celery workers' first loads, tests/test_distributed.py), or both
+    taking the same next id (#1094). The transaction is whole and nothing of it committed: retrying it is right.
+    """
     text = str(exc)
     return isinstance(exc, duckdb.Error) and (
         "Transaction conflict" in text or "database is locked" in text or "Failed to commit DuckLake" in text
+        or "duplicate key value violates unique constraint" in text
     )
 
 

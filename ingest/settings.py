@@ -103,6 +103,15 @@ class Settings:
     feed_stall_s: float  # the live feed counts as stalled when nothing was published for this long
     feed_metrics_port: int  # /metrics of the feed handler; 0: off
     hot_metrics_port: int  # /metrics of the long-lived hot loader; 0: off
+    # Execution past one machine (docs/deploy.md): in_process (one machine, the default) or celery (each
+    # step a Celery task on a worker). The broker and result backend URLs may hold a password (redacted).
+    executor: str
+    celery_broker: str
+    celery_backend: str
+    celery_visibility_timeout_s: int  # a lost worker's step is redelivered after this; > the longest step
+    # The landing zone on S3 (s3://bucket/prefix/): each raw load fetches its day's files into this home.
+    landing_s3: str | None
+    landing_s3_endpoint: str | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, home: str | Path | None = None) -> Settings:
@@ -172,6 +181,13 @@ class Settings:
             feed_stall_s=setting(env, "TICKWH_FEED_STALL_S", FEED_STALL_S, 120.0),
             feed_metrics_port=setting(env, "TICKWH_FEED_METRICS_PORT", PORT, 0),
             hot_metrics_port=setting(env, "TICKWH_HOT_METRICS_PORT", PORT, 0),
+            executor=setting(env, "TICKWH_EXECUTOR", args.one_of("in_process", "celery"), "in_process"),
+            celery_broker=setting(env, "TICKWH_CELERY_BROKER", CELERY_URL, "redis://127.0.0.1:6379/0"),
+            celery_backend=setting(env, "TICKWH_CELERY_BACKEND", CELERY_URL, "redis://127.0.0.1:6379/1"),
+            celery_visibility_timeout_s=setting(env, "TICKWH_CELERY_VISIBILITY_TIMEOUT_S", VISIBILITY_TIMEOUT_S,
+                                                3600),
+            landing_s3=setting(env, "TICKWH_LANDING_S3", _s3_prefix_url, None),
+            landing_s3_endpoint=setting(env, "TICKWH_LANDING_S3_ENDPOINT", args.url("http", "https"), None),
         )
 
     @property
@@ -206,6 +222,22 @@ PORT = args.bounded_int(0, 65535)  # 0: the endpoint is off
 FEED_STALL_S = args.bounded_float(1, 86_400)  # seconds without a published trade before the feed is stalled
 SNAPSHOT_DEPTH = args.bounded_int(1, 1000)
 SNAPSHOT_INTERVAL_MS = args.bounded_int(1, 86_400_000)
+CELERY_URL = args.url("redis", "rediss", "amqp", "amqps", "pyamqp")
+VISIBILITY_TIMEOUT_S = args.bounded_int(5, 7 * 86_400)
+
+
+def _s3_prefix_url(text: str) -> str:
+    """s3://bucket/prefix/ with a valid bucket and prefix (the same rule as the vendor paths)."""
+    from ingest.names import InvalidNameError
+    from ingest.vendors.source import _parse_s3_url
+
+    if not text.startswith("s3://"):
+        raise args.Invalid(f"{args.shown(text)} is not an S3 location: expected s3://bucket/prefix/")
+    try:
+        bucket, prefix = _parse_s3_url(text)
+    except (ValueError, InvalidNameError) as exc:
+        raise args.Invalid(str(exc)) from None
+    return f"s3://{bucket}/{prefix}"
 
 
 def _cold_prefix(env: Mapping[str, str]) -> str:

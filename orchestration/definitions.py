@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Definitions, PreviewWarning, in_process_executor
+from dagster import Definitions, PreviewWarning
 
 from ingest.settings import Settings
 from orchestration.defs.catchup.sensors import catchup_missed_days
@@ -39,6 +39,7 @@ from orchestration.defs.vendors.jobs import vendor_landing_job
 from orchestration.defs.vendors.resources import binance_reference_from_settings, vendor_source_from_settings
 from orchestration.defs.vendors.schedules import vendor_landing_schedule
 from orchestration.defs.vendors.sensors import daily_pipeline_after_vendor_landing
+from orchestration.lib.execution import executor_from_settings
 from orchestration.lib.logs import console_logger
 from orchestration.lib.resources import LandingZoneResource, WarehouseResource
 
@@ -81,8 +82,9 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> Definitions:
         # Run logs in the same format as every other line the project prints.
         loggers={"console": console_logger},
         # A run's steps depend on each other (raw -> marts), so a process per step would only add
-        # Dagster/dbt/GE import time to each; parallelism comes from runs of different days.
-        executor=in_process_executor,
+        # Dagster/dbt/GE import time to each; parallelism comes from runs of different days. Past one
+        # machine (TICKWH_EXECUTOR=celery, docs/deploy.md) each step is a Celery task on some worker.
+        executor=executor_from_settings(Settings.from_env()),
     )
     # The freshness promises (ingest/monitoring/freshness.py) also as Dagster FreshnessPolicies.
     policies = freshness_policies()

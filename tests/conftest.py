@@ -82,7 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
 LONG_FIRST = ("test_after_demo.py", "test_lake.py", "test_ui_browser.py", "test_ranged_run_failure.py",
               "test_catchup.py", "test_live.py", "test_pipeline.py", "test_schedules.py", "test_quality.py",
               "test_dbt_derivatives.py", "test_trades_only.py", "test_quotes_days.py", "test_cold.py",
-              "test_bench_smoke.py", "test_not_evaluated.py", "test_lake_shared.py", "test_dbt_models.py")
+              "test_bench_smoke.py", "test_not_evaluated.py", "test_lake_shared.py", "test_dbt_models.py",
+              "test_distributed.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

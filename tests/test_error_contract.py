@@ -395,6 +395,10 @@ SETTINGS = sorted({
     "TICKWH_UI_URL", "TICKWH_ALERT_WEBHOOK_URL", "TICKWH_ALERT_SMTP_URL", "TICKWH_ALERT_SMTP_PASSWORD",
     "TICKWH_ALERT_EMAIL_TO", "TICKWH_ALERT_EMAIL_FROM", "TICKWH_FEED_STALL_S", "TICKWH_FEED_METRICS_PORT",
     "TICKWH_HOT_METRICS_PORT",
+    # execution past one machine (docs/deploy.md)
+    "TICKWH_EXECUTOR", "TICKWH_CELERY_BROKER", "TICKWH_CELERY_BACKEND", "TICKWH_CELERY_VISIBILITY_TIMEOUT_S",
+    "TICKWH_LANDING_S3", "TICKWH_LANDING_S3_ENDPOINT", "TICKWH_LANDING_S3_ACCESS_KEY_ID",
+    "TICKWH_LANDING_S3_SECRET_ACCESS_KEY",
 })
 READERS: list[tuple[list[str], bool]] = [  # read-only commands that read every setting (Settings.from_env)
     (["history", "trades", "BTCUSDT", "--start", "2024-01-01", "--end", "2024-01-02"], False),

@@ -45,6 +45,7 @@ register("docs", "tickwh.docs:main", "build the dbt and Great Expectations docs 
 register("feed", "ingest.feed.__main__:main", "run the live feed handler (exchange -> NATS JetStream)")
 register("hot-loader", "ingest.hot.loop:main", "a long-lived hot loader (stream -> hot tier) with /metrics")
 register("ui", "tickwh.ui:main", "start the Dagster UI (webserver) and daemon on this project")
+register("worker", "tickwh.worker:main", "a Celery worker of distributed runs (TICKWH_EXECUTOR=celery, docs/deploy.md)")
 register("status", "tickwh.status:main", "freshness, last runs, live lag per dataset and tier; exit 1 if late/failing")
 register("lake snapshots", "ingest.lake_admin:snapshots_main", "list the warm lake's snapshots (pin: history --as-of)")
 register("lake maintain", "ingest.lake_admin:maintain_main", "merge small files, expire old snapshots, drop old files")

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from ingest import lake, lake_pool
 from ingest.books import BookExpectation
+from ingest.remote_landing import ENV_KEY_ID, ENV_SECRET, RemoteLanding
 from ingest.settings import Settings
 
 
@@ -120,9 +121,29 @@ class LandingZoneResource(ConfigurableResource):
         description="exchanges expected to deliver book files: auto, all, none or a,b (ingest/books.py)",
     )
 
+    s3_url: str | None = Field(default=None, description="s3://bucket/prefix/ the day's files are fetched from first")
+    s3_endpoint: str | None = Field(default=None, description="S3 endpoint URL of s3_url")
+    s3_region: str | None = Field(default=None, description="S3 region of s3_url")
+    s3_access_key_id: str | None = Field(default=None, repr=False, description=f'EnvVar("{ENV_KEY_ID}")')
+    s3_secret_access_key: str | None = Field(default=None, repr=False, description=f'EnvVar("{ENV_SECRET}")')
+
     @classmethod
     def from_settings(cls, settings: Settings) -> "LandingZoneResource":
-        return cls(root=str(settings.landing_root), book_exchanges=settings.book_exchanges)
+        return cls(
+            root=str(settings.landing_root), book_exchanges=settings.book_exchanges, s3_url=settings.landing_s3,
+            s3_endpoint=settings.landing_s3_endpoint, s3_region=settings.lake_s3_region,
+            **env_credentials({"s3_access_key_id": ENV_KEY_ID, "s3_secret_access_key": ENV_SECRET}),
+        )
+
+    def fetch_day(self, day: dt.date) -> list[Path]:
+        """With the landing zone on S3: the day's files copied into this machine's landing folder first
+        (a worker of a distributed run has only its own home; docs/deploy.md). Without: nothing to do."""
+        if not self.s3_url:
+            return []
+        remote = RemoteLanding(self.s3_url, endpoint_url=self.s3_endpoint, region=self.s3_region,
+                               access_key_id=self.s3_access_key_id or os.environ.get("AWS_ACCESS_KEY_ID"),
+                               secret_access_key=self.s3_secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY"))
+        return remote.fetch_day(day, self.path)
 
     @property
     def books(self) -> BookExpectation:

@@ -26,6 +26,9 @@ def _load(
             context.log.info(f"loading {ds.name} for {day} ({i}/{len(days)})")
             kwargs = {"books": landing.books} if ds.missing == MISSING_PER_BOOK_RULE else {}
             try:
+                fetched = landing.fetch_day(day)
+                if fetched:
+                    context.log.info(f"{len(fetched)} landing file(s) of {day} fetched from {landing.s3_url}")
                 reports.append(load_day(con, landing.path, day, ds.name, **kwargs))
             except Exception as exc:
                 raise partial_range_failure(ds.name, days, [r.day for r in reports], day, exc) from exc
