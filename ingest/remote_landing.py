@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.landing import LandingFileError, parse_landing_name, replacing
-from ingest.vendors.source import _parse_s3_url
+from ingest.vendors.source import parse_s3_url
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class RemoteLanding:
     secret_access_key: str | None = None
 
     def __post_init__(self) -> None:
-        _parse_s3_url(self.url)  # validated before any request
+        parse_s3_url(self.url)  # validated before any request
 
     def client(self) -> Any:
         import boto3
@@ -59,7 +59,7 @@ class RemoteLanding:
     def fetch_day(self, day: dt.date, root: Path, client: Any = None) -> list[Path]:
         """Copy the day's landing files into `root`; the paths, sorted. No file for the day: an empty list
         (the loader's missing-file rules then decide, naming what was expected)."""
-        bucket, prefix = _parse_s3_url(self.url)
+        bucket, prefix = parse_s3_url(self.url)
         client = client or self.client()
         wanted: list[tuple[str, int]] = []
         try:

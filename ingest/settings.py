@@ -229,12 +229,12 @@ VISIBILITY_TIMEOUT_S = args.bounded_int(5, 7 * 86_400)
 def _s3_prefix_url(text: str) -> str:
     """s3://bucket/prefix/ with a valid bucket and prefix (the same rule as the vendor paths)."""
     from ingest.names import InvalidNameError
-    from ingest.vendors.source import _parse_s3_url
+    from ingest.vendors.source import parse_s3_url
 
     if not text.startswith("s3://"):
         raise args.Invalid(f"{args.shown(text)} is not an S3 location: expected s3://bucket/prefix/")
     try:
-        bucket, prefix = _parse_s3_url(text)
+        bucket, prefix = parse_s3_url(text)
     except (ValueError, InvalidNameError) as exc:
         raise args.Invalid(str(exc)) from None
     return f"s3://{bucket}/{prefix}"

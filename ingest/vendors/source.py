@@ -110,7 +110,7 @@ class VendorSource:
         # Vendor spellings (`BTC/USD`) become the warehouse's (`BTC-USD`) before any path is built.
         object.__setattr__(self, "symbols", tuple(canonical_symbol(s) for s in self.symbols))
         if self.path.startswith("s3://"):
-            _parse_s3_url(self.path)
+            parse_s3_url(self.path)
         if self.exchange:
             validate_exchange(self.exchange)
         unknown = [t for t in self.book_data_types if t not in TARDIS_BOOK_TYPES]
@@ -151,7 +151,7 @@ def _confined(root: Path, key: str, what: str) -> Path:
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 
 
-def _parse_s3_url(url: str) -> tuple[str, str]:
+def parse_s3_url(url: str) -> tuple[str, str]:
     """(bucket, prefix with a trailing `/` or empty) of `s3://bucket/prefix`, both validated."""
     m = re.fullmatch(r"s3://([^/]+)/?(.*)", url)
     if not m:
@@ -194,7 +194,7 @@ class S3Store:
     """
 
     def __init__(self, url: str, cache: Path, endpoint_url: str | None = None, client: Any = None) -> None:
-        self.bucket, self.prefix = _parse_s3_url(url)
+        self.bucket, self.prefix = parse_s3_url(url)
         self.cache = Path(cache)
         if client is None:
             import boto3
