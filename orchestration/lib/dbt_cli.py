@@ -47,7 +47,7 @@ from packaging import version
 
 from ingest.logs import verbose
 from ingest.settings import dbt_executable
-from orchestration.lib.dbt_in_process import ENV_LOCK, PARTIAL_PARSE, InProcessInvocation
+from orchestration.lib.dbt_in_process import ENV_LOCK, PARTIAL_PARSE, InProcessInvocation, environment
 
 # The private dagster-dbt members this adapter replaces; tests/test_dbt_args.py checks they still exist.
 PRIVATE_HOOKS = ("_cli_version", "_initialize_dbt_core_adapter")
@@ -128,20 +128,13 @@ class DbtResource(DbtCliResource):
 def _process_env(values: Mapping[str, str], *, in_process: bool = False) -> Iterator[None]:
     """`values` in the environment dagster-dbt copies into the dbt invocation, then the previous values
     back; with `in_process`, dagster-dbt starts dbt through `InProcessInvocation` instead of a process."""
-    with ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in values}
-        os.environ.update(values)
+    with ENV_LOCK, environment(values):
         if in_process:
             dagster_dbt_resource.DbtCliInvocation = InProcessInvocation  # type: ignore[misc]
         try:
             yield
         finally:
             dagster_dbt_resource.DbtCliInvocation = DbtCliInvocation  # type: ignore[misc]
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ.update({k: v})
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class DbtProcess:
     def _run(self, env: dict[str, str]) -> None:
         code = 2
         try:
-            with ENV_LOCK, _environment(env):
+            with ENV_LOCK, environment(env):
                 try:
                     from dbt.cli.main import dbtRunner
 
@@ -118,19 +119,15 @@ class DbtProcess:
         """A thread cannot be signalled: dbt finishes the node it is on (see the module docstring)."""
 
 
-class _environment:
-    """`env` as `os.environ` while dbt runs, then the previous values back."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        self.saved = {k: os.environ.get(k) for k in self.env if os.environ.get(k) != self.env[k]}
-        os.environ.update({k: self.env[k] for k in self.saved})
-
-    def __exit__(self, *exc: object) -> None:
-        for k, v in self.saved.items():
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in `os.environ`, then the previous values back (callers hold `ENV_LOCK`)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
