@@ -3,8 +3,9 @@
 * Partition: one day through ``daily_pipeline`` (raw loads, every dbt mart and its tests, and
   the quality checks if the job has them) into the warm warehouse, a DuckLake (SQLite catalog +
   Parquet files under the run's home), vs the engine floor: DuckDB alone on a plain native DuckDB
-  file, one connection, ``read_csv`` typed into the raw tables and the project's compiled mart
-  SQL in dependency order. The floor stays on the native file: it is the baseline the lake's
+  file, one connection, ``read_csv`` typed into the raw tables (every dataset the day has: trades,
+  books, quotes, derivative ticker, liquidations) and the project's compiled mart SQL in dependency
+  order. The floor stays on the native file: it is the baseline the lake's
   cost is measured against.
 * Fixed overhead: a 1-trade day (one snapshot per symbol) through the same pipeline.
 * Incremental: day 30 on a warehouse holding 29 days vs day 1 on an empty warehouse.
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.common import (
     CompiledModel,
@@ -39,6 +40,9 @@ from bench.common import (
     scratch,
     tree_rss,
 )
+
+if TYPE_CHECKING:
+    from ingest.datasets.spec import Dataset
 
 # The baseline every pipeline figure is compared with: DuckDB alone on a native file, no lake.
 FLOOR_LABEL = "DuckDB floor (native DuckDB file)"
@@ -151,7 +155,30 @@ def floor_load_sql(landing: Path, day: dt.date) -> list[str]:
                 {lst('asks', 'amount')}, '{lf.path.name}'
             FROM {_read_csv_sql(lf.path, types)}"""
         )
+    from ingest.datasets import DATASETS
+
+    for ds in DATASETS:
+        if ds.name in ("trades", "book_snapshots"):
+            continue
+        for lf in find_landing_files(landing, ds.family, day):
+            out.append(dataset_floor_sql(ds, lf.path, day))
     return out
+
+
+def dataset_floor_sql(ds: Dataset, path: Path, day: dt.date) -> str:
+    """A dataset's file parsed by its own declaration's exact casts (ingest/datasets), with none of the
+    loader's rules, quarantine or duplicate check: the engine's share of the load."""
+    from ingest.landing import read_header
+    from ingest.sql import sql_literal
+
+    header = read_header(path)
+    types = ds.csv_types(header)
+    cols = "{" + ", ".join(f"{sql_literal(n)}: {sql_literal(t)}" for n, t in types.items()) + "}"
+    staged = f"""SELECT {ds.staged_select(header)}, {sql_literal(path.name)} AS source_file
+        FROM read_csv({sql_literal(str(path))}, header = true, columns = {cols}, auto_detect = false,
+                      delim = ',', quote = '"')"""
+    insert = ds.insert_select.replace("$1::DATE", f"DATE {sql_literal(day.isoformat())}")
+    return f"INSERT INTO {ds.table} SELECT {insert} FROM ({staged})"
 
 
 def model_sql(m: CompiledModel) -> str:
