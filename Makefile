@@ -38,8 +38,10 @@ cold-up: install
 cold-down: install
 	$(BIN)/tickwh cold down
 
-# Two workers, one test file each at a time: files share module fixtures (a demo, a lake), never ports or homes.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Three workers on two cores, one test file each at a time: files share module fixtures (a demo, a lake), never
+# ports or homes. The third uses the cores while a file waits (a broker's visibility timeout, a daemon's ticks).
+# --no-loadscope-reorder keeps tests/conftest.py's order, the longest files first.
+PYTEST_ARGS ?= -n 3 --dist loadfile --no-loadscope-reorder
 test: install dagster-home browser prometheus redis
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

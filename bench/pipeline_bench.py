@@ -181,6 +181,11 @@ def dataset_floor_sql(ds: Dataset, path: Path, day: dt.date) -> str:
     return f"INSERT INTO {ds.table} SELECT {insert} FROM ({staged})"
 
 
+def partition_target(trades_per_day: int) -> float:
+    """Issue 26: a 10M-trade day within 2x its floor; a smaller day (3M) within 2.5x, its fixed cost weighs more."""
+    return 2.0 if trades_per_day >= 10_000_000 else 2.5
+
+
 def model_sql(m: CompiledModel) -> str:
     kind = "VIEW" if m.materialized == "view" else "TABLE"
     return f'CREATE {kind} "{m.schema}"."{m.name}" AS {m.sql}'
@@ -324,8 +329,9 @@ def bench_partition(cfg: PipelineConfig, report: Report) -> None:
     p_med = median([r["seconds"] for r in pipe])
     f_med = median([r["seconds"] for r in floor])
     ratio = p_med / f_med
+    limit = partition_target(w.trades_per_day)
     report.add(Row("1 partition", f"daily_pipeline, 1 day of {w.describe()}", p_med, reference=FLOOR_LABEL,
-                   ref_value=f_med, target="<= 3x floor", ok=ratio <= 3,
+                   ref_value=f_med, target=f"<= {limit}x floor", ok=ratio <= limit,
                    samples=[r["seconds"] for r in pipe], ref_samples=[r["seconds"] for r in floor]))
     fx = median([r["seconds"] for r in fixed])
     report.add(Row("1 partition", "fixed overhead: 1-trade day (1 snapshot/symbol)", fx,
@@ -477,12 +483,14 @@ def bench_backfill(cfg: PipelineConfig, report: Report, w: Workload, section: st
     s = median([x["seconds"] for x in single])
     p = median([sum(r["seconds"] for r in runs) for runs in per])
     f = median([x["seconds"] for x in floor])
+    # Issue 26: the per-partition (UI) backfill within 2x of the ranged run, the ranged run within 1.3x of its floor.
     report.add(Row(section, f"{len(days)} runs, one per partition ({w.describe()})", p,
-                   reference="one ranged run", ref_value=s, target="ranged >= 5x faster", ok=p / s >= 5,
+                   reference="one ranged run", ref_value=s, target="<= 2x ranged", ok=p / s <= 2,
                    samples=[sum(r["seconds"] for r in runs) for runs in per],
                    ref_samples=[x["seconds"] for x in single]))
     report.add(Row(section, f"one ranged run over the {len(days)} days", s, reference=f"{FLOOR_LABEL}, same days",
-                   ref_value=f, samples=[x["seconds"] for x in single], ref_samples=[x["seconds"] for x in floor]))
+                   ref_value=f, target="<= 1.3x floor", ok=s / f <= 1.3, samples=[x["seconds"] for x in single],
+                   ref_samples=[x["seconds"] for x in floor]))
     report.detail(f"{section}: the most a ranged run could be faster than the {len(days)} runs on this machine is "
                   f"{p / f:.2f}x (per-partition {p:.1f} s over the floor {f:.1f} s: DuckDB alone loading the same "
                   f"files and running the marts' SQL once over the window, no checks)")

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -140,11 +141,14 @@ class Cluster:
                                s3_secret_access_key=self.s3.secret_key)
 
     def start_worker(self, name: str, **extra: str) -> subprocess.Popen:
+        for other in HOMES:
+            self.home(other)
         home = self.home(name)
         log = open(home / "worker.log", "w")  # noqa: SIM115  (the worker's whole life)
-        cmd = [sys.executable, "-m", "celery", "-A", "tests.dist_app", "worker", "-Q", "dagster", "-n", f"{name}@%h",
-               "--concurrency", "1", "--prefetch-multiplier=1", "--without-gossip", "--without-mingle",
-               "--loglevel", "INFO"]
+        celery = [sys.executable, "-m", "celery", "-A", "tests.dist_app", "worker", "-Q", "dagster", "-n",
+                  f"{name}@%h", "--concurrency", "1", "--prefetch-multiplier=1", "--without-gossip",
+                  "--without-mingle", "--loglevel", "INFO"]
+        cmd = isolated(celery, hidden=[d for d in sorted(self.root.iterdir()) if d.is_dir() and d != home])
         env = self.env(home, TICKWH_TEST_WORKER=name, PYTHONPATH=str(REPO), **{**self.worker_env, **extra})
         proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers[name] = proc
@@ -166,6 +170,18 @@ class Cluster:
         return subprocess.Popen([sys.executable, "-m", "tests.dist_launcher", first.isoformat(), last.isoformat()],
                                 cwd=REPO, env=self.env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
+
+
+# Every home of the cluster is made before a worker starts, so that the worker's mount namespace hides it.
+HOMES = ("launcher", "reference", "w1", "w2", "w3", "w4")
+
+
+def isolated(cmd: list[str], hidden: list[Path]) -> list[str]:
+    """`cmd` in its own mount namespace where each of `hidden` is an empty, unreadable tmpfs: a worker machine
+    has no path of the launcher's home (or of another worker's, or of the servers' folders) to read."""
+    masks = " && ".join(f"mount -t tmpfs -o size=64k,mode=000 tickwh-hidden {shlex.quote(str(d))}" for d in hidden)
+    script = f"{masks} && exec {shlex.join(cmd)}" if hidden else f"exec {shlex.join(cmd)}"
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
 
 
 def finish(proc: subprocess.Popen, timeout: float = 400) -> dict:
@@ -242,6 +258,22 @@ def reference(cluster: Cluster) -> dict[str, TableFingerprint]:
     out, err = cluster.reference.communicate(timeout=600)
     assert cluster.reference.returncode == 0, err[-4000:]
     return fingerprints_of(lake.LakeConfig.embedded(cluster.root / "reference"))
+
+
+def test_a_worker_sees_no_path_of_the_launcher_or_of_another_machine(cluster: Cluster) -> None:
+    secret = cluster.home("launcher") / "launcher_only.txt"
+    secret.write_text("the launching machine's file")
+    for name, proc in cluster.workers.items():
+        def inside(*cmd: str, pid: int = proc.pid) -> subprocess.CompletedProcess:
+            return subprocess.run(["nsenter", "-t", str(pid), "-m", "--", *cmd], capture_output=True, text=True)
+
+        assert inside("test", "-f", str(cluster.root / name / "worker.log")).returncode == 0  # its own home
+        for hidden in (secret, next((cluster.root / "staging").iterdir()), cluster.root / "reference" / "landing",
+                       next((cluster.root / "pg").iterdir()),
+                       *[cluster.root / other / "worker.log" for other in cluster.workers]):
+            if hidden.parent != cluster.root / name:
+                assert inside("test", "-e", str(hidden)).returncode == 1, f"{name} can see {hidden}"
+        assert inside("ls", "-A", str(cluster.root / "launcher")).stdout == ""
 
 
 def test_split_backfill_over_two_workers_equals_the_sequential_run(cluster: Cluster, request) -> None:
