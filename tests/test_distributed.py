@@ -148,7 +148,10 @@ class Cluster:
         celery = [sys.executable, "-m", "celery", "-A", "tests.dist_app", "worker", "-Q", "dagster", "-n",
                   f"{name}@%h", "--concurrency", "1", "--prefetch-multiplier=1", "--without-gossip",
                   "--without-mingle", "--loglevel", "INFO"]
-        cmd = isolated(celery, hidden=[d for d in sorted(self.root.iterdir()) if d.is_dir() and d != home])
+        # The embedded PostgreSQL listens on a Unix socket inside its folder: that folder is the service's address
+        # here (a port elsewhere), the only one of the cluster's folders a worker keeps.
+        cmd = isolated(celery, hidden=[d for d in sorted(self.root.iterdir())
+                                       if d.is_dir() and d not in (home, self.root / "pg")])
         env = self.env(home, TICKWH_TEST_WORKER=name, PYTHONPATH=str(REPO), **{**self.worker_env, **extra})
         proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers[name] = proc
@@ -269,7 +272,7 @@ def test_a_worker_sees_no_path_of_the_launcher_or_of_another_machine(cluster: Cl
 
         assert inside("test", "-f", str(cluster.root / name / "worker.log")).returncode == 0  # its own home
         for hidden in (secret, next((cluster.root / "staging").iterdir()), cluster.root / "reference" / "landing",
-                       next((cluster.root / "pg").iterdir()),
+                       next((cluster.root / "seaweed").iterdir()), cluster.root / "redis" / "redis.log",
                        *[cluster.root / other / "worker.log" for other in cluster.workers]):
             if hidden.parent != cluster.root / name:
                 assert inside("test", "-e", str(hidden)).returncode == 1, f"{name} can see {hidden}"
