@@ -52,7 +52,8 @@ LEGACY_FRAGMENT_SQL: dict[str, int] = {
     "bench/lake_bench.py": 1,
     "bench/numeric_bench.py": 1,
     "bench/ohlcv_bench.py": 7,
-    "bench/pipeline_bench.py": 3,
+    "bench/pipeline_bench.py": 5,  # +2 (issue 26): the floor loads the other datasets from their declarations'
+    # fragments (ingest/datasets), composed as the loader composes them
     "bench/research_bench.py": 1,
     "ingest/cold/archive.py": 3,
     "ingest/cold/content.py": 2,
