@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.backfill_days:
         out += [*([""] if out else []), f"## daily_pipeline over {args.backfill_days} days", "",
                 *backfill_table(args.backfill_days, args.backfill_trades, work, log)]
-    out += ["", f"({args.trades} trades a day for the writers; {args.backfill_trades} for the backfill; "
-                f"took {time.perf_counter() - t0:.0f} s)"]
+    sizes = ([f"{args.trades} trades a day for the writers"] if counts else []) + (
+        [f"{args.backfill_trades} for the backfill"] if args.backfill_days else [])
+    out += ["", f"({'; '.join(sizes)}; took {time.perf_counter() - t0:.0f} s)"]
     print("\n".join(out))
     return 0
 
