@@ -334,6 +334,31 @@ def is_conflict(exc: BaseException) -> bool:
     )
 
 
+@contextmanager
+def build_lock(config: LakeConfig) -> Iterator[None]:
+    """Held around a dbt build of an embedded (SQLite-catalog) lake: builds on one machine take turns.
+
+    Why: a build commits once per model for 10-40 s, so two builds of the same window that start
+    together each lose a commit to the other, retry, and meet again (a test of two processes
+    reloading one day took 318 s of such retries in CI). With the lock the second simply waits for
+    the first. A shared (PostgreSQL) catalog has writers on several machines, where a file lock
+    means nothing: there the lost commit is retried (and `lake_writers` pools can queue builds).
+    """
+    if config.catalog_kind != "sqlite":
+        yield
+        return
+    import fcntl
+
+    path = Path(config.catalog.partition(":")[2] + ".build.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released by close, or by the kernel if the process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def with_conflict_retry(
     fn: Callable[[], T], *, what: str, attempts: int = 16, base_delay_s: float = 0.2, max_delay_s: float = 10.0
 ) -> T:

@@ -20,7 +20,7 @@ from dagster import (
 )
 from dagster_dbt import DbtCliInvocation, dbt_assets
 
-from ingest.lake import current_snapshot
+from ingest.lake import build_lock, current_snapshot
 from ingest.sql import qualified
 from orchestration.defs.marts.project import prepare_manifest
 from orchestration.lib.charts import markdown_image, price_volume_png
@@ -154,12 +154,13 @@ def _build(
     window in one transaction, so a rerun of the same window is exact; nothing is yielded before the
     decision, so only the last attempt's events reach Dagster.
     """
-    invocation = dbt.cli(["build"], env={**warehouse.dbt_env(), **env}, context=context, raise_on_error=False)
     what = f"dbt build of {context.op_def.name}"
     if env.get(WINDOW_ENV["min_date"]):  # the window's end is exclusive; people read days inclusively
         last = dt.date.fromisoformat(env[WINDOW_ENV["max_date"]]) - dt.timedelta(days=1)
         what += f" for {env[WINDOW_ENV['min_date']]}..{last}"
-    events = dbt.events(invocation, context.log, what)
+    with build_lock(warehouse.lake_config()):  # to the build's end: its events are read to the last
+        invocation = dbt.cli(["build"], env={**warehouse.dbt_env(), **env}, context=context, raise_on_error=False)
+        events = dbt.events(invocation, context.log, what)
     if not invocation.is_successful() and _lost_to_concurrent_writer(invocation):
         attempt = context.retry_number + 1
         if attempt <= CONCURRENT_WRITER_RETRIES:
