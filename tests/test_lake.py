@@ -358,3 +358,26 @@ def test_lake_settings_refuse_credentials_and_injection(tmp_path: Path) -> None:
         assert con.execute("SELECT x FROM t").fetchall() == [(1,)]
     with pytest.raises(duckdb.Error, match="read-only|read only"), lake.connect(odd, read_only=True) as con:
         con.execute("CREATE TABLE u AS SELECT 1 AS x")
+
+
+def test_dbt_builds_of_an_embedded_lake_take_turns(tmp_path: Path) -> None:
+    import threading
+
+    from ingest import lake
+
+    cfg = lake.LakeConfig.embedded(tmp_path)
+    entered = threading.Event()
+
+    def second() -> None:
+        with lake.build_lock(cfg):
+            entered.set()
+
+    with lake.build_lock(cfg):
+        other = threading.Thread(target=second)
+        other.start()
+        assert not entered.wait(0.5)  # the other build waits while this one holds the lake
+    assert entered.wait(10)
+    other.join()
+    shared = lake.LakeConfig(catalog="postgres:dbname=tickwh_lake", data_path=f"{tmp_path}/data/")
+    with lake.build_lock(shared), lake.build_lock(shared):  # a shared catalog: no lock, retries instead
+        pass
