@@ -119,8 +119,11 @@ def run_pipeline_in_process(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_csv_sql(path: Path, types: dict[str, str]) -> str:
-    cols = "{" + ", ".join(f"'{n}': '{t}'" for n, t in types.items()) + "}"
-    return f"read_csv('{path}', header = true, columns = {cols}, auto_detect = false, delim = ',', quote = '\"')"
+    from ingest.sql import sql_literal
+
+    cols = "{" + ", ".join(f"{sql_literal(n)}: {sql_literal(t)}" for n, t in types.items()) + "}"
+    return (f"read_csv({sql_literal(str(path))}, header = true, columns = {cols}, auto_detect = false, delim = ',', "
+            "quote = '\"')")
 
 
 def floor_load_sql(landing: Path, day: dt.date) -> list[str]:
@@ -172,11 +175,8 @@ def dataset_floor_sql(ds: Dataset, path: Path, day: dt.date) -> str:
     from ingest.sql import sql_literal
 
     header = read_header(path)
-    types = ds.csv_types(header)
-    cols = "{" + ", ".join(f"{sql_literal(n)}: {sql_literal(t)}" for n, t in types.items()) + "}"
-    staged = f"""SELECT {ds.staged_select(header)}, {sql_literal(path.name)} AS source_file
-        FROM read_csv({sql_literal(str(path))}, header = true, columns = {cols}, auto_detect = false,
-                      delim = ',', quote = '"')"""
+    staged = (f"SELECT {ds.staged_select(header)}, {sql_literal(path.name)} AS source_file "
+              f"FROM {_read_csv_sql(path, ds.csv_types(header))}")
     insert = ds.insert_select.replace("$1::DATE", f"DATE {sql_literal(day.isoformat())}")
     return f"INSERT INTO {ds.table} SELECT {insert} FROM ({staged})"
 

@@ -137,6 +137,11 @@ class LakeConfig:
         return self.catalog.partition(":")[0]
 
     @property
+    def sqlite_file(self) -> Path:
+        """The embedded catalog's file (a `sqlite:` catalog only)."""
+        return Path(self.catalog.partition(":")[2])
+
+    @property
     def is_s3(self) -> bool:
         return self.data_path.startswith("s3://")
 
@@ -184,7 +189,7 @@ class LakeConfig:
 
     def exists(self) -> bool:
         """False only for an embedded catalog file that was never created (Postgres: assume it is)."""
-        return self.catalog_kind != "sqlite" or Path(self.catalog.partition(":")[2]).exists()
+        return self.catalog_kind != "sqlite" or self.sqlite_file.exists()
 
 
 def _credential(variable: str, fallback: str) -> tuple[str, str | None]:
@@ -260,7 +265,7 @@ def attach(
     elif as_of is not None:
         raise LakeError(f"as_of must be a snapshot id or a timestamp, got {as_of!r}")
     if config.catalog_kind == "sqlite" and not read_only and as_of is None:
-        Path(config.catalog.partition(":")[2]).parent.mkdir(parents=True, exist_ok=True)
+        config.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         if not config.is_s3:
             Path(config.data_path).mkdir(parents=True, exist_ok=True)
     if not sql.is_plain_ident(alias):
@@ -349,14 +354,11 @@ def build_lock(config: LakeConfig) -> Iterator[None]:
         return
     import fcntl
 
-    path = Path(config.catalog.partition(":")[2] + ".build.lock")
+    path = config.sqlite_file.with_name(config.sqlite_file.name + ".build.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # released by close, or by the kernel if the process dies
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes, or by the kernel if the process dies
+        yield
 
 
 def with_conflict_retry(
@@ -393,7 +395,7 @@ def copy_embedded(src: LakeConfig, dst_home: str | Path) -> LakeConfig:
     if src.catalog_kind != "sqlite" or src.is_s3:
         raise LakeError("only an embedded lake (SQLite catalog, local files) can be copied as files")
     dst = LakeConfig.embedded(dst_home)
-    src_catalog, dst_catalog = Path(src.catalog.partition(":")[2]), Path(dst.catalog.partition(":")[2])
+    src_catalog, dst_catalog = src.sqlite_file, dst.sqlite_file
     dst_catalog.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src_catalog, dst_catalog)
     if Path(src.data_path).exists():

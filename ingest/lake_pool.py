@@ -56,11 +56,10 @@ def _key(config: lake.LakeConfig, read_only: bool) -> tuple[object, ...]:
 
 def _catalog_stamp(config: lake.LakeConfig) -> tuple[int, int] | None:
     """The SQLite catalog file's identity (device, inode); None for PostgreSQL or no file yet."""
-    kind, _, path = config.catalog.partition(":")
-    if kind != "sqlite":
+    if config.catalog_kind != "sqlite":
         return None
     try:
-        st = os.stat(path)
+        st = os.stat(config.sqlite_file)
     except OSError:
         return None
     return (st.st_dev, st.st_ino)

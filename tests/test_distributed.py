@@ -194,6 +194,14 @@ def finish(proc: subprocess.Popen, timeout: float = 400) -> dict:
     return json.loads(lines[-1])
 
 
+def finish_green(run: subprocess.Popen) -> dict:
+    """The launched run's result, asserted to have succeeded with no failed step."""
+    result = finish(run)
+    assert result["failures"] == {}, result
+    assert result["success"]
+    return result
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not REDIS.exists():
@@ -327,9 +335,7 @@ def test_worker_killed_mid_raw_load_step_redelivered_to_the_other(cluster: Clust
     killed = parked["worker"]
     cluster.kill(killed)  # SIGKILL mid ranged raw load: day 1 committed, day 2 under way
     t_kill = time.monotonic()
-    result = finish(run)
-    assert result["failures"] == {}
-    assert result["success"]
+    result = finish_green(run)
     assert time.monotonic() - t_kill >= VISIBILITY_S - 2  # redelivered by the broker's visibility timeout
     ran = [n.split("@")[0] for n in result["workers"]["raw_book_snapshots"]]
     survivor = ({"w1", "w2"} - {killed}).pop()
@@ -384,9 +390,7 @@ def test_worker_killed_mid_dbt_build_step_redelivered_to_the_other(cluster: Clus
     killed = parked(marker, run, "a dbt build of dbt_daily_marts")["worker"]
     cluster.kill(killed)  # SIGKILL of the worker's process group: the step's process and the dbt inside it
     t_kill = time.monotonic()
-    result = finish(run)
-    assert result["failures"] == {}, result
-    assert result["success"]
+    result = finish_green(run)
     assert time.monotonic() - t_kill >= VISIBILITY_S - 2  # redelivered by the broker's visibility timeout
     ran = [n.split("@")[0] for n in result["workers"]["dbt_daily_marts"]]
     assert ran[0] == killed and set(ran[1:]) == set(cluster.workers), result["workers"]
@@ -412,9 +416,7 @@ def test_broker_restarted_mid_backfill_with_steps_queued(cluster: Cluster, refer
         assert redis_queued(cluster.redis_port) >= queued - 1
     finally:
         release(marker)
-    result = finish(run)
-    assert result["failures"] == {}, result
-    assert result["success"]
+    result = finish_green(run)
     assert {"raw_trades", "raw_book_snapshots", "dbt_daily_marts"} <= set(result["workers"])
     assert lake_diff(fingerprints_of(cluster.lake_config()), reference) == []
 
