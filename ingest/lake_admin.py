@@ -20,7 +20,7 @@ from ingest import lake
 from ingest.args import Parser
 from ingest.errors import UserError, run
 from ingest.sql import is_plain_ident, qualified, quote_ident
-from ingest.warehouse import ensure_raw_schema
+from ingest.warehouse import FENCES, ensure_raw_schema
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,7 @@ def _source_tables(con: duckdb.DuckDBPyConnection, source: Path) -> list[tuple[s
             raise UnsafeTableNameError(
                 f"{source}: table {schema}.{name!r} is not a plain identifier (letters, digits, _): "
                 "rename it in the source file; nothing was migrated")
-    # The fence is the lake's own bookkeeping of concurrent loads, not data: never copied.
-    return [(s, t) for s, t in rows if (s, t) != ("raw", "load_fence")]
+    return [(s, t) for s, t in rows if f"{s}.{t}" not in FENCES]
 
 
 def migrate(source: str | Path, config: lake.LakeConfig, *, replace: bool = False) -> MigrationReport:

@@ -29,13 +29,23 @@ CREATE TABLE IF NOT EXISTS raw.load_fence (
     dataset VARCHAR NOT NULL,
     loads BIGINT NOT NULL
 );
+-- The same for dbt models whose window build also writes outside its window (daily_stats refreshes
+-- the next day's prev_close: dbt_project/macros/next_day_prev_close.sql). A table of its own, because
+-- DuckLake sees any two updates of one table as a conflict: builds must not conflict with loads.
+CREATE TABLE IF NOT EXISTS raw.build_fence (
+    model VARCHAR NOT NULL,
+    builds BIGINT NOT NULL
+);
 """
+# The lake's bookkeeping of concurrent writers, not data: never copied, compared or archived.
+FENCES = ("raw.load_fence", "raw.build_fence")
+FENCED_MODELS = ("daily_stats",)
 
 RAW_DDL = "\n".join(["CREATE SCHEMA IF NOT EXISTS raw;", *(d.ddl for d in DATASETS), _SHARED_DDL])
 # A day's rows sit in files of their own, so reloading, archiving or dropping one day never
 # rewrites another's files, and compaction merges only within a day.
 PARTITIONING = {**{d.table: d.date_column for d in DATASETS}, "raw.quarantine": "partition_date"}
-_RAW_TABLES = (*(d.table.removeprefix("raw.") for d in DATASETS), "quarantine", "load_fence")
+_RAW_TABLES = (*(d.table.removeprefix("raw.") for d in DATASETS), "quarantine", "load_fence", "build_fence")
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -53,7 +63,8 @@ def _raw_ready(con: duckdb.DuckDBPyConnection) -> bool:
     ).fetchone()[0]
     if n < len(_RAW_TABLES):
         return False
-    return con.execute("SELECT count(*) FROM raw.load_fence").fetchone()[0] == len(NAMES)
+    return con.execute("SELECT (SELECT count(*) FROM raw.load_fence), (SELECT count(*) FROM raw.build_fence)"
+                       ).fetchone() == (len(NAMES), len(FENCED_MODELS))
 
 
 def _create_raw(con: duckdb.DuckDBPyConnection) -> None:
@@ -68,6 +79,12 @@ def _create_raw(con: duckdb.DuckDBPyConnection) -> None:
                 "INSERT INTO raw.load_fence SELECT ?, 0 "
                 "WHERE NOT EXISTS (SELECT 1 FROM raw.load_fence WHERE dataset = ?)",
                 [name, name],
+            )
+        for model in FENCED_MODELS:
+            con.execute(
+                "INSERT INTO raw.build_fence SELECT ?, 0 "
+                "WHERE NOT EXISTS (SELECT 1 FROM raw.build_fence WHERE model = ?)",
+                [model, model],
             )
         con.execute("COMMIT")
     except BaseException:

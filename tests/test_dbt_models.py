@@ -560,6 +560,27 @@ def test_window_rebuild_replaces_only_the_window(rebuilt):
     assert btc_month["close"] == Decimal("42500") and btc_month["volume"] == Decimal("4.0")
 
 
+def test_adjacent_windows_built_later_day_first_equal_one_build(built_home, tmp_path):
+    """Two ranges at once (docs/lake.md): day 2's window is built before day 1's 1d bar exists, so its
+    prev_close is unknown; day 1's window, built after, refreshes it. The end state is the one-build state."""
+    lakes.copy_home_lake(built_home, tmp_path)
+    with lakes.connect(tmp_path) as connection:
+        one_build = _snapshot(connection)
+        connection.execute("delete from marts.ohlcv_1d where bar_date = ?", [DAY1])
+    _dbt_build(tmp_path, tmp_path, env={"TICKWH_DBT_MIN_DATE": str(DAY2), "TICKWH_DBT_MAX_DATE": str(DAY3)})
+    with lakes.connect(tmp_path, read_only=True) as connection:
+        day2 = _query(connection, "select * from marts.daily_stats where bar_date = ?", [DAY2])
+        fence = connection.execute("select builds from raw.build_fence where model = 'daily_stats'").fetchone()
+    assert len(day2) == 3 and {(r["prev_close"], r["return_cc"]) for r in day2} == {(None, None)}
+    assert fence == (1,)  # the window's build updated the fence row in its own transaction
+    _dbt_build(tmp_path, tmp_path, env={"TICKWH_DBT_MIN_DATE": str(DAY1), "TICKWH_DBT_MAX_DATE": str(DAY2)})
+    with lakes.connect(tmp_path, read_only=True) as connection:
+        assert _snapshot(connection) == one_build
+        btc2 = _query(connection, "select prev_close from marts.daily_stats where symbol = ? and bar_date = ?",
+                      [BTC[1], DAY2])
+    assert btc2 == [{"prev_close": Decimal("42100")}]
+
+
 def test_build_on_empty_raw_schema(tmp_path):
     with lakes.connect(tmp_path) as connection:
         ensure_raw_schema(connection)

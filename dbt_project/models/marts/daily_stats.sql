@@ -1,4 +1,5 @@
-{{ day_partitioned_mart(['daily'], cold_time_column='bar_date') }}
+{{ day_partitioned_mart(['daily'], cold_time_column='bar_date',
+                         post_hook=['{{ next_day_prev_close() }}', "{{ build_fence('daily_stats') }}"]) }}
 
 {#-
     One row per (exchange, symbol, bar_date) with trades. Bar values come from ohlcv_1d,
