@@ -2,7 +2,8 @@
 
 Sections (``--only`` takes one or more, comma separated):
 
-  partition    figures 1 and 5: one day through daily_pipeline vs the DuckDB floor; fixed overhead; peak RSS
+  partition    figures 1 and 5: a 10M- and a 3M-trade day through daily_pipeline vs the DuckDB floor; fixed
+               overhead; peak RSS
   launch       issue 26: a one-trade day launched as a real run (`dagster job execute`, process start to exit)
   incremental  figure 2: day 30 on a warehouse with 29 days vs day 1 on an empty one
   backfill     figure 3: 30 days of 1M trades as one ranged run vs 30 runs, and vs the DuckDB floor of the 30 days
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -47,12 +49,14 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
     if args.quick:
         small = Workload(100_000, snapshot_interval_ms=60_000)
         hist = Workload(20_000, days=3, snapshot_interval_ms=60_000)
-        return {"partition": small, "fixed": Workload(1, snapshot_interval_ms=DAY_MS), "incremental": hist,
+        return {"partition": small, "partition_mid": Workload(30_000, snapshot_interval_ms=60_000),
+                "fixed": Workload(1, snapshot_interval_ms=DAY_MS), "incremental": hist,
                 "backfill": hist, "backfill_small": hist, "ohlcv": small, "numeric": small, "research": small,
                 "research_month": Workload(20_000, days=30, snapshot_interval_ms=60_000),
                 "lake": Workload(20_000, days=2, snapshot_interval_ms=60_000)}
     return {
         "partition": Workload(args.partition_trades),
+        **({"partition_mid": Workload(args.partition_mid_trades)} if args.partition_mid_trades else {}),
         "fixed": Workload(1, snapshot_interval_ms=DAY_MS),
         "incremental": Workload(args.incremental_trades, days=30),
         "backfill": Workload(args.backfill_trades, days=30, snapshot_interval_ms=args.backfill_snapshot_ms),
@@ -68,6 +72,10 @@ def workloads(args: argparse.Namespace) -> dict[str, Workload]:
 def derivative_sizes(args: argparse.Namespace) -> tuple[int, int]:
     """Quotes and trades of the derivatives day (issue 23: 20M quotes, 10M trades)."""
     return (200_000, 100_000) if args.quick else (args.derivatives_quotes, args.derivatives_trades)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def run_optional(name: str, extra: str, report: Report) -> None:
@@ -92,6 +100,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=None, help="repetitions per figure (default 3, --quick 1)")
     p.add_argument("--save", action="store_true", help="write bench/results/latest.md")
     p.add_argument("--partition-trades", type=int, default=10_000_000)
+    p.add_argument("--partition-mid-trades", type=int, default=3_000_000,
+                   help="trades of the partition section's second, smaller day (issue 26's 3M-trade day; 0: none)")
     p.add_argument("--incremental-trades", type=int, default=1_000_000)
     p.add_argument("--backfill-trades", type=int, default=1_000_000, help="trades per day of the 30-day backfill")
     p.add_argument("--backfill-snapshot-ms", type=int, default=1000,
@@ -139,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     w = workloads(args)
     report = Report()
     cfg = PipelineConfig(reps=args.reps, partition=w["partition"], fixed=w["fixed"], incremental=w["incremental"],
-                         backfill_reps=args.backfill_reps, log=log)
+                         backfill_reps=args.backfill_reps, log=log, partition_mid=w.get("partition_mid"))
     log(f"bench: sections {', '.join(args.sections)}; {args.reps} repetition(s), medians; cache {bench_home()}")
     started = time.perf_counter()
     runners = {
@@ -156,13 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         "derivatives": lambda: bench_derivatives(*derivative_sizes(args), args.reps, report, log),
     }
     for section in args.sections:
-        t0 = time.perf_counter()
-        log(f"== {section}")
+        t0, load0 = time.perf_counter(), _load()
+        log(f"== {section} (load average {load0})")
         if section in OPTIONAL:
             run_optional(section, args.section_args, report)
         else:
             runners[section]()
-        log(f"   {section} done in {time.perf_counter() - t0:.0f}s")
+        took = time.perf_counter() - t0
+        log(f"   {section} done in {took:.0f}s (load average {_load()})")
+        # A figure measured under someone else's load is re-run, so each section states the load it ran under.
+        report.detail(f"{section}: {took:.0f}s; load average (1, 5, 15 min) {load0} at its start, {_load()} at its end")
     if args.quick:
         report.note("--quick: small workloads and 1 repetition; a smoke run, not figures to quote")
     full_size = w["backfill"].trades_per_day == 1_000_000 and w["backfill"].snapshot_interval_ms == 1000
@@ -203,7 +216,7 @@ def save(report: Report, table: str, machine: dict[str, str], args: argparse.Nam
         "## Workloads",
         "",
         *[f"- {k}: {v.describe()} (seed {v.seed}, from {v.start})" for k, v in w.items()
-          if k in args.sections or (k == "fixed" and "partition" in args.sections)
+          if k in args.sections or (k in ("fixed", "partition_mid") and "partition" in args.sections)
           or (k == "research_month" and "research" in args.sections)],
         *([f"- derivatives: 1 day x {derivative_sizes(args)[0]:,} quotes and {derivative_sizes(args)[1]:,} trades, "
            "20 symbols, a book snapshot a day per symbol (seed 7, from 2024-01-01)"]
@@ -227,7 +240,7 @@ def save(report: Report, table: str, machine: dict[str, str], args: argparse.Nam
     ]
     extra = RESULTS / "history.md"
     if extra.exists():
-        lines += ["## Before/after of the performance changes", "", extra.read_text().strip(), ""]
+        lines += ["## Earlier runs (bench/results/history.md)", "", extra.read_text().strip(), ""]
     path.write_text("\n".join(lines))
     return path
 

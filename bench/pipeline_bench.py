@@ -235,6 +235,7 @@ class PipelineConfig:
     incremental: Workload  # 30 days
     backfill_reps: int
     log: Callable[[str], None] = print
+    partition_mid: Workload | None = None  # a second, smaller partition day (issue 26: 3M trades)
 
 
 def _logs() -> Path:
@@ -296,27 +297,47 @@ def _checks_note(run: dict[str, Any]) -> str:
             f"{c['dbt']} dbt tests")
 
 
-def bench_partition(cfg: PipelineConfig, report: Report) -> None:
-    w = cfg.partition
+def _day_against_floor(cfg: PipelineConfig, w: Workload, what: str) -> dict[str, list]:
+    """One day of `w` through daily_pipeline and through the DuckDB floor, `cfg.reps` times, interleaved."""
     ensure_workload(w, cfg.log)
-    ensure_workload(cfg.fixed, cfg.log)
     day = w.start
     models = compiled_models_file(day, day + dt.timedelta(days=1))
-    pipe, floor, pipe_mem, floor_mem, ready_rss, procs = [], [], [], [], [], []
-    fixed, fixed_floor = [], []
+    got: dict[str, list] = {k: [] for k in ("pipe", "floor", "pipe_mem", "floor_mem", "ready_rss", "procs")}
     for rep in range(cfg.reps):
         with scratch("floor-") as work:
             f, fm = floor_run(w.landing, [day], models, work)
         with deployment() as home:
             d, pm = pipeline_run(w.landing, [(day, day)], home)
-        floor.append(f)
-        floor_mem.append(fm)
-        pipe.append(d["runs"][0])
-        pipe_mem.append(pm)
-        ready_rss.append(d["rss_ready"])
-        procs.append(d["process_seconds_before_work"])
-        cfg.log(f"  partition rep {rep + 1}: pipeline {pipe[-1]['seconds']:.2f}s, floor {f['seconds']:.2f}s, "
+        for key, value in (("floor", f), ("floor_mem", fm), ("pipe", d["runs"][0]), ("pipe_mem", pm),
+                           ("ready_rss", d["rss_ready"]), ("procs", d["process_seconds_before_work"])):
+            got[key].append(value)
+        cfg.log(f"  {what} rep {rep + 1}: pipeline {got['pipe'][-1]['seconds']:.2f}s, floor {f['seconds']:.2f}s, "
                 f"peak RSS {pm / 2**20:.0f} MB vs {fm / 2**20:.0f} MB")
+    return got
+
+
+def _partition_row(w: Workload, got: dict[str, list]) -> Row:
+    p_med = median([r["seconds"] for r in got["pipe"]])
+    f_med = median([r["seconds"] for r in got["floor"]])
+    limit = partition_target(w.trades_per_day)
+    return Row("1 partition", f"daily_pipeline, 1 day of {w.describe()}", p_med, reference=FLOOR_LABEL,
+               ref_value=f_med, target=f"<= {limit}x floor", ok=p_med / f_med <= limit,
+               samples=[r["seconds"] for r in got["pipe"]], ref_samples=[r["seconds"] for r in got["floor"]])
+
+
+def _floor_detail(what: str, floor: list[dict]) -> str:
+    return (f"{what} floor (median): load {median([r['load_seconds'] for r in floor]):.2f}s, "
+            f"compiled SQL {median([r['sql_seconds'] for r in floor]):.2f}s ("
+            + ", ".join(f"{k} {median([r['model_seconds'][k] for r in floor]):.2f}s"
+                        for k in floor[0]["model_seconds"]) + ")")
+
+
+def bench_partition(cfg: PipelineConfig, report: Report) -> None:
+    w = cfg.partition
+    ensure_workload(cfg.fixed, cfg.log)
+    got = _day_against_floor(cfg, w, "partition")
+    pipe, floor, pipe_mem, floor_mem = got["pipe"], got["floor"], got["pipe_mem"], got["floor_mem"]
+    fixed, fixed_floor = [], []
     for rep in range(cfg.reps):
         with scratch("floor-") as work:
             f, _ = floor_run(cfg.fixed.landing, [cfg.fixed.start], models_for(cfg.fixed.start), work)
@@ -326,13 +347,7 @@ def bench_partition(cfg: PipelineConfig, report: Report) -> None:
         fixed_floor.append(f)
         cfg.log(f"  fixed-overhead rep {rep + 1}: pipeline {fixed[-1]['seconds']:.2f}s, floor {f['seconds']:.2f}s")
 
-    p_med = median([r["seconds"] for r in pipe])
-    f_med = median([r["seconds"] for r in floor])
-    ratio = p_med / f_med
-    limit = partition_target(w.trades_per_day)
-    report.add(Row("1 partition", f"daily_pipeline, 1 day of {w.describe()}", p_med, reference=FLOOR_LABEL,
-                   ref_value=f_med, target=f"<= {limit}x floor", ok=ratio <= limit,
-                   samples=[r["seconds"] for r in pipe], ref_samples=[r["seconds"] for r in floor]))
+    report.add(_partition_row(w, got))
     fx = median([r["seconds"] for r in fixed])
     report.add(Row("1 partition", "fixed overhead: 1-trade day (1 snapshot/symbol)", fx,
                    reference=f"{FLOOR_LABEL}, same day", ref_value=median([r["seconds"] for r in fixed_floor]),
@@ -343,18 +358,19 @@ def bench_partition(cfg: PipelineConfig, report: Report) -> None:
                    reference=f"{FLOOR_LABEL} process", ref_value=median(floor_mem) / 2**20,
                    samples=[m / 2**20 for m in pipe_mem], ref_samples=[m / 2**20 for m in floor_mem]))
     report.detail(f"partition ({w.describe()}): pipeline steps (median): {_steps_line(pipe)}")
-    report.detail(
-        f"partition floor (median): load {median([r['load_seconds'] for r in floor]):.2f}s, "
-        f"compiled SQL {median([r['sql_seconds'] for r in floor]):.2f}s ("
-        + ", ".join(f"{k} {median([r['model_seconds'][k] for r in floor]):.2f}s" for k in floor[0]["model_seconds"])
-        + ")"
-    )
+    report.detail(_floor_detail("partition", floor))
     report.detail(f"partition: {_checks_note(pipe[0])}")
     report.detail(f"fixed overhead: pipeline steps (median): {_steps_line(fixed)}")
     report.detail(
-        f"memory: Dagster worker RSS before the run {median(ready_rss) / 2**20:.0f} MB (imports, definitions); "
-        f"interpreter start + imports before the run {median(procs):.1f}s (not in the timings)"
+        f"memory: Dagster worker RSS before the run {median(got['ready_rss']) / 2**20:.0f} MB (imports, definitions); "
+        f"interpreter start + imports before the run {median(got['procs']):.1f}s (not in the timings)"
     )
+    if cfg.partition_mid is not None:  # issue 26: a smaller day, where the fixed cost weighs more
+        mid = _day_against_floor(cfg, cfg.partition_mid, "partition (mid-size day)")
+        report.add(_partition_row(cfg.partition_mid, mid))
+        report.detail(f"partition ({cfg.partition_mid.describe()}): pipeline steps (median): "
+                      f"{_steps_line(mid['pipe'])}")
+        report.detail(_floor_detail(f"partition ({cfg.partition_mid.trades_per_day:,} trades)", mid["floor"]))
 
 
 def models_for(day: dt.date) -> Path:

@@ -2,6 +2,10 @@
 two real Celery worker processes, each with its own $TICKWH_HOME, sharing only the broker, PostgreSQL (Dagster's
 storage and the lake's catalog) and SeaweedFS S3 (the lake's files and the landing zone).
 
+Each worker is its own machine as far as this one can make it: its own network namespace, on a bridge that
+reaches only the host's service address (Redis and SeaweedFS listen there; PostgreSQL on a Unix socket), and
+its own mount namespace, where no folder of the launcher or of another worker exists.
+
 The launcher has no landing folder at all: the landing files exist only in the bucket (and in the sequential
 reference's own home), so a step that read a launcher path would fail. Each worker fetches its days' files into
 its own home (TICKWH_LANDING_S3).
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import secrets
 import shlex
 import shutil
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,16 +75,79 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Network:
+    """A bridge on this machine holding the services' address (`host`), and a network namespace per worker
+    machine joined to it by a veth pair. Inside, a worker has its own loopback and reaches only `host`."""
+    tag: str
+    subnet: str  # the first three octets of a /24
+    machines: tuple[str, ...]
+
+    @property
+    def host(self) -> str:
+        return f"{self.subnet}.1"
+
+    def namespace(self, machine: str) -> str:
+        return f"tickwh-{self.tag}-{machine}"
+
+    def address(self, machine: str) -> str:
+        return f"{self.subnet}.{self.machines.index(machine) + 2}"
+
+    def inside(self, machine: str, cmd: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.namespace(machine), *cmd]
+
+
+def _ip(*args: str) -> None:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {proc.stderr.strip()} (the distributed tests need root and ip)")
+
+
+@contextmanager
+def machine_network(machines: tuple[str, ...]) -> Iterator[Network]:
+    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    rng = random.SystemRandom()
+    subnet = next(s for s in (f"10.{rng.randrange(64, 250)}.{rng.randrange(256)}" for _ in range(100))
+                  if f" {s}." not in used)
+    net = Network(tag=secrets.token_hex(3), subnet=subnet, machines=machines)
+    bridge = f"twb{net.tag}"  # interface names hold at most 15 characters
+    made: list[str] = []
+    try:
+        _ip("link", "add", bridge, "type", "bridge")
+        _ip("addr", "add", f"{net.host}/24", "dev", bridge)
+        _ip("link", "set", bridge, "up")
+        for machine in machines:
+            ns, veth = net.namespace(machine), f"tw{net.tag}{machine}"
+            _ip("netns", "add", ns)
+            made.append(ns)
+            _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            _ip("link", "set", veth, "master", bridge, "up")
+            _ip("-n", ns, "addr", "add", f"{net.address(machine)}/24", "dev", "eth0")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        yield net
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
 @dataclass
 class Cluster:
     pg: Postgres
     s3: SeaweedServer
     redis_port: int
     root: Path
+    net: Network | None = None  # None: every machine on this one's loopback (the benchmark)
     redis: subprocess.Popen | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
     reference: subprocess.Popen | None = None
     worker_env: dict[str, str] = field(default_factory=dict)  # every worker's test hooks (tests/dist_app.py)
+
+    @property
+    def host(self) -> str:
+        """Where the services listen: the bridge's address, or loopback without a network."""
+        return self.net.host if self.net else "127.0.0.1"
 
     def start_redis(self) -> subprocess.Popen:
         """Debian's redis-server on the cluster's port; its queue survives a restart (append-only file, every
@@ -86,18 +155,23 @@ class Cluster:
         (self.root / "redis").mkdir(exist_ok=True)
         log = open(self.root / "redis" / "redis.log", "a")  # noqa: SIM115  (the server's whole life)
         self.redis = subprocess.Popen(
-            [str(REDIS), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+            # Protected mode refuses every client not on loopback unless a password is set; here the server listens
+            # only on the machines' private bridge.
+            [str(REDIS), "--port", str(self.redis_port), "--bind", self.host, "--protected-mode", "no", "--save", "",
+             "--appendonly", "yes",
              "--appendfsync", "always", "--dir", str(self.root / "redis")], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as s:
+                with socket.create_connection((self.host, self.redis_port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(64).startswith(b"+PONG"):
                         return self.redis
             except OSError:
                 pass
-            assert self.redis.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            if self.redis.poll() is not None or time.monotonic() > deadline:
+                self.redis.kill()
+                raise AssertionError(f"redis-server did not start; see {self.root / 'redis' / 'redis.log'}")
             time.sleep(0.1)
 
     def stop_redis(self) -> None:
@@ -130,8 +204,8 @@ class Cluster:
             "TICKWH_LANDING_S3_ACCESS_KEY_ID": self.s3.access_key or "",
             "TICKWH_LANDING_S3_SECRET_ACCESS_KEY": self.s3.secret_key or "",
             "TICKWH_EXECUTOR": "celery",
-            "TICKWH_CELERY_BROKER": f"redis://127.0.0.1:{self.redis_port}/0",
-            "TICKWH_CELERY_BACKEND": f"redis://127.0.0.1:{self.redis_port}/1",
+            "TICKWH_CELERY_BROKER": f"redis://{self.host}:{self.redis_port}/0",
+            "TICKWH_CELERY_BACKEND": f"redis://{self.host}:{self.redis_port}/1",
             "TICKWH_CELERY_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S),
             **extra,
         }
@@ -153,6 +227,8 @@ class Cluster:
         # here (a port elsewhere), the only one of the cluster's folders a worker keeps.
         cmd = isolated(celery, hidden=[d for d in sorted(self.root.iterdir())
                                        if d.is_dir() and d not in (home, self.root / "pg")])
+        if self.net is not None:
+            cmd = self.net.inside(name, cmd)
         env = self.env(home, TICKWH_TEST_WORKER=name, PYTHONPATH=str(REPO), **{**self.worker_env, **extra})
         proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers[name] = proc
@@ -210,12 +286,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("dist")
     staging = root / "staging"
     simulate_days(START, len(DAYS) + 1, staging, seed=11, trades_per_day=3000, snapshot_interval_ms=120_000)
-    c = Cluster(pg=None, s3=None, redis_port=free_port(), root=root)  # type: ignore[arg-type]  (set below)
+    with machine_network(tuple(h for h in HOMES if h.startswith("w"))) as net:
+        yield from _cluster(root, staging, net)
+
+
+def _cluster(root: Path, staging: Path, net: Network) -> Iterator[Cluster]:
+    c = Cluster(pg=None, s3=None, redis_port=free_port(), root=root, net=net)  # type: ignore[arg-type]  (set below)
     c.start_redis()
     key, secret = "dist" + secrets.token_hex(4), secrets.token_urlsafe(18)
     try:
         with running_postgres(root / "pg", ["tickwh_lake", "dagster"]) as pg:
-            s3 = SeaweedServer(root / "seaweed", access_key=key, secret_key=secret).start()
+            s3 = SeaweedServer(root / "seaweed", access_key=key, secret_key=secret, host=net.host).start()
             try:
                 client = s3.client()
                 client.create_bucket(Bucket=BUCKET)
@@ -286,6 +367,38 @@ def test_a_worker_sees_no_path_of_the_launcher_or_of_another_machine(cluster: Cl
             if hidden.parent != cluster.root / name:
                 assert inside("test", "-e", str(hidden)).returncode == 1, f"{name} can see {hidden}"
         assert inside("ls", "-A", str(cluster.root / "launcher")).stdout == ""
+
+
+_PROBE = """import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
+    print("open")
+except OSError:
+    print("closed")
+"""
+
+
+def test_a_worker_machine_reaches_the_services_and_nothing_on_the_launchers_loopback(cluster: Cluster) -> None:
+    assert cluster.net is not None
+    s3_port = int(cluster.s3.endpoint_url.rsplit(":", 1)[1])
+    with socket.socket() as launcher_only:  # a service of the launching machine, on its own loopback
+        launcher_only.bind(("127.0.0.1", 0))
+        launcher_only.listen()
+        port = launcher_only.getsockname()[1]
+
+        def reach(pid: int | None, host: str, p: int) -> str:
+            cmd = [sys.executable, "-c", _PROBE, host, str(p)]
+            cmd = ["nsenter", "-t", str(pid), "-n", "--", *cmd] if pid else cmd
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+
+        assert reach(None, "127.0.0.1", port) == "open"
+        for name, proc in cluster.workers.items():
+            assert reach(proc.pid, "127.0.0.1", port) == "closed", f"{name} reaches the launcher's loopback"
+            assert reach(proc.pid, cluster.host, cluster.redis_port) == "open", name
+            assert reach(proc.pid, cluster.host, s3_port) == "open", name
+            addresses = subprocess.run(["nsenter", "-t", str(proc.pid), "-n", "--", "ip", "-o", "-4", "addr"],
+                                       capture_output=True, text=True).stdout
+            assert f" {cluster.net.address(name)}/24 " in addresses and cluster.net.host not in addresses, addresses
 
 
 def test_split_backfill_over_two_workers_equals_the_sequential_run(cluster: Cluster, request) -> None:
@@ -359,11 +472,11 @@ def release(marker: Path) -> None:
     Path(f"{marker}.release").touch()
 
 
-def redis_queued(port: int) -> int:
+def redis_queued(host: str, port: int) -> int:
     """Steps waiting in the broker's queue: the lists `dagster` and its priority levels (`dagster\\x06\\x16<n>`)."""
     import redis
 
-    client = redis.Redis(host="127.0.0.1", port=port)
+    client = redis.Redis(host=host, port=port)
     try:
         return sum(client.llen(key) for key in client.keys("dagster*") if client.type(key) == b"list")
     finally:
@@ -397,13 +510,13 @@ def test_broker_restarted_mid_backfill_with_steps_queued(cluster: Cluster, refer
     # the broker's queue.
     try:
         parked(marker, run, "the second day's book load")
-        queued = redis_queued(cluster.redis_port)
+        queued = redis_queued(cluster.host, cluster.redis_port)
         assert queued >= 1  # steps wait in the broker: published once, never again by the run
         cluster.stop_redis()  # SIGKILL of redis-server: the workers' and the launcher's connections drop
         time.sleep(3)
         cluster.start_redis()  # same port, same append-only file
         # The queue came back (the reconnected worker may take one step into its free prefetch slot at once).
-        assert redis_queued(cluster.redis_port) >= queued - 1
+        assert redis_queued(cluster.host, cluster.redis_port) >= queued - 1
     finally:
         release(marker)
     result = finish_green(run)

@@ -102,8 +102,10 @@ class SeaweedServer:
         access_key: str | None = None,
         secret_key: str | None = None,
         s3_port: int | None = None,
+        host: str = HOST,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.host = host  # the address it listens on and advertises (loopback unless machines reach it elsewhere)
         self.access_key = access_key
         self.secret_key = secret_key
         self.requested_s3_port = s3_port
@@ -112,7 +114,7 @@ class SeaweedServer:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{HOST}:{self.ports['s3.port']}"
+        return f"http://{self.host}:{self.ports['s3.port']}"
 
     @property
     def log_path(self) -> Path:
@@ -128,7 +130,8 @@ class SeaweedServer:
         store.mkdir(parents=True, exist_ok=True)
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
-            weed_binary(), f"-logdir={self.scratch_dir}", "server", f"-dir={store}", f"-ip={HOST}", f"-ip.bind={HOST}",
+            weed_binary(), f"-logdir={self.scratch_dir}", "server", f"-dir={store}", f"-ip={self.host}",
+            f"-ip.bind={self.host}",
             "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
             # Small volumes, as many as the disk allows: each bucket takes several volumes.
             "-volume.max=0", "-master.volumeSizeLimitMB=256",
