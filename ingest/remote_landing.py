@@ -10,13 +10,16 @@ Object names come from someone else's bucket: only a name of the landing layout 
 exchange and symbols validated) directly under the prefix is fetched; anything else under the prefix
 is ignored, a hostile name of the layout's shape is an error naming it. A file is written under a
 temporary name and renamed (`landing.replacing`), so two steps of one day on one worker fetching the
-same file at once never see half of it. A file already present with the object's size is kept.
+same file at once never see half of it. A fetched file takes the object's modification time; a file
+already present with the object's size and modification time (to the second) is kept, and any other
+is fetched again, so an object the vendor re-published, even at the same size, replaces the old copy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ class RemoteLanding:
         (the loader's missing-file rules then decide, naming what was expected)."""
         bucket, prefix = parse_s3_url(self.url)
         client = client or self.client()
-        wanted: list[tuple[str, int]] = []
+        wanted: list[tuple[str, int, int]] = []
         try:
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}")
             for page in pages:
@@ -71,22 +74,32 @@ class RemoteLanding:
                         continue
                     parsed = parse_landing_name(Path(name))  # raises on a hostile name of the layout's shape
                     if parsed is not None and parsed.day == day:
-                        wanted.append((name, int(obj["Size"])))
+                        wanted.append((name, int(obj["Size"]), int(obj["LastModified"].timestamp())))
         except LandingFileError:
             raise
         except Exception as exc:
             raise RemoteLandingError(f"cannot list the landing files of {day} at {self.url}: "
                                      f"{type(exc).__name__}: {exc}") from exc
         out = []
-        for name, size in sorted(wanted):
+        for name, size, modified in sorted(wanted):
             target = Path(root) / name
-            if not (target.is_file() and target.stat().st_size == size):
+            if not _same(target, size, modified):
                 try:
                     with replacing(target) as tmp:
                         client.download_file(bucket, prefix + name, str(tmp))
+                        os.utime(tmp, (modified, modified))
                 except Exception as exc:
                     raise RemoteLandingError(f"cannot fetch landing file s3://{bucket}/{prefix}{name} for {day}: "
                                              f"{type(exc).__name__}: {exc}") from exc
             out.append(target)
         log.info("landing %s: %d file(s) from %s in %s", day, len(out), self.url, root)
         return out
+
+
+def _same(local: Path, size: int, modified: int) -> bool:
+    """The local copy is the object as listed: same size, same modification time (whole seconds)."""
+    try:
+        st = local.stat()
+    except FileNotFoundError:
+        return False
+    return st.st_size == size and int(st.st_mtime) == modified
