@@ -37,6 +37,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("dbt_project/models/marts/daily_stats.sql", "float"): "returns and realized volatility: unitless float "
     "statistics of the exact prices (docs/contracts.md)",
     ("dbt_project/macros/rollup_period.sql", "float"): "period_return: a unitless float statistic",
+    ("dbt_project/macros/next_day_prev_close.sql", "float"): "daily_stats.return_cc refreshed on the next day, "
+    "by the model's own expression: a unitless float statistic",
     ("dbt_project/tests/generic/ohlcv_bar_valid.sql", "float"): "a test comparing the float vwap with low/high",
     ("ingest/vendors/reference.py", "decimal"): "Binance klines publish at most 8 decimals: the reference table "
     "holds them at scale 8, and CAST(x AS DECIMAL(38, 8)) <> x detects a kline with more (it narrows nothing)",
