@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from bench.common import Report, Workload, bench_home, machine_description, memory_method, render_table
@@ -165,23 +166,28 @@ def main(argv: list[str] | None = None) -> int:
                                    15.0 if args.quick else args.lake_backfill_seconds, report, log),
         "derivatives": lambda: bench_derivatives(*derivative_sizes(args), args.reps, report, log),
     }
-    for section in args.sections:
+    failed: list[str] = []
+    for i, section in enumerate(args.sections):
         t0, load0 = time.perf_counter(), _load()
         log(f"== {section} (load average {load0})")
-        if section in OPTIONAL:
-            run_optional(section, args.section_args, report)
-        else:
-            runners[section]()
+        try:
+            if section in OPTIONAL:
+                run_optional(section, args.section_args, report)
+            else:
+                runners[section]()
+        except Exception as exc:  # one section's failure must not lose the others' figures
+            failed.append(section)
+            report.note(f"section {section} FAILED: {type(exc).__name__}: {str(exc)[-500:]}")
+            traceback.print_exc()
         took = time.perf_counter() - t0
         log(f"   {section} done in {took:.0f}s (load average {_load()})")
         # A figure measured under someone else's load is re-run, so each section states the load it ran under.
         report.detail(f"{section}: {took:.0f}s; load average (1, 5, 15 min) {load0} at its start, {_load()} at its end")
-    if args.quick:
-        report.note("--quick: small workloads and 1 repetition; a smoke run, not figures to quote")
-    full_size = w["backfill"].trades_per_day == 1_000_000 and w["backfill"].snapshot_interval_ms == 1000
-    if "backfill" in args.sections and not args.quick and not full_size:
-        report.note(f"backfill uses {w['backfill'].describe()}, not the figure's 1M-trade days")
-    report.note(f"memory: {memory_method()}")
+        if args.save and i + 1 < len(args.sections):  # a long run stopped midway still leaves what it measured
+            rest = ", ".join(args.sections[i + 1:])
+            save(report, render_table(report.rows), machine, args, w, time.perf_counter() - started,
+                 progress=f"in progress: {i + 1} of {len(args.sections)} sections done ({rest} still to run)")
+    _final_notes(args, w, report)
     elapsed = time.perf_counter() - started
 
     table = render_table(report.rows)
@@ -196,11 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.save:
         path = save(report, table, machine, args, w, elapsed)
         print(f"saved {path}")
-    return 0
+    return 1 if failed else 0
+
+
+def _final_notes(args: argparse.Namespace, w: dict[str, Workload], report: Report) -> None:
+    if args.quick:
+        report.note("--quick: small workloads and 1 repetition; a smoke run, not figures to quote")
+    full_size = w["backfill"].trades_per_day == 1_000_000 and w["backfill"].snapshot_interval_ms == 1000
+    if "backfill" in args.sections and not args.quick and not full_size:
+        report.note(f"backfill uses {w['backfill'].describe()}, not the figure's 1M-trade days")
+    report.note(f"memory: {memory_method()}")
 
 
 def save(report: Report, table: str, machine: dict[str, str], args: argparse.Namespace,
-         w: dict[str, Workload], elapsed: float) -> Path:
+         w: dict[str, Workload], elapsed: float, progress: str = "") -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "latest.md"
     lines = [
@@ -208,6 +223,7 @@ def save(report: Report, table: str, machine: dict[str, str], args: argparse.Nam
         "",
         f"Command: `python -m bench {' '.join(sys.argv[1:])}`; {args.reps} repetition(s) per figure, medians; "
         f"reference and project measured in the same invocation, interleaved. Took {elapsed / 60:.1f} min.",
+        *(["", f"**{progress}**"] if progress else []),
         "",
         "## Machine",
         "",
