@@ -80,11 +80,14 @@ def pytest_configure(config: pytest.Config) -> None:
 # The longest files first: under `--dist loadfile` (make test) a long file started last keeps one
 # worker busy while the others have nothing left. make test passes `--no-loadscope-reorder`: xdist would
 # otherwise order the files by their number of tests, and test_distributed.py (11 tests, ~9 min) went late.
-LONG_FIRST = ("test_distributed.py", "test_after_demo.py", "test_lake.py", "test_ui_browser.py",
-              "test_ranged_run_failure.py", "test_catchup.py", "test_live.py", "test_pipeline.py",
-              "test_schedules.py", "test_quality.py", "test_dbt_derivatives.py", "test_trades_only.py",
-              "test_quotes_days.py", "test_cold.py", "test_bench_smoke.py", "test_not_evaluated.py",
-              "test_lake_shared.py", "test_dbt_models.py")
+# Longest first (seconds summed over each file's tests in CI19, 3 workers on 2 cores), so that no long file starts
+# last and holds the run open alone.
+LONG_FIRST = ("test_distributed.py", "test_lake.py", "test_after_demo.py", "test_quality.py", "test_dbt_models.py",
+              "test_pipeline.py", "test_catchup.py", "test_ranged_run_failure.py", "test_cold.py", "test_schedules.py",
+              "test_cold_outages.py", "test_dbt_derivatives.py", "test_research.py", "test_quotes_days.py",
+              "test_ui_browser.py", "test_lake_shared.py", "test_live.py", "test_retention_content.py",
+              "test_trades_only.py", "test_not_evaluated.py", "test_run_cost.py", "test_monitoring.py",
+              "test_bench_smoke.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
