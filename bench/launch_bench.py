@@ -77,10 +77,11 @@ def bench_launch(cfg: PipelineConfig, report: Report) -> None:
     ensure_workload(w, cfg.log)
     day = w.start
     runs, floors = [], []
+    models = models_for(day)  # compiled once, before any timing (the first call runs dbt compile)
     for rep in range(cfg.reps):
         with scratch("floor-") as work:
             t0 = time.perf_counter()
-            floor_run(w.landing, [day], models_for(day), work)
+            floor_run(w.landing, [day], models, work)
             floors.append(time.perf_counter() - t0)
         with deployment() as home:
             runs.append(launched_run(home, w.landing, day))

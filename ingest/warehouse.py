@@ -3,6 +3,8 @@ created in the lake (ingest/lake.py)."""
 
 from __future__ import annotations
 
+import weakref
+
 import duckdb
 
 from ingest.datasets import DATASETS, NAMES
@@ -48,11 +50,18 @@ PARTITIONING = {**{d.table: d.date_column for d in DATASETS}, "raw.quarantine": 
 _RAW_TABLES = (*(d.table.removeprefix("raw.") for d in DATASETS), "quarantine", "load_fence", "build_fence")
 
 
+# Connections that have seen the raw tables: a ranged load asks once per day and dataset, and each
+# look at the lake's catalog is a round trip to it (10-70 ms); the tables are never dropped.
+_READY: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, bool] = weakref.WeakKeyDictionary()
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables once; a no-op (and no new snapshot) when they exist."""
-    if _raw_ready(con):
+    if con in _READY:
         return
-    with_conflict_retry(lambda: _create_raw(con), what="creating the raw schema")
+    if not _raw_ready(con):
+        with_conflict_retry(lambda: _create_raw(con), what="creating the raw schema")
+    _READY[con] = True
 
 
 def _raw_ready(con: duckdb.DuckDBPyConnection) -> bool:

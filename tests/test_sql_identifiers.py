@@ -63,7 +63,7 @@ LEGACY_FRAGMENT_SQL: dict[str, int] = {
     "ingest/datasets/spec.py": 2,  # moved from the loader (ingest/datasets): the read's wrapper around its SELECT,
     # and the raw table's DDL from a declaration's frozen column list (issue 23: one declaration per dataset)
     "ingest/datasets/trades.py": 2,  # moved from the loader likewise
-    "ingest/loader.py": 17,
+    "ingest/loader.py": 14,
     "ingest/quality/__init__.py": 1,
     "ingest/quality/prep.py": 21,  # +4: the raw frames of quotes, ticker, liquidations; perp_basis_1m
     "ingest/quality/series.py": 1,
