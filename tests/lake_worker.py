@@ -50,8 +50,10 @@ def reference(home: Path, days: list[dt.date]) -> int:
     from ingest import lake
     from ingest.datasets import NAMES
     from ingest.loader import load_day
+    from tests.dbt_state import seeded_target
 
     project = Path(__file__).resolve().parents[1] / "dbt_project"
+    target = seeded_target(home / "dbt_target")
     for day in days:
         with lake.connect() as con:
             for dataset in NAMES:
@@ -60,7 +62,7 @@ def reference(home: Path, days: list[dt.date]) -> int:
                "TICKWH_DBT_MAX_DATE": (day + dt.timedelta(days=1)).isoformat()}
         dbt = Path(sys.executable).with_name("dbt")
         subprocess.run([str(dbt), "run", "--project-dir", str(project), "--profiles-dir", str(project),
-                        "--target-path", str(home / "dbt_target")], env=env, check=True, capture_output=True)
+                        "--target-path", str(target)], env=env, check=True, capture_output=True)
     print(json.dumps({"days": len(days)}))
     return 0
 

@@ -28,6 +28,7 @@ from ingest.hot.tier import BAR_COLUMNS
 from ingest.landing import snapshots_file_name, trades_file_name
 from ingest.warehouse import ensure_raw_schema
 from tests import lakes
+from tests.dbt_state import seeded_target
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = REPO / "dbt_project"
@@ -148,7 +149,7 @@ def _dbt(command: str, home: Path, work: Path, *args: str, env: dict[str, str] |
     env = {**os.environ, **lakes.lake_at(home).env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}
     cmd = [
         str(DBT), command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-        "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *args,
+        "--target-path", str(seeded_target(work / "target")), "--log-path", str(work / "logs"), *args,
     ]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 

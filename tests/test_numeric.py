@@ -34,6 +34,7 @@ from ingest.loader import load_book_snapshots, load_trades
 from ingest.simulator import simulate_day, wide_range_symbols
 from tests import lakes
 from tests.conftest import TRADES_HEADER, write_gz
+from tests.dbt_state import seeded_target
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = REPO / "dbt_project"
@@ -88,7 +89,7 @@ def wide(tmp_path_factory: pytest.TempPathFactory) -> dict:
     env = {**os.environ, **lakes.lake_at(work).env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run(
         [str(DBT), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+         "--target-path", str(seeded_target(work / "target")), "--log-path", str(work / "logs")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-6000:]

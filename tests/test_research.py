@@ -36,6 +36,7 @@ from ingest.research import BacktestData, ResearchError, asof_join, get_bars, in
 from ingest.simulator import default_symbols, simulate_days
 from tests import lakes
 from tests.conftest import REAL_DATA, REAL_TRADES
+from tests.dbt_state import seeded_target
 
 REPO = Path(__file__).resolve().parents[1]
 DBT = Path(sys.executable).parent / "dbt"
@@ -68,7 +69,7 @@ def _build(home: Path) -> Path:
     env = {**os.environ, **lakes.lake_at(home).env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     project = REPO / "dbt_project"
     proc = subprocess.run([str(DBT), "run", "--select", "+ohlcv_1m", "+daily_stats", "--project-dir", str(project),
-                           "--profiles-dir", str(project), "--target-path", str(home / "dbt_target")],
+                           "--profiles-dir", str(project), "--target-path", str(seeded_target(home / "dbt_target"))],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return home
