@@ -56,6 +56,9 @@ CATALOG_ASSETS = [
 ]
 WEBSERVER_START_TIMEOUT_S = 240  # loading the code location takes 20-40 s on 2 idle cores
 PAGE_TIMEOUT_MS = 60_000
+# What an assertion waits for a page to show. Playwright's default is 5 s. In a CI run with both cores
+# busy, an asset's overview still had its sections empty after 5 s (2026-12-07), so this is 30 s.
+expect.set_options(timeout=30_000)
 
 
 @dataclass
