@@ -52,7 +52,7 @@ _RAW_TABLES = (*(d.table.removeprefix("raw.") for d in DATASETS), "quarantine", 
 
 # Connections that have seen the raw tables: a ranged load asks once per day and dataset, and each
 # look at the lake's catalog is a round trip to it (10-70 ms); the tables are never dropped.
-_READY: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, bool] = weakref.WeakKeyDictionary()
+_READY: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -61,7 +61,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         return
     if not _raw_ready(con):
         with_conflict_retry(lambda: _create_raw(con), what="creating the raw schema")
-    _READY[con] = True
+    _READY.add(con)
 
 
 def _raw_ready(con: duckdb.DuckDBPyConnection) -> bool:

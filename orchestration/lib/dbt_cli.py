@@ -47,7 +47,8 @@ from packaging import version
 
 from ingest.logs import verbose
 from ingest.settings import dbt_executable
-from orchestration.lib.dbt_in_process import ENV_LOCK, PARTIAL_PARSE, InProcessInvocation, environment
+from orchestration.lib.dbt_in_process import ENV_LOCK, InProcessInvocation, environment
+from orchestration.lib.dbt_parse_state import PARTIAL_PARSE
 
 # The private dagster-dbt members this adapter replaces; tests/test_dbt_args.py checks they still exist.
 PRIVATE_HOOKS = ("_cli_version", "_initialize_dbt_core_adapter")

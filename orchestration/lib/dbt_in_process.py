@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,13 +31,14 @@ from typing import Any
 import orjson
 from dagster_dbt import DbtCliInvocation
 
+from orchestration.lib.dbt_parse_state import seed_parse_state
+
 # Held while a dbt invocation's environment is os.environ: by `DbtResource.cli` while dagster-dbt
 # copies it, and here for a whole in-process build (the thread starts under the caller's hold, so it
 # applies its environment only after the caller has put the previous values back).
 ENV_LOCK = threading.Lock()
 # dbt's stdout shows info and above by default; the debug events (every SQL statement) stay out.
 _SHOWN_LEVELS = frozenset({"info", "warn", "error"})
-PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 class _Lines:
@@ -155,11 +155,7 @@ class InProcessInvocation(DbtCliInvocation):
     ) -> DbtCliInvocation:
         # As DbtCliInvocation.run: seed the invocation's target folder with the project's parse state.
         seed = Path(os.environ.get("DBT_TARGET_PATH", "target"))
-        source = (seed if seed.is_absolute() else project_dir / seed) / PARTIAL_PARSE
-        destination = target_path / PARTIAL_PARSE
-        if source.exists() and not destination.exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, destination)
+        seed_parse_state(seed if seed.is_absolute() else project_dir / seed, target_path)
         return cls(
             process=DbtProcess(args, env),  # type: ignore[arg-type]
             manifest=manifest, project=dbt_project, dagster_dbt_translator=dagster_dbt_translator,
